@@ -1,0 +1,397 @@
+//! Configuration: embedded defaults, then an optional TOML file, then environment overrides.
+//!
+//! Every error names the file and the key so `check-config` can tell an operator exactly what to
+//! fix. Secrets never live in this struct as plain strings: they are resolved by [`secrets`] into
+//! `SecretString`s that do not print.
+
+pub mod secrets;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+pub use secrets::{FlinkAuth, Secrets};
+
+/// Environment variables starting with this prefix override keys of the file: `__` separates
+/// nesting levels, e.g. `FLINK_CHATOPS__SERVER__LISTEN=0.0.0.0:9000`.
+pub const ENV_PREFIX: &str = "FLINK_CHATOPS__";
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub storage: StorageConfig,
+    pub flink: FlinkConfig,
+    pub clusters: Vec<ClusterConfig>,
+    pub discord: DiscordConfig,
+    pub responses: ResponsesConfig,
+    pub delivery: DeliveryConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    /// Largest webhook body accepted, in bytes. Alertmanager caps groups itself (`max_alerts`),
+    /// so anything beyond this is a misconfiguration or an attack.
+    pub max_body_bytes: usize,
+    /// Bearer token Alertmanager must send. Prefer the environment or a file (see README).
+    pub bearer_token_env: String,
+    pub bearer_token_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageConfig {
+    pub path: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FlinkConfig {
+    /// Deadline for each single Flink REST call during enrichment.
+    pub call_timeout_ms: u64,
+    /// Cluster used when an alert names none (label `cluster_label`).
+    pub default_cluster: Option<String>,
+    /// Label naming the cluster; its value must be one of `clusters[].name`, never a URL.
+    pub cluster_label: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterConfig {
+    pub name: String,
+    pub rest_url: String,
+    /// Where humans open the Flink UI (defaults to `rest_url`).
+    #[serde(default)]
+    pub web_ui_url: Option<String>,
+    #[serde(default)]
+    pub savepoint_dir: Option<String>,
+    /// Basic auth user; the password comes from `password_env` or `password_file`.
+    #[serde(default)]
+    pub username: Option<String>,
+    #[serde(default)]
+    pub password_env: Option<String>,
+    #[serde(default)]
+    pub password_file: Option<PathBuf>,
+    /// Bearer token for the REST API from `token_env` or `token_file`.
+    #[serde(default)]
+    pub token_env: Option<String>,
+    #[serde(default)]
+    pub token_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DiscordConfig {
+    /// Base URL of the Discord API. Anything but the default sends every call there (a proxy or a
+    /// test recorder) and turns off serenity's pre-emptive rate limiter, which ignores proxies.
+    pub api_base: String,
+    pub token_env: String,
+    pub token_file: Option<PathBuf>,
+    /// Channel used when no route matches. 0 means "not set" (console output only).
+    pub default_channel: u64,
+    pub routes: Vec<RouteConfig>,
+    /// Who to notify per severity: `"<@&ROLE>"` or `"<@USER>"` strings keyed by severity.
+    pub mentions: BTreeMap<String, Vec<String>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteConfig {
+    #[serde(default)]
+    pub cluster: Option<String>,
+    #[serde(default)]
+    pub severity: Option<String>,
+    pub channel: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ResponsesConfig {
+    /// Directory of handlebars templates overriding the embedded ones (same file names).
+    pub dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeliveryConfig {
+    /// How many incidents are enriched and delivered at once.
+    pub concurrency: usize,
+    pub retry_initial_ms: u64,
+    pub retry_max_ms: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            server: ServerConfig::default(),
+            storage: StorageConfig::default(),
+            flink: FlinkConfig::default(),
+            clusters: vec![ClusterConfig {
+                name: "default".into(),
+                rest_url: "http://localhost:8081".into(),
+                web_ui_url: None,
+                savepoint_dir: None,
+                username: None,
+                password_env: None,
+                password_file: None,
+                token_env: None,
+                token_file: None,
+            }],
+            discord: DiscordConfig::default(),
+            responses: ResponsesConfig::default(),
+            delivery: DeliveryConfig::default(),
+        }
+    }
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 9094)),
+            max_body_bytes: 1024 * 1024,
+            bearer_token_env: "FLINK_CHATOPS_WEBHOOK_TOKEN".into(),
+            bearer_token_file: None,
+        }
+    }
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        StorageConfig {
+            path: PathBuf::from("flink-chatops-data"),
+        }
+    }
+}
+
+impl Default for FlinkConfig {
+    fn default() -> Self {
+        FlinkConfig {
+            call_timeout_ms: 2_000,
+            default_cluster: None,
+            cluster_label: "flink_cluster".into(),
+        }
+    }
+}
+
+impl Default for DiscordConfig {
+    fn default() -> Self {
+        DiscordConfig {
+            api_base: DISCORD_API_BASE.into(),
+            token_env: "FLINK_CHATOPS_DISCORD_TOKEN".into(),
+            token_file: None,
+            default_channel: 0,
+            routes: Vec::new(),
+            mentions: BTreeMap::new(),
+        }
+    }
+}
+
+impl Default for ResponsesConfig {
+    fn default() -> Self {
+        ResponsesConfig { dir: None }
+    }
+}
+
+impl Default for DeliveryConfig {
+    fn default() -> Self {
+        DeliveryConfig {
+            concurrency: 32,
+            retry_initial_ms: 500,
+            retry_max_ms: 60_000,
+        }
+    }
+}
+
+pub const DISCORD_API_BASE: &str = "https://discord.com";
+
+/// A configuration problem, phrased for the operator who has to fix it.
+#[derive(Debug, thiserror::Error)]
+#[error("{source_name}: {problem}")]
+pub struct ConfigError {
+    /// The file (or "environment" / "defaults") the bad value came from.
+    pub source_name: String,
+    pub problem: String,
+}
+
+impl ConfigError {
+    fn new(source_name: impl Into<String>, problem: impl Into<String>) -> Self {
+        ConfigError {
+            source_name: source_name.into(),
+            problem: problem.into(),
+        }
+    }
+}
+
+impl Config {
+    /// Loads the file (if any), applies `FLINK_CHATOPS__*` overrides from `env`, and validates.
+    pub fn load(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let (source_name, mut value) = match file {
+            Some(path) => {
+                let name = path.display().to_string();
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| ConfigError::new(&name, format!("cannot read the file: {e}")))?;
+                let value: toml::Table = toml::from_str(&text)
+                    .map_err(|e| ConfigError::new(&name, format!("not valid TOML: {e}")))?;
+                (name, value)
+            }
+            None => ("defaults".to_string(), toml::Table::new()),
+        };
+        let mut overridden = Vec::new();
+        for (key, raw) in env {
+            let Some(path) = key.strip_prefix(ENV_PREFIX) else {
+                continue;
+            };
+            let parts: Vec<String> = path.split("__").map(|p| p.to_ascii_lowercase()).collect();
+            set_path(&mut value, &parts, parse_env_value(&raw))
+                .map_err(|p| ConfigError::new("environment", format!("{key}: {p}")))?;
+            overridden.push(parts.join("."));
+        }
+        let described = if overridden.is_empty() {
+            source_name.clone()
+        } else {
+            format!("{source_name} (with environment overrides for {})", overridden.join(", "))
+        };
+        let config: Config = serde_path_to_error::deserialize(toml::Value::Table(value))
+            .map_err(|e| {
+                let key = e.path().to_string();
+                ConfigError::new(&described, format!("key `{key}`: {}", e.into_inner()))
+            })?;
+        config
+            .validate()
+            .map_err(|p| ConfigError::new(&described, p))?;
+        Ok(config)
+    }
+
+    /// Cross-field checks that serde cannot express.
+    fn validate(&self) -> Result<(), String> {
+        if self.clusters.is_empty() {
+            return Err("key `clusters`: at least one Flink cluster is needed".into());
+        }
+        let mut seen = std::collections::HashSet::new();
+        for (i, c) in self.clusters.iter().enumerate() {
+            if !seen.insert(c.name.as_str()) {
+                return Err(format!("key `clusters[{i}].name`: duplicate cluster name {:?}", c.name));
+            }
+            for (key, url) in [("rest_url", Some(&c.rest_url)), ("web_ui_url", c.web_ui_url.as_ref())] {
+                if let Some(url) = url {
+                    let parsed = reqwest::Url::parse(url)
+                        .map_err(|e| format!("key `clusters[{i}].{key}`: {url:?} is not a URL: {e}"))?;
+                    if !matches!(parsed.scheme(), "http" | "https") {
+                        return Err(format!("key `clusters[{i}].{key}`: only http and https are supported"));
+                    }
+                }
+            }
+            if c.password_env.is_some() || c.password_file.is_some() {
+                if c.username.is_none() {
+                    return Err(format!("key `clusters[{i}].username`: a password is configured but no username"));
+                }
+            }
+        }
+        if let Some(name) = &self.flink.default_cluster {
+            if !self.clusters.iter().any(|c| &c.name == name) {
+                return Err(format!("key `flink.default_cluster`: no cluster is named {name:?}"));
+            }
+        }
+        for (i, r) in self.discord.routes.iter().enumerate() {
+            if let Some(name) = &r.cluster {
+                if !self.clusters.iter().any(|c| &c.name == name) {
+                    return Err(format!("key `discord.routes[{i}].cluster`: no cluster is named {name:?}"));
+                }
+            }
+        }
+        reqwest::Url::parse(&self.discord.api_base)
+            .map_err(|e| format!("key `discord.api_base`: not a URL: {e}"))?;
+        if self.server.max_body_bytes < 1024 {
+            return Err("key `server.max_body_bytes`: must be at least 1024".into());
+        }
+        if self.delivery.concurrency == 0 {
+            return Err("key `delivery.concurrency`: must be at least 1".into());
+        }
+        if self.flink.call_timeout_ms == 0 {
+            return Err("key `flink.call_timeout_ms`: must be at least 1".into());
+        }
+        Ok(())
+    }
+
+    /// The cluster alerts fall back to: `flink.default_cluster`, else the first configured one.
+    pub fn default_cluster(&self) -> &ClusterConfig {
+        self.flink
+            .default_cluster
+            .as_ref()
+            .and_then(|n| self.clusters.iter().find(|c| &c.name == n))
+            .unwrap_or(&self.clusters[0])
+    }
+}
+
+/// Environment values are TOML scalars when they parse as one (numbers, booleans, arrays),
+/// strings otherwise, so `FLINK_CHATOPS__DISCORD__DEFAULT_CHANNEL=123` is a number.
+fn parse_env_value(raw: &str) -> toml::Value {
+    match toml::from_str::<toml::Table>(&format!("v = {raw}")) {
+        Ok(mut t) => t.remove("v").unwrap_or_else(|| toml::Value::String(raw.into())),
+        Err(_) => toml::Value::String(raw.to_string()),
+    }
+}
+
+/// Sets `a.b.c` (or `clusters.0.rest_url`: a number indexes an array) inside `table`.
+fn set_path(table: &mut toml::Table, parts: &[String], value: toml::Value) -> Result<(), String> {
+    let (first, rest) = parts.split_first().ok_or("empty key")?;
+    if rest.is_empty() {
+        table.insert(first.clone(), value);
+        return Ok(());
+    }
+    if first == "clusters" && !table.contains_key("clusters") {
+        // Overriding a field of the default cluster: materialise the defaults first.
+        let defaults = toml::Value::try_from(DefaultClusterView::default()).map_err(|e| e.to_string())?;
+        table.insert("clusters".into(), toml::Value::Array(vec![defaults]));
+    }
+    let entry = table
+        .entry(first.clone())
+        .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+    set_in_value(entry, rest, value)
+}
+
+fn set_in_value(node: &mut toml::Value, parts: &[String], value: toml::Value) -> Result<(), String> {
+    match node {
+        toml::Value::Table(t) => set_path(t, parts, value),
+        toml::Value::Array(items) => {
+            let (first, rest) = parts.split_first().ok_or("empty key")?;
+            let index: usize = first
+                .parse()
+                .map_err(|_| format!("`{first}` should be an index into a list"))?;
+            let item = items
+                .get_mut(index)
+                .ok_or_else(|| format!("there is no item {index} in the list"))?;
+            if rest.is_empty() {
+                *item = value;
+                Ok(())
+            } else {
+                set_in_value(item, rest, value)
+            }
+        }
+        _ => Err(format!("`{}` is not a table", parts.join("."))),
+    }
+}
+
+/// The default cluster as it would be written in a file, so env overrides can patch it.
+#[derive(serde::Serialize)]
+struct DefaultClusterView {
+    name: String,
+    rest_url: String,
+}
+
+impl Default for DefaultClusterView {
+    fn default() -> Self {
+        let c = &Config::default().clusters[0];
+        DefaultClusterView {
+            name: c.name.clone(),
+            rest_url: c.rest_url.clone(),
+        }
+    }
+}

@@ -1,0 +1,79 @@
+//! What enrichment learned about a job, in the shape templates read.
+
+use serde::Serialize;
+
+use super::root_cause::RootCause;
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Facts {
+    pub cluster: Option<ClusterFacts>,
+    pub job: Option<JobFacts>,
+    pub root_cause: Option<RootCause>,
+    pub checkpoints: Option<CheckpointFacts>,
+    pub restarts: Option<i64>,
+    pub backpressure: Option<BackpressureFacts>,
+    /// Facts that could not be fetched, each with the reason ("exceptions: no answer within 2000 ms").
+    pub missing: Vec<String>,
+    /// Something the reader should know about the lookup itself (e.g. no job labels).
+    pub notes: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ClusterFacts {
+    pub name: String,
+    pub ui_url: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct JobFacts {
+    pub id: String,
+    pub name: Option<String>,
+    pub state: Option<String>,
+    pub start_time_ms: Option<i64>,
+    pub ui_url: String,
+    pub exceptions_url: String,
+    pub checkpoints_url: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckpointFacts {
+    pub completed: i64,
+    pub failed: i64,
+    pub in_progress: i64,
+    pub restored: i64,
+    pub last_completed: Option<CompletedCheckpoint>,
+    pub last_failed: Option<FailedCheckpoint>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CompletedCheckpoint {
+    pub id: i64,
+    pub completed_at_ms: i64,
+    /// Seconds between completion and the moment the facts were gathered.
+    pub age_secs: i64,
+    pub duration_ms: i64,
+    pub size_bytes: i64,
+    pub path: Option<String>,
+    pub is_savepoint: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FailedCheckpoint {
+    pub id: i64,
+    pub failed_at_ms: Option<i64>,
+    pub message: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct BackpressureFacts {
+    /// Vertex with the highest back-pressure ratio.
+    pub vertex: String,
+    pub level: String,
+    pub ratio: f64,
+}
+
+impl Facts {
+    pub fn is_complete(&self) -> bool {
+        self.missing.is_empty()
+    }
+}

@@ -1,0 +1,226 @@
+//! Enrichment: which cluster and job an alert is about, and what Flink says about that job.
+//!
+//! Best effort and bounded: every call has a deadline, the calls run in parallel, and whatever
+//! fails is listed in `Facts::missing` instead of delaying or dropping the page.
+
+pub mod facts;
+pub mod root_cause;
+
+use std::collections::HashMap;
+
+use crate::alertmanager::Alert;
+use crate::flink::types::{Checkpoints, JobDetails, Metric};
+use crate::flink::{FlinkClient, FlinkError};
+pub use facts::*;
+
+/// What an alert points at, decided from its labels alone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// The cluster label names a cluster that is not configured: never guess an address.
+    UnknownCluster(String),
+    Cluster {
+        cluster: String,
+        job_id: Option<String>,
+        job_name: Option<String>,
+    },
+}
+
+/// Picks the target from labels: `cluster_label` must name a configured cluster; the job is
+/// `job_id`, else `job_name`. (`job` is Prometheus's scrape job, not a Flink job.)
+pub fn target(alert: &Alert, cluster_label: &str, known: &[String], default: &str) -> Target {
+    let cluster = match alert.labels.get(cluster_label) {
+        Some(name) if known.iter().any(|k| k == name) => name.clone(),
+        Some(name) => return Target::UnknownCluster(name.clone()),
+        None => default.to_string(),
+    };
+    let job_id = alert
+        .labels
+        .get("job_id")
+        .filter(|id| id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()))
+        .cloned();
+    Target::Cluster {
+        cluster,
+        job_id,
+        job_name: alert.labels.get("job_name").cloned(),
+    }
+}
+
+/// The configured Flink clients by cluster name.
+pub type Clusters = HashMap<String, FlinkClient>;
+
+pub async fn gather(clusters: &Clusters, target: &Target, lookup_backpressure: bool) -> Facts {
+    let mut facts = Facts::default();
+    let (cluster, job_id, job_name) = match target {
+        Target::UnknownCluster(name) => {
+            facts.notes.push(format!(
+                "the alert names Flink cluster {name:?}, which is not configured; no lookup was made"
+            ));
+            facts.missing.push("all Flink facts: unknown cluster".into());
+            return facts;
+        }
+        Target::Cluster {
+            cluster,
+            job_id,
+            job_name,
+        } => (cluster, job_id, job_name),
+    };
+    let Some(client) = clusters.get(cluster) else {
+        facts.missing.push(format!("all Flink facts: cluster {cluster:?} has no client"));
+        return facts;
+    };
+    facts.cluster = Some(ClusterFacts {
+        name: client.name.clone(),
+        ui_url: client.ui_link("overview"),
+    });
+    let job_id = match (job_id, job_name) {
+        (Some(id), _) => id.clone(),
+        (None, Some(name)) => match find_job_by_name(client, name).await {
+            Ok(Some(id)) => id,
+            Ok(None) => {
+                facts.notes.push(format!("no job named {name:?} on cluster {}", client.name));
+                return facts;
+            }
+            Err(e) => {
+                facts.missing.push(format!("job lookup by name: {e}"));
+                return facts;
+            }
+        },
+        (None, None) => {
+            facts
+                .notes
+                .push("the alert has no job_id or job_name label; it concerns the cluster".into());
+            return facts;
+        }
+    };
+    let job = JobFacts {
+        id: job_id.clone(),
+        name: job_name.clone(),
+        state: None,
+        start_time_ms: None,
+        ui_url: client.ui_link(&format!("job/running/{job_id}/overview")),
+        exceptions_url: client.ui_link(&format!("job/running/{job_id}/exceptions")),
+        checkpoints_url: client.ui_link(&format!("job/running/{job_id}/checkpoints")),
+    };
+    facts.job = Some(job);
+
+    let (details, exceptions, checkpoints, metrics) = tokio::join!(
+        client.job(&job_id),
+        client.exceptions(&job_id),
+        client.checkpoints(&job_id),
+        client.job_metrics(&job_id, &["numRestarts"]),
+    );
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    match details {
+        Ok(d) => {
+            if lookup_backpressure {
+                facts.backpressure = worst_backpressure(client, &d).await;
+            }
+            apply_details(&mut facts, d);
+        }
+        Err(e) => facts.missing.push(describe("job state", &e)),
+    }
+    match exceptions {
+        Ok(ex) => facts.root_cause = root_cause::root_cause(&ex),
+        Err(e) => facts.missing.push(describe("exceptions", &e)),
+    }
+    match checkpoints {
+        Ok(c) => facts.checkpoints = Some(checkpoint_facts(&c, now_ms)),
+        Err(e) => facts.missing.push(describe("checkpoints", &e)),
+    }
+    match metrics {
+        Ok(m) => facts.restarts = metric(&m, "numRestarts"),
+        Err(e) => facts.missing.push(describe("restarts", &e)),
+    }
+    facts
+}
+
+fn describe(what: &str, e: &FlinkError) -> String {
+    if e.is_not_found() {
+        format!("{what}: the cluster does not know this job")
+    } else {
+        format!("{what}: {e}")
+    }
+}
+
+/// Picks the job a `job_name` label means: a running one if there is one, else the newest.
+async fn find_job_by_name(client: &FlinkClient, name: &str) -> Result<Option<String>, FlinkError> {
+    let overview = client.jobs_overview().await?;
+    let mut candidates: Vec<_> = overview.jobs.into_iter().filter(|j| j.name == name).collect();
+    candidates.sort_by_key(|j| {
+        let active = matches!(j.state.as_str(), "RUNNING" | "RESTARTING" | "FAILING" | "CREATED" | "INITIALIZING");
+        (active, j.start_time)
+    });
+    Ok(candidates.pop().map(|j| j.jid))
+}
+
+fn apply_details(facts: &mut Facts, d: JobDetails) {
+    if let Some(job) = facts.job.as_mut() {
+        job.name = Some(d.name);
+        job.state = Some(d.state);
+        job.start_time_ms = Some(d.start_time);
+    }
+}
+
+fn metric(metrics: &[Metric], id: &str) -> Option<i64> {
+    metrics
+        .iter()
+        .find(|m| m.id == id)
+        .and_then(|m| m.value.as_deref())
+        .and_then(|v| v.parse::<f64>().ok())
+        .map(|v| v as i64)
+}
+
+pub fn checkpoint_facts(c: &Checkpoints, now_ms: i64) -> CheckpointFacts {
+    let last_completed = c.latest.completed.as_ref().map(|cp| {
+        let at = if cp.latest_ack_timestamp > 0 { cp.latest_ack_timestamp } else { cp.trigger_timestamp };
+        CompletedCheckpoint {
+            id: cp.id,
+            completed_at_ms: at,
+            age_secs: ((now_ms - at) / 1000).max(0),
+            duration_ms: cp.end_to_end_duration,
+            size_bytes: cp.checkpointed_size.max(cp.state_size),
+            path: cp.external_path.clone(),
+            is_savepoint: cp.is_savepoint,
+        }
+    });
+    // `latest.failed` is sometimes null although `counts.failed` > 0; the history still has it.
+    let failed = c
+        .latest
+        .failed
+        .as_ref()
+        .or_else(|| c.history.iter().find(|h| h.status == "FAILED"));
+    let last_failed = failed.map(|f| FailedCheckpoint {
+        id: f.id,
+        failed_at_ms: f.failure_timestamp,
+        message: f.failure_message.clone(),
+    });
+    CheckpointFacts {
+        completed: c.counts.completed,
+        failed: c.counts.failed,
+        in_progress: c.counts.in_progress,
+        restored: c.counts.restored,
+        last_completed,
+        last_failed,
+    }
+}
+
+async fn worst_backpressure(client: &FlinkClient, details: &JobDetails) -> Option<BackpressureFacts> {
+    let calls = details
+        .vertices
+        .iter()
+        .take(8)
+        .map(|v| async move { (v.name.clone(), client.backpressure(&details.jid, &v.id).await) });
+    let results = futures::future::join_all(calls).await;
+    results
+        .into_iter()
+        .filter_map(|(name, r)| r.ok().map(|bp| (name, bp)))
+        .map(|(vertex, bp)| {
+            let ratio = bp.subtasks.iter().map(|s| s.ratio).fold(0.0, f64::max);
+            BackpressureFacts {
+                vertex,
+                level: bp.level.unwrap_or_else(|| "unknown".into()),
+                ratio,
+            }
+        })
+        .max_by(|a, b| a.ratio.total_cmp(&b.ratio))
+}

@@ -1,0 +1,173 @@
+//! HTTP access to one configured Flink cluster. The base URL always comes from configuration,
+//! never from an alert, and every call carries its own deadline.
+
+use std::time::Duration;
+
+use reqwest::Url;
+use secrecy::ExposeSecret;
+use serde::de::DeserializeOwned;
+
+use super::types::*;
+use crate::config::{ClusterConfig, FlinkAuth};
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum FlinkError {
+    #[error("no answer within {0} ms")]
+    Timeout(u64),
+    #[error("unreachable: {0}")]
+    Unreachable(String),
+    #[error("HTTP {status}: {body}")]
+    Status { status: u16, body: String },
+    #[error("unexpected response: {0}")]
+    Decode(String),
+}
+
+impl FlinkError {
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, FlinkError::Status { status: 404, .. })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct FlinkClient {
+    pub name: String,
+    base: Url,
+    ui: Url,
+    auth: FlinkAuth,
+    http: reqwest::Client,
+    timeout: Duration,
+}
+
+impl FlinkClient {
+    pub fn new(
+        cluster: &ClusterConfig,
+        auth: FlinkAuth,
+        http: reqwest::Client,
+        timeout: Duration,
+    ) -> Result<FlinkClient, String> {
+        let base = parse_base(&cluster.rest_url)?;
+        let ui = parse_base(cluster.web_ui_url.as_deref().unwrap_or(&cluster.rest_url))?;
+        Ok(FlinkClient {
+            name: cluster.name.clone(),
+            base,
+            ui,
+            auth,
+            http,
+            timeout,
+        })
+    }
+
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// Link to a page of the Flink web UI, e.g. `#/job/running/<id>/exceptions`.
+    pub fn ui_link(&self, fragment: &str) -> String {
+        format!("{}#/{}", self.ui.as_str(), fragment.trim_start_matches('/'))
+    }
+
+    pub async fn jobs_overview(&self) -> Result<JobsOverview, FlinkError> {
+        self.get("jobs/overview").await
+    }
+
+    pub async fn job(&self, job_id: &str) -> Result<JobDetails, FlinkError> {
+        self.get(&format!("jobs/{}", segment(job_id)?)).await
+    }
+
+    pub async fn exceptions(&self, job_id: &str) -> Result<Exceptions, FlinkError> {
+        self.get(&format!("jobs/{}/exceptions?maxExceptions=10", segment(job_id)?))
+            .await
+    }
+
+    pub async fn checkpoints(&self, job_id: &str) -> Result<Checkpoints, FlinkError> {
+        self.get(&format!("jobs/{}/checkpoints", segment(job_id)?)).await
+    }
+
+    pub async fn job_metrics(&self, job_id: &str, names: &[&str]) -> Result<Vec<Metric>, FlinkError> {
+        self.get(&format!("jobs/{}/metrics?get={}", segment(job_id)?, names.join(",")))
+            .await
+    }
+
+    pub async fn backpressure(&self, job_id: &str, vertex_id: &str) -> Result<Backpressure, FlinkError> {
+        self.get(&format!(
+            "jobs/{}/vertices/{}/backpressure",
+            segment(job_id)?,
+            segment(vertex_id)?
+        ))
+        .await
+    }
+
+    async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, FlinkError> {
+        let url = self
+            .base
+            .join(path)
+            .map_err(|e| FlinkError::Decode(format!("bad path {path}: {e}")))?;
+        let request = self.authorize(self.http.get(url)).timeout(self.timeout);
+        let ms = self.timeout.as_millis() as u64;
+        let response = request.send().await.map_err(|e| classify(e, ms))?;
+        let status = response.status();
+        let bytes = response.bytes().await.map_err(|e| classify(e, ms))?;
+        if !status.is_success() {
+            return Err(FlinkError::Status {
+                status: status.as_u16(),
+                body: first_error(&bytes),
+            });
+        }
+        serde_json::from_slice(&bytes).map_err(|e| FlinkError::Decode(e.to_string()))
+    }
+
+    fn authorize(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match &self.auth {
+            FlinkAuth::None => request,
+            FlinkAuth::Basic { username, password } => {
+                request.basic_auth(username, Some(password.expose_secret()))
+            }
+            FlinkAuth::Bearer(token) => request.bearer_auth(token.expose_secret()),
+        }
+    }
+}
+
+fn parse_base(url: &str) -> Result<Url, String> {
+    // A trailing slash makes `join` append rather than replace the last path segment, so a
+    // Flink behind a path prefix (`https://proxy/flink/prod`) works.
+    let with_slash = if url.ends_with('/') { url.to_string() } else { format!("{url}/") };
+    Url::parse(&with_slash).map_err(|e| format!("{url:?} is not a URL: {e}"))
+}
+
+/// Job and vertex ids are 32 hex digits; anything else must not be spliced into a path.
+fn segment(id: &str) -> Result<&str, FlinkError> {
+    if !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        Ok(id)
+    } else {
+        Err(FlinkError::Decode(format!("{id:?} is not a Flink id")))
+    }
+}
+
+fn classify(e: reqwest::Error, timeout_ms: u64) -> FlinkError {
+    if e.is_timeout() {
+        FlinkError::Timeout(timeout_ms)
+    } else {
+        FlinkError::Unreachable(root_message(&e))
+    }
+}
+
+fn root_message(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cur = e;
+    while let Some(next) = cur.source() {
+        cur = next;
+    }
+    cur.to_string()
+}
+
+/// Flink errors look like `{"errors":["..."]}`; keep the first line of the first one.
+fn first_error(bytes: &[u8]) -> String {
+    #[derive(serde::Deserialize)]
+    struct Errors {
+        errors: Vec<String>,
+    }
+    let text = match serde_json::from_slice::<Errors>(bytes) {
+        Ok(e) => e.errors.into_iter().next().unwrap_or_default(),
+        Err(_) => String::from_utf8_lossy(bytes).into_owned(),
+    };
+    text.lines().next().unwrap_or("").chars().take(300).collect()
+}

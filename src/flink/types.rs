@@ -1,0 +1,201 @@
+//! Response shapes, lenient on purpose: fields differ between 1.20 and 2.x (see
+//! ../shared/fixtures/SHAPE-DIFF), so everything not needed is ignored and most fields default.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct JobsOverview {
+    #[serde(default)]
+    pub jobs: Vec<JobSummary>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct JobSummary {
+    pub jid: String,
+    pub name: String,
+    pub state: String,
+    #[serde(rename = "start-time", default)]
+    pub start_time: i64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct JobDetails {
+    pub jid: String,
+    pub name: String,
+    pub state: String,
+    #[serde(rename = "start-time", default)]
+    pub start_time: i64,
+    #[serde(rename = "end-time", default)]
+    pub end_time: i64,
+    #[serde(default)]
+    pub duration: i64,
+    #[serde(default)]
+    pub now: i64,
+    #[serde(default)]
+    pub vertices: Vec<Vertex>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Vertex {
+    pub id: String,
+    pub name: String,
+    #[serde(default)]
+    pub parallelism: i64,
+    #[serde(default)]
+    pub status: String,
+}
+
+/// `/jobs/:id/exceptions`: 2.x has only `exceptionHistory`; 1.20 also has the legacy
+/// `root-exception` / `all-exceptions` fields.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct Exceptions {
+    #[serde(rename = "exceptionHistory", default)]
+    pub history: ExceptionHistory,
+    #[serde(rename = "root-exception", default)]
+    pub legacy_root_exception: Option<String>,
+    #[serde(rename = "all-exceptions", default)]
+    pub legacy_all: Vec<LegacyException>,
+    #[serde(default)]
+    pub timestamp: Option<i64>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ExceptionHistory {
+    #[serde(default)]
+    pub entries: Vec<ExceptionEntry>,
+    #[serde(default)]
+    pub truncated: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ExceptionEntry {
+    #[serde(rename = "exceptionName", default)]
+    pub exception_name: String,
+    #[serde(default)]
+    pub stacktrace: String,
+    #[serde(default)]
+    pub timestamp: i64,
+    #[serde(rename = "failureLabels", default)]
+    pub failure_labels: BTreeMap<String, String>,
+    #[serde(rename = "taskName", default)]
+    pub task_name: Option<String>,
+    #[serde(rename = "taskManagerId", default)]
+    pub task_manager_id: Option<String>,
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    #[serde(rename = "concurrentExceptions", default)]
+    pub concurrent: Vec<ExceptionEntry>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct LegacyException {
+    #[serde(default)]
+    pub exception: String,
+    #[serde(default)]
+    pub task: Option<String>,
+    #[serde(default)]
+    pub timestamp: i64,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct Checkpoints {
+    #[serde(default)]
+    pub counts: CheckpointCounts,
+    #[serde(default)]
+    pub latest: LatestCheckpoints,
+    #[serde(default)]
+    pub history: Vec<CheckpointSummary>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct CheckpointCounts {
+    #[serde(default)]
+    pub restored: i64,
+    #[serde(default)]
+    pub total: i64,
+    #[serde(default)]
+    pub in_progress: i64,
+    #[serde(default)]
+    pub completed: i64,
+    #[serde(default)]
+    pub failed: i64,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct LatestCheckpoints {
+    #[serde(default)]
+    pub completed: Option<CheckpointSummary>,
+    #[serde(default)]
+    pub savepoint: Option<CheckpointSummary>,
+    #[serde(default)]
+    pub failed: Option<CheckpointSummary>,
+    #[serde(default)]
+    pub restored: Option<RestoredCheckpoint>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct CheckpointSummary {
+    pub id: i64,
+    #[serde(default)]
+    pub status: String,
+    #[serde(default)]
+    pub is_savepoint: bool,
+    #[serde(default)]
+    pub trigger_timestamp: i64,
+    #[serde(default)]
+    pub latest_ack_timestamp: i64,
+    #[serde(default)]
+    pub end_to_end_duration: i64,
+    #[serde(default)]
+    pub checkpointed_size: i64,
+    #[serde(default)]
+    pub state_size: i64,
+    #[serde(default)]
+    pub external_path: Option<String>,
+    #[serde(default)]
+    pub failure_timestamp: Option<i64>,
+    #[serde(default)]
+    pub failure_message: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct RestoredCheckpoint {
+    pub id: i64,
+    #[serde(default)]
+    pub restore_timestamp: i64,
+    #[serde(default)]
+    pub is_savepoint: bool,
+    #[serde(default)]
+    pub external_path: Option<String>,
+}
+
+/// One `{"id": ..., "value": ...}` item of a metrics answer.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Metric {
+    pub id: String,
+    #[serde(default)]
+    pub value: Option<String>,
+}
+
+/// `/jobs/:id/vertices/:vid/backpressure` (the first call may only start sampling).
+#[derive(Debug, Clone, Deserialize)]
+pub struct Backpressure {
+    #[serde(default)]
+    pub status: String,
+    // Flink sends both `backpressureLevel` and `backpressure-level`; read one (an alias would
+    // make serde see a duplicate field).
+    #[serde(rename = "backpressureLevel", default)]
+    pub level: Option<String>,
+    #[serde(default)]
+    pub subtasks: Vec<BackpressureSubtask>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct BackpressureSubtask {
+    #[serde(default)]
+    pub ratio: f64,
+    #[serde(rename = "busyRatio", default)]
+    pub busy_ratio: f64,
+}

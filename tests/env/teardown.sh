@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Stops both test clusters started by setup.sh. Idempotent: nothing running is not an error.
+# Downloads, layouts and jars stay cached; pass --clean to also delete the cluster directories
+# (logs, checkpoints, savepoints, job ids) and env.sh.
+set -euo pipefail
+
+# shellcheck source=common.sh source-path=SCRIPTDIR
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+
+clean=0
+case ${1:-} in
+    --clean) clean=1 ;;
+    "") ;;
+    *) die "usage: $0 [--clean]" ;;
+esac
+
+for ver in "${FLINK_VERSIONS[@]}"; do
+    stop_cluster "$ver"
+    [[ -z $(cluster_pids "$ver") ]] || die "Flink $ver cluster processes survived: $(cluster_pids "$ver" | tr '\n' ' ')"
+    if ((clean)); then
+        rm -rf "$(cluster_dir "$ver")"
+    elif [[ -f $(cluster_dir "$ver")/jobs.state ]]; then
+        # The job ids die with the cluster; setup.sh would notice anyway, but be explicit.
+        rm -f "$(cluster_dir "$ver")/jobs.state"
+    fi
+done
+((clean)) && rm -f "$CACHE/env.sh"
+log "Flink test clusters stopped"

@@ -1,0 +1,45 @@
+package harness;
+
+import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
+import org.apache.flink.streaming.api.functions.sink.v2.DiscardingSink;
+
+/**
+ * harness-restart-loop: every attempt runs ~2.5 s (a few 500 ms checkpoints complete), then throws
+ * IllegalStateException("harness restart loop: poison record N"). Fixed-delay restarts, 1 s apart,
+ * practically unlimited: the job alternates RUNNING/RESTARTING forever, numRestarts grows and
+ * exceptionHistory fills with real entries.
+ */
+public final class RestartLoopJob {
+    public static void main(String[] args) throws Exception {
+        String name = Harness.name(args, "harness-restart-loop");
+        long failAfterMs = Harness.longArg(args, "--fail-after-ms", 2500);
+        StreamExecutionEnvironment env =
+                Harness.env(
+                        "execution.checkpointing.interval", "500 ms",
+                        "restart-strategy.type", "fixed-delay",
+                        "restart-strategy.fixed-delay.attempts", Integer.toString(Integer.MAX_VALUE),
+                        "restart-strategy.fixed-delay.delay", "1 s");
+
+        Harness.numbers(env, args)
+                .map(new Poison(failAfterMs))
+                .name("poison-map")
+                .uid("poison-map")
+                .sinkTo(new DiscardingSink<>())
+                .name("discard-sink")
+                .uid("discard-sink");
+        env.execute(name);
+    }
+
+    static final class Poison extends FailAfter {
+        private static final long serialVersionUID = 1L;
+
+        Poison(long afterMs) {
+            super(afterMs);
+        }
+
+        @Override
+        void fail(long n) {
+            throw new IllegalStateException("harness restart loop: poison record " + n);
+        }
+    }
+}

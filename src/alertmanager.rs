@@ -51,7 +51,9 @@ pub struct Alert {
 
 impl Alert {
     pub fn name(&self) -> &str {
-        self.labels.get("alertname").map_or("unnamed alert", String::as_str)
+        self.labels
+            .get("alertname")
+            .map_or("unnamed alert", String::as_str)
     }
 
     pub fn severity(&self) -> &str {
@@ -84,7 +86,7 @@ impl Webhook {
         let hook: Webhook = serde_path_to_error::deserialize(&mut de).map_err(|e| {
             let path = e.path().to_string();
             let inner = e.into_inner();
-            if path == "." || path.is_empty() {
+            if path == "." || path == "?" || path.is_empty() {
                 PayloadError::Shape(inner.to_string())
             } else {
                 PayloadError::Shape(format!("at `{path}`: {inner}"))
@@ -138,7 +140,10 @@ mod tests {
         assert!(err.to_string().contains("alerts[0].status"), "{err}");
         let err = Webhook::parse(b"{not json").unwrap_err();
         assert!(err.to_string().contains("not valid JSON"), "{err}");
-        let err = Webhook::parse(br#"{"version":"3","groupKey":"g","status":"firing","receiver":"r","alerts":[]}"#).unwrap_err();
+        let err = Webhook::parse(
+            br#"{"version":"3","groupKey":"g","status":"firing","receiver":"r","alerts":[]}"#,
+        )
+        .unwrap_err();
         assert!(matches!(err, PayloadError::Version(_)));
     }
 }

@@ -36,7 +36,9 @@ impl Incident {
 
     /// How long it has been firing (until resolved, or until `now`).
     pub fn duration_secs(&self, now: DateTime<Utc>) -> i64 {
-        (self.resolved_at.unwrap_or(now) - self.firing_since).num_seconds().max(0)
+        (self.resolved_at.unwrap_or(now) - self.firing_since)
+            .num_seconds()
+            .max(0)
     }
 }
 
@@ -64,7 +66,10 @@ pub fn advance(
             .unwrap_or(received_at)
     });
     match prev {
-        Some(mut inc) if inc.message_id.is_some() && !(inc.is_resolved() && hook.status == Status::Firing) => {
+        Some(mut inc)
+            if inc.message_id.is_some()
+                && !(inc.is_resolved() && hook.status == Status::Firing) =>
+        {
             let message_id = inc.message_id.expect("checked above");
             inc.notifications += count;
             inc.firing_since = inc.firing_since.min(started);
@@ -94,7 +99,11 @@ mod tests {
     use super::*;
 
     fn hook(status: &str) -> Webhook {
-        let ends = if status == "firing" { "0001-01-01T00:00:00Z" } else { "2026-11-21T05:40:00Z" };
+        let ends = if status == "firing" {
+            "0001-01-01T00:00:00Z"
+        } else {
+            "2026-11-21T05:40:00Z"
+        };
         let json = format!(
             r#"{{"version":"4","groupKey":"g1","status":"{status}","receiver":"bot","alerts":[{{"status":"{status}","labels":{{"alertname":"A"}},"startsAt":"2026-11-21T05:35:00Z","endsAt":"{ends}","fingerprint":"f"}}]}}"#
         );

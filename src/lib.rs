@@ -6,11 +6,18 @@
 //! `deliver` (Discord via serenity, or the console).
 
 pub mod alertmanager;
+pub mod cli;
 pub mod config;
+pub mod deliver;
 pub mod diagnose;
 pub mod enrich;
 pub mod flink;
 pub mod incident;
+pub mod intake;
 pub mod message;
+pub mod pipeline;
 pub mod render;
+pub mod server;
+pub mod startup;
 pub mod store;
+pub mod telemetry;

@@ -71,7 +71,8 @@ impl Message {
         e.title = truncate(&e.title, limits::TITLE);
         e.description = truncate(&e.description, limits::DESCRIPTION);
         e.footer = truncate(&e.footer, limits::FOOTER);
-        e.fields.retain(|f| !f.name.trim().is_empty() && !f.value.trim().is_empty());
+        e.fields
+            .retain(|f| !f.name.trim().is_empty() && !f.value.trim().is_empty());
         if e.fields.len() > limits::FIELDS {
             e.fields.truncate(limits::FIELDS);
         }
@@ -87,7 +88,10 @@ impl Message {
                 let keep = desc_len.saturating_sub(over).max(1_000);
                 e.description = truncate(&e.description, keep);
             } else if e.fields.pop().is_none() {
-                e.description = truncate(&e.description, limits::EMBED_TOTAL - e.title.chars().count() - e.footer.chars().count());
+                e.description = truncate(
+                    &e.description,
+                    limits::EMBED_TOTAL - e.title.chars().count() - e.footer.chars().count(),
+                );
                 break;
             }
         }
@@ -131,7 +135,9 @@ mod tests {
                 title: big.clone(),
                 description: big.clone(),
                 footer: big.clone(),
-                fields: (0..40).map(|i| Field::new(format!("f{i}{big}"), big.clone(), false)).collect(),
+                fields: (0..40)
+                    .map(|i| Field::new(format!("f{i}{big}"), big.clone(), false))
+                    .collect(),
                 ..Default::default()
             },
             ..Default::default()
@@ -140,8 +146,16 @@ mod tests {
         assert!(msg.content.chars().count() <= limits::CONTENT);
         assert!(msg.embed.title.chars().count() <= limits::TITLE);
         assert!(msg.embed.fields.len() <= limits::FIELDS);
-        assert!(msg.embed.total_len() <= limits::EMBED_TOTAL, "{}", msg.embed.total_len());
-        assert!(msg.embed.fields.iter().all(|f| f.value.chars().count() <= limits::FIELD_VALUE));
+        assert!(
+            msg.embed.total_len() <= limits::EMBED_TOTAL,
+            "{}",
+            msg.embed.total_len()
+        );
+        assert!(msg
+            .embed
+            .fields
+            .iter()
+            .all(|f| f.value.chars().count() <= limits::FIELD_VALUE));
     }
 
     #[test]

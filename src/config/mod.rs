@@ -256,10 +256,13 @@ impl Config {
         let described = if overridden.is_empty() {
             source_name.clone()
         } else {
-            format!("{source_name} (with environment overrides for {})", overridden.join(", "))
+            format!(
+                "{source_name} (with environment overrides for {})",
+                overridden.join(", ")
+            )
         };
-        let config: Config = serde_path_to_error::deserialize(toml::Value::Table(value))
-            .map_err(|e| {
+        let config: Config =
+            serde_path_to_error::deserialize(toml::Value::Table(value)).map_err(|e| {
                 let key = e.path().to_string();
                 ConfigError::new(&described, format!("key `{key}`: {}", e.into_inner()))
             })?;
@@ -277,32 +280,47 @@ impl Config {
         let mut seen = std::collections::HashSet::new();
         for (i, c) in self.clusters.iter().enumerate() {
             if !seen.insert(c.name.as_str()) {
-                return Err(format!("key `clusters[{i}].name`: duplicate cluster name {:?}", c.name));
+                return Err(format!(
+                    "key `clusters[{i}].name`: duplicate cluster name {:?}",
+                    c.name
+                ));
             }
-            for (key, url) in [("rest_url", Some(&c.rest_url)), ("web_ui_url", c.web_ui_url.as_ref())] {
+            for (key, url) in [
+                ("rest_url", Some(&c.rest_url)),
+                ("web_ui_url", c.web_ui_url.as_ref()),
+            ] {
                 if let Some(url) = url {
-                    let parsed = reqwest::Url::parse(url)
-                        .map_err(|e| format!("key `clusters[{i}].{key}`: {url:?} is not a URL: {e}"))?;
+                    let parsed = reqwest::Url::parse(url).map_err(|e| {
+                        format!("key `clusters[{i}].{key}`: {url:?} is not a URL: {e}")
+                    })?;
                     if !matches!(parsed.scheme(), "http" | "https") {
-                        return Err(format!("key `clusters[{i}].{key}`: only http and https are supported"));
+                        return Err(format!(
+                            "key `clusters[{i}].{key}`: only http and https are supported"
+                        ));
                     }
                 }
             }
             if c.password_env.is_some() || c.password_file.is_some() {
                 if c.username.is_none() {
-                    return Err(format!("key `clusters[{i}].username`: a password is configured but no username"));
+                    return Err(format!(
+                        "key `clusters[{i}].username`: a password is configured but no username"
+                    ));
                 }
             }
         }
         if let Some(name) = &self.flink.default_cluster {
             if !self.clusters.iter().any(|c| &c.name == name) {
-                return Err(format!("key `flink.default_cluster`: no cluster is named {name:?}"));
+                return Err(format!(
+                    "key `flink.default_cluster`: no cluster is named {name:?}"
+                ));
             }
         }
         for (i, r) in self.discord.routes.iter().enumerate() {
             if let Some(name) = &r.cluster {
                 if !self.clusters.iter().any(|c| &c.name == name) {
-                    return Err(format!("key `discord.routes[{i}].cluster`: no cluster is named {name:?}"));
+                    return Err(format!(
+                        "key `discord.routes[{i}].cluster`: no cluster is named {name:?}"
+                    ));
                 }
             }
         }
@@ -334,7 +352,9 @@ impl Config {
 /// strings otherwise, so `FLINK_CHATOPS__DISCORD__DEFAULT_CHANNEL=123` is a number.
 fn parse_env_value(raw: &str) -> toml::Value {
     match toml::from_str::<toml::Table>(&format!("v = {raw}")) {
-        Ok(mut t) => t.remove("v").unwrap_or_else(|| toml::Value::String(raw.into())),
+        Ok(mut t) => t
+            .remove("v")
+            .unwrap_or_else(|| toml::Value::String(raw.into())),
         Err(_) => toml::Value::String(raw.to_string()),
     }
 }
@@ -348,7 +368,8 @@ fn set_path(table: &mut toml::Table, parts: &[String], value: toml::Value) -> Re
     }
     if first == "clusters" && !table.contains_key("clusters") {
         // Overriding a field of the default cluster: materialise the defaults first.
-        let defaults = toml::Value::try_from(DefaultClusterView::default()).map_err(|e| e.to_string())?;
+        let defaults =
+            toml::Value::try_from(DefaultClusterView::default()).map_err(|e| e.to_string())?;
         table.insert("clusters".into(), toml::Value::Array(vec![defaults]));
     }
     let entry = table
@@ -357,7 +378,11 @@ fn set_path(table: &mut toml::Table, parts: &[String], value: toml::Value) -> Re
     set_in_value(entry, rest, value)
 }
 
-fn set_in_value(node: &mut toml::Value, parts: &[String], value: toml::Value) -> Result<(), String> {
+fn set_in_value(
+    node: &mut toml::Value,
+    parts: &[String],
+    value: toml::Value,
+) -> Result<(), String> {
     match node {
         toml::Value::Table(t) => set_path(t, parts, value),
         toml::Value::Array(items) => {
@@ -393,5 +418,23 @@ impl Default for DefaultClusterView {
             name: c.name.clone(),
             rest_url: c.rest_url.clone(),
         }
+    }
+}
+
+impl DiscordConfig {
+    /// The first route matching the cluster and severity (an unset field matches anything),
+    /// else the default channel.
+    pub fn channel_for(&self, cluster: Option<&str>, severity: &str) -> u64 {
+        self.routes
+            .iter()
+            .find(|r| {
+                r.cluster.as_deref().is_none_or(|c| Some(c) == cluster)
+                    && r.severity.as_deref().is_none_or(|s| s == severity)
+            })
+            .map_or(self.default_channel, |r| r.channel)
+    }
+
+    pub fn mentions_for(&self, severity: &str) -> &[String] {
+        self.mentions.get(severity).map_or(&[], Vec::as_slice)
     }
 }

@@ -11,7 +11,10 @@ use super::{ClusterConfig, Config, ConfigError};
 #[derive(Debug, Clone)]
 pub enum FlinkAuth {
     None,
-    Basic { username: String, password: SecretString },
+    Basic {
+        username: String,
+        password: SecretString,
+    },
     Bearer(SecretString),
 }
 
@@ -54,8 +57,18 @@ fn cluster_auth(
     i: usize,
     c: &ClusterConfig,
 ) -> Result<FlinkAuth, ConfigError> {
-    let password = read_optional(env, c.password_env.as_deref(), c.password_file.as_deref(), &format!("clusters[{i}].password"))?;
-    let token = read_optional(env, c.token_env.as_deref(), c.token_file.as_deref(), &format!("clusters[{i}].token"))?;
+    let password = read_optional(
+        env,
+        c.password_env.as_deref(),
+        c.password_file.as_deref(),
+        &format!("clusters[{i}].password"),
+    )?;
+    let token = read_optional(
+        env,
+        c.token_env.as_deref(),
+        c.token_file.as_deref(),
+        &format!("clusters[{i}].token"),
+    )?;
     match (c.username.clone(), password, token) {
         (_, Some(_), Some(_)) => Err(ConfigError::new(
             "configuration",

@@ -55,7 +55,9 @@ pub async fn gather(clusters: &Clusters, target: &Target, lookup_backpressure: b
             facts.notes.push(format!(
                 "the alert names Flink cluster {name:?}, which is not configured; no lookup was made"
             ));
-            facts.missing.push("all Flink facts: unknown cluster".into());
+            facts
+                .missing
+                .push("all Flink facts: unknown cluster".into());
             return facts;
         }
         Target::Cluster {
@@ -65,7 +67,9 @@ pub async fn gather(clusters: &Clusters, target: &Target, lookup_backpressure: b
         } => (cluster, job_id, job_name),
     };
     let Some(client) = clusters.get(cluster) else {
-        facts.missing.push(format!("all Flink facts: cluster {cluster:?} has no client"));
+        facts.missing.push(format!(
+            "all Flink facts: cluster {cluster:?} has no client"
+        ));
         return facts;
     };
     facts.cluster = Some(ClusterFacts {
@@ -77,7 +81,9 @@ pub async fn gather(clusters: &Clusters, target: &Target, lookup_backpressure: b
         (None, Some(name)) => match find_job_by_name(client, name).await {
             Ok(Some(id)) => id,
             Ok(None) => {
-                facts.notes.push(format!("no job named {name:?} on cluster {}", client.name));
+                facts
+                    .notes
+                    .push(format!("no job named {name:?} on cluster {}", client.name));
                 return facts;
             }
             Err(e) => {
@@ -145,9 +151,16 @@ fn describe(what: &str, e: &FlinkError) -> String {
 /// Picks the job a `job_name` label means: a running one if there is one, else the newest.
 async fn find_job_by_name(client: &FlinkClient, name: &str) -> Result<Option<String>, FlinkError> {
     let overview = client.jobs_overview().await?;
-    let mut candidates: Vec<_> = overview.jobs.into_iter().filter(|j| j.name == name).collect();
+    let mut candidates: Vec<_> = overview
+        .jobs
+        .into_iter()
+        .filter(|j| j.name == name)
+        .collect();
     candidates.sort_by_key(|j| {
-        let active = matches!(j.state.as_str(), "RUNNING" | "RESTARTING" | "FAILING" | "CREATED" | "INITIALIZING");
+        let active = matches!(
+            j.state.as_str(),
+            "RUNNING" | "RESTARTING" | "FAILING" | "CREATED" | "INITIALIZING"
+        );
         (active, j.start_time)
     });
     Ok(candidates.pop().map(|j| j.jid))
@@ -172,7 +185,11 @@ fn metric(metrics: &[Metric], id: &str) -> Option<i64> {
 
 pub fn checkpoint_facts(c: &Checkpoints, now_ms: i64) -> CheckpointFacts {
     let last_completed = c.latest.completed.as_ref().map(|cp| {
-        let at = if cp.latest_ack_timestamp > 0 { cp.latest_ack_timestamp } else { cp.trigger_timestamp };
+        let at = if cp.latest_ack_timestamp > 0 {
+            cp.latest_ack_timestamp
+        } else {
+            cp.trigger_timestamp
+        };
         CompletedCheckpoint {
             id: cp.id,
             completed_at_ms: at,
@@ -204,12 +221,16 @@ pub fn checkpoint_facts(c: &Checkpoints, now_ms: i64) -> CheckpointFacts {
     }
 }
 
-async fn worst_backpressure(client: &FlinkClient, details: &JobDetails) -> Option<BackpressureFacts> {
-    let calls = details
-        .vertices
-        .iter()
-        .take(8)
-        .map(|v| async move { (v.name.clone(), client.backpressure(&details.jid, &v.id).await) });
+async fn worst_backpressure(
+    client: &FlinkClient,
+    details: &JobDetails,
+) -> Option<BackpressureFacts> {
+    let calls = details.vertices.iter().take(8).map(|v| async move {
+        (
+            v.name.clone(),
+            client.backpressure(&details.jid, &v.id).await,
+        )
+    });
     let results = futures::future::join_all(calls).await;
     results
         .into_iter()

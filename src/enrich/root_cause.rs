@@ -90,7 +90,10 @@ fn from_entry(entry: &ExceptionEntry) -> RootCause {
         chain,
         failure_labels,
         task: source.task_name.clone(),
-        task_manager: source.task_manager_id.clone().or_else(|| source.endpoint.clone()),
+        task_manager: source
+            .task_manager_id
+            .clone()
+            .or_else(|| source.endpoint.clone()),
         timestamp: Some(source.timestamp),
         unwrapped,
     }

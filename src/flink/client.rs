@@ -75,20 +75,36 @@ impl FlinkClient {
     }
 
     pub async fn exceptions(&self, job_id: &str) -> Result<Exceptions, FlinkError> {
-        self.get(&format!("jobs/{}/exceptions?maxExceptions=10", segment(job_id)?))
-            .await
+        self.get(&format!(
+            "jobs/{}/exceptions?maxExceptions=10",
+            segment(job_id)?
+        ))
+        .await
     }
 
     pub async fn checkpoints(&self, job_id: &str) -> Result<Checkpoints, FlinkError> {
-        self.get(&format!("jobs/{}/checkpoints", segment(job_id)?)).await
-    }
-
-    pub async fn job_metrics(&self, job_id: &str, names: &[&str]) -> Result<Vec<Metric>, FlinkError> {
-        self.get(&format!("jobs/{}/metrics?get={}", segment(job_id)?, names.join(",")))
+        self.get(&format!("jobs/{}/checkpoints", segment(job_id)?))
             .await
     }
 
-    pub async fn backpressure(&self, job_id: &str, vertex_id: &str) -> Result<Backpressure, FlinkError> {
+    pub async fn job_metrics(
+        &self,
+        job_id: &str,
+        names: &[&str],
+    ) -> Result<Vec<Metric>, FlinkError> {
+        self.get(&format!(
+            "jobs/{}/metrics?get={}",
+            segment(job_id)?,
+            names.join(",")
+        ))
+        .await
+    }
+
+    pub async fn backpressure(
+        &self,
+        job_id: &str,
+        vertex_id: &str,
+    ) -> Result<Backpressure, FlinkError> {
         self.get(&format!(
             "jobs/{}/vertices/{}/backpressure",
             segment(job_id)?,
@@ -130,7 +146,11 @@ impl FlinkClient {
 fn parse_base(url: &str) -> Result<Url, String> {
     // A trailing slash makes `join` append rather than replace the last path segment, so a
     // Flink behind a path prefix (`https://proxy/flink/prod`) works.
-    let with_slash = if url.ends_with('/') { url.to_string() } else { format!("{url}/") };
+    let with_slash = if url.ends_with('/') {
+        url.to_string()
+    } else {
+        format!("{url}/")
+    };
     Url::parse(&with_slash).map_err(|e| format!("{url:?} is not a URL: {e}"))
 }
 
@@ -169,5 +189,10 @@ fn first_error(bytes: &[u8]) -> String {
         Ok(e) => e.errors.into_iter().next().unwrap_or_default(),
         Err(_) => String::from_utf8_lossy(bytes).into_owned(),
     };
-    text.lines().next().unwrap_or("").chars().take(300).collect()
+    text.lines()
+        .next()
+        .unwrap_or("")
+        .chars()
+        .take(300)
+        .collect()
 }

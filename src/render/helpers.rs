@@ -18,7 +18,12 @@ pub fn register(hb: &mut Handlebars<'_>) {
 /// `3725` -> `1h 2m 5s`; `42` -> `42s`.
 pub fn human_duration(secs: i64) -> String {
     let secs = secs.max(0);
-    let (d, h, m, s) = (secs / 86_400, secs % 86_400 / 3_600, secs % 3_600 / 60, secs % 60);
+    let (d, h, m, s) = (
+        secs / 86_400,
+        secs % 86_400 / 3_600,
+        secs % 3_600 / 60,
+        secs % 60,
+    );
     let parts: Vec<String> = [(d, "d"), (h, "h"), (m, "m"), (s, "s")]
         .iter()
         .skip_while(|(v, _)| *v == 0)

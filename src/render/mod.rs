@@ -58,7 +58,9 @@ impl Renderer {
             if self.hb.has_template(&name) {
                 match self.hb.render(&name, ctx) {
                     Ok(text) => return text.trim().to_string(),
-                    Err(e) => tracing::error!(template = %name, error = %e, "template failed; falling back"),
+                    Err(e) => {
+                        tracing::error!(template = %name, error = %e, "template failed; falling back")
+                    }
                 }
             }
         }
@@ -71,7 +73,9 @@ impl Renderer {
             if self.hb.has_template(&name) {
                 match self.hb.render(&name, ctx) {
                     Ok(text) => return tidy(&text),
-                    Err(e) => tracing::error!(template = %name, error = %e, "template failed; falling back"),
+                    Err(e) => {
+                        tracing::error!(template = %name, error = %e, "template failed; falling back")
+                    }
                 }
             }
         }
@@ -169,7 +173,11 @@ fn fact_fields(facts: &Facts) -> Vec<Field> {
         let state = job.state.as_deref().unwrap_or("unknown");
         fields.push(Field::new(
             "Job",
-            format!("{} (`{}`)\nstate **{state}**", job.name.as_deref().unwrap_or("?"), job.id),
+            format!(
+                "{} (`{}`)\nstate **{state}**",
+                job.name.as_deref().unwrap_or("?"),
+                job.id
+            ),
             true,
         ));
     }
@@ -180,7 +188,11 @@ fn fact_fields(facts: &Facts) -> Vec<Field> {
         fields.push(Field::new("Restarts", r.to_string(), true));
     }
     if let Some(rc) = &facts.root_cause {
-        let msg = if rc.message.is_empty() { String::new() } else { format!(": {}", rc.message) };
+        let msg = if rc.message.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", rc.message)
+        };
         let mut value = format!("`{}`{msg}", rc.class);
         if let Some(task) = &rc.task {
             value.push_str(&format!("\nin {task}"));
@@ -199,13 +211,20 @@ fn fact_fields(facts: &Facts) -> Vec<Field> {
                 cp.failed,
                 cp.in_progress
             ),
-            None => format!("none completed · {} failed · {} in progress", cp.failed, cp.in_progress),
+            None => format!(
+                "none completed · {} failed · {} in progress",
+                cp.failed, cp.in_progress
+            ),
         };
         fields.push(Field::new("Last checkpoint", value, false));
         if let Some(failed) = &cp.last_failed {
             fields.push(Field::new(
                 "Last failed checkpoint",
-                format!("#{}: {}", failed.id, failed.message.as_deref().unwrap_or("no reason given")),
+                format!(
+                    "#{}: {}",
+                    failed.id,
+                    failed.message.as_deref().unwrap_or("no reason given")
+                ),
                 false,
             ));
         }
@@ -220,7 +239,12 @@ fn fact_fields(facts: &Facts) -> Vec<Field> {
     if !facts.missing.is_empty() {
         fields.push(Field::new(
             "⚠ Enrichment unavailable",
-            facts.missing.iter().map(|m| format!("• {m}")).collect::<Vec<_>>().join("\n"),
+            facts
+                .missing
+                .iter()
+                .map(|m| format!("• {m}"))
+                .collect::<Vec<_>>()
+                .join("\n"),
             false,
         ));
     }
@@ -244,7 +268,12 @@ fn alert_list(hook: &Webhook) -> Option<Field> {
             .or_else(|| a.labels.get("instance"))
             .map(String::as_str)
             .unwrap_or(&a.fingerprint);
-        let line = format!("{} {} {}", if a.is_firing() { "🔴" } else { "🟢" }, a.name(), who);
+        let line = format!(
+            "{} {} {}",
+            if a.is_firing() { "🔴" } else { "🟢" },
+            a.name(),
+            who
+        );
         if used + line.len() > 850 {
             lines.push(format!("… and {} more", hook.alerts.len() - i));
             break;
@@ -253,7 +282,10 @@ fn alert_list(hook: &Webhook) -> Option<Field> {
         lines.push(line);
     }
     if hook.truncated_alerts > 0 {
-        lines.push(format!("… {} more not sent by Alertmanager (max_alerts)", hook.truncated_alerts));
+        lines.push(format!(
+            "… {} more not sent by Alertmanager (max_alerts)",
+            hook.truncated_alerts
+        ));
     }
     Some(Field::new(
         format!("Alerts: {firing} firing, {resolved} resolved"),

@@ -70,10 +70,7 @@ fn register(hb: &mut Handlebars<'static>, rel: &Path, text: &str) -> Result<(), 
     if rel.extension().is_none_or(|e| e != "hbs") {
         return Ok(());
     }
-    let name = rel
-        .with_extension("")
-        .to_string_lossy()
-        .replace('\\', "/");
+    let name = rel.with_extension("").to_string_lossy().replace('\\', "/");
     let err = |e: handlebars::TemplateError| TemplateError {
         name: rel.display().to_string(),
         reason: e.to_string(),

@@ -154,7 +154,9 @@ fn decode_seq(bytes: &[u8]) -> Result<u64, StoreError> {
 
 fn decode_entry(key: &[u8], value: &[u8]) -> Result<InboxEntry, StoreError> {
     if value.len() < 8 {
-        return Err(StoreError::Corrupt("inbox entry shorter than its header".into()));
+        return Err(StoreError::Corrupt(
+            "inbox entry shorter than its header".into(),
+        ));
     }
     let (ts, body) = value.split_at(8);
     Ok(InboxEntry {

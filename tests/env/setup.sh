@@ -346,8 +346,15 @@ start_cluster() {
     write_cluster_conf "$ver"
     log "starting Flink $ver cluster on $(flink_url "$ver")"
     # Not start-cluster.sh: it reads conf/masters and overrides the REST port from there.
-    FLINK_CONF_DIR=$cdir/conf "$home/bin/jobmanager.sh" start >&2
-    FLINK_CONF_DIR=$cdir/conf "$home/bin/taskmanager.sh" start >&2
+    # Both daemons at once: each script first spends seconds in a JVM parsing config.yaml, and
+    # the TaskManager simply retries registering until the JobManager is up.
+    local jm tm
+    FLINK_CONF_DIR=$cdir/conf "$home/bin/jobmanager.sh" start >&2 &
+    jm=$!
+    FLINK_CONF_DIR=$cdir/conf "$home/bin/taskmanager.sh" start >&2 &
+    tm=$!
+    wait "$jm" || die "Flink $ver: bin/jobmanager.sh start failed"
+    wait "$tm" || die "Flink $ver: bin/taskmanager.sh start failed"
 }
 
 wait_cluster() {
@@ -594,7 +601,7 @@ main() {
 
     fetch_all_flink
 
-    local sha ver pid pids=() ups=()
+    local sha ver pid pids=()
     sha=$(sources_sha)
     for ver in "${FLINK_VERSIONS[@]}"; do
         build_jar "$ver" "$sha" &
@@ -602,16 +609,19 @@ main() {
     done
     for pid in "${pids[@]}"; do wait "$pid" || die "building the test jobs jar failed (above)"; done
 
+    # Clusters start in parallel (the start scripts are slow, see start_cluster).
+    pids=()
     for ver in "${FLINK_VERSIONS[@]}"; do
         if cluster_is_up "$ver"; then
             log "Flink $ver cluster already up on $(flink_url "$ver"), reusing it"
         else
-            start_cluster "$ver"
-            ups+=("$ver")
+            start_cluster "$ver" &
+            pids+=($!)
         fi
     done
+    for pid in "${pids[@]}"; do wait "$pid" || die "starting a Flink cluster failed (above)"; done
     for ver in "${FLINK_VERSIONS[@]}"; do wait_cluster "$ver"; done
-    ((${#ups[@]})) && log "clusters ready after $((SECONDS - START_SECONDS))s"
+    if ((${#pids[@]})); then log "clusters ready after $((SECONDS - START_SECONDS))s"; fi
 
     for ver in "${FLINK_VERSIONS[@]}"; do ensure_jobs "$ver" "$sha"; done
     wait_jobs

@@ -1,0 +1,157 @@
+//! Command line: `serve`, `check-config`, `render`.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::alertmanager::Webhook;
+use crate::config::{Config, Secrets};
+use crate::render::{RenderInput, Renderer};
+
+#[derive(Parser)]
+#[command(
+    name = "flink-chatops",
+    version,
+    about = "Alertmanager pages in, Flink runbook guidance out to Discord"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the bot: webhook intake, enrichment, delivery.
+    Serve {
+        /// TOML config file; without one, embedded defaults apply.
+        #[arg(long, env = "FLINK_CHATOPS_CONFIG")]
+        config: Option<PathBuf>,
+    },
+    /// Validate the config, secrets and templates, then exit (non-zero on any problem).
+    CheckConfig {
+        #[arg(long, env = "FLINK_CHATOPS_CONFIG")]
+        config: Option<PathBuf>,
+    },
+    /// Preview the message for saved webhook bodies on the console, without Discord.
+    Render {
+        /// A webhook body as Alertmanager sends it (JSON); repeatable.
+        #[arg(long = "alert", required = true)]
+        alerts: Vec<PathBuf>,
+        /// Fetch live facts from the configured Flink clusters.
+        #[arg(long)]
+        enrich: bool,
+        #[arg(long, env = "FLINK_CHATOPS_CONFIG")]
+        config: Option<PathBuf>,
+    },
+}
+
+pub fn main() -> ExitCode {
+    crate::telemetry::init();
+    let cli = Cli::parse();
+    let env: HashMap<String, String> = std::env::vars().collect();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = match cli.command {
+        Command::Serve { config } => runtime.block_on(serve(config, env)),
+        Command::CheckConfig { config } => check_config(config, &env),
+        Command::Render {
+            alerts,
+            enrich,
+            config,
+        } => runtime.block_on(render(alerts, enrich, config, &env)),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(config: Option<PathBuf>, env: HashMap<String, String>) -> anyhow::Result<()> {
+    let config = Config::load(config.as_deref(), env.clone())?;
+    let app = crate::startup::Application::build(config, &env).await?;
+    app.run_until_stopped().await
+}
+
+fn check_config(path: Option<PathBuf>, env: &HashMap<String, String>) -> anyhow::Result<()> {
+    let config = Config::load(path.as_deref(), env.clone())?;
+    let secrets = Secrets::resolve(&config, env)?;
+    Renderer::new(config.responses.dir.as_deref())?;
+    println!(
+        "config OK ({}): listen {}, store {}, {} cluster(s) [{}], output {}",
+        path.as_ref()
+            .map_or("defaults".into(), |p| p.display().to_string()),
+        config.server.listen,
+        config.storage.path.display(),
+        config.clusters.len(),
+        config
+            .clusters
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
+        if secrets.discord_token.is_some() {
+            "discord"
+        } else {
+            "console"
+        },
+    );
+    Ok(())
+}
+
+async fn render(
+    files: Vec<PathBuf>,
+    enrich: bool,
+    path: Option<PathBuf>,
+    env: &HashMap<String, String>,
+) -> anyhow::Result<()> {
+    let config = Config::load(path.as_deref(), env.clone())?;
+    let secrets = Secrets::resolve(&config, env)?;
+    let renderer = Renderer::new(config.responses.dir.as_deref())?;
+    let clusters = crate::startup::clients(&config, &secrets)?;
+    let known: Vec<String> = config.clusters.iter().map(|c| c.name.clone()).collect();
+    for file in files {
+        let body = std::fs::read(&file).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+        let hook = Webhook::parse(&body).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+        let now = chrono::Utc::now();
+        let (incident, _) =
+            crate::incident::advance(None, &hook, 1, now, config.discord.default_channel, 0);
+        let lead = hook.lead_alert();
+        let target = crate::enrich::target(
+            lead,
+            &config.flink.cluster_label,
+            &known,
+            &config.default_cluster().name,
+        );
+        let facts = if enrich {
+            crate::enrich::gather(&clusters, &target, true).await
+        } else {
+            crate::enrich::Facts {
+                notes: vec!["preview without Flink facts (add --enrich to fetch them)".into()],
+                ..Default::default()
+            }
+        };
+        let diagnosis = crate::diagnose::diagnose(lead.name(), &facts);
+        let severity = hook.severity();
+        let message = renderer.render(&RenderInput {
+            hook: &hook,
+            incident: &incident,
+            facts: &facts,
+            diagnosis: &diagnosis,
+            mentions: config.discord.mentions_for(&severity),
+            now,
+        });
+        println!("===== {} =====", file.display());
+        print!("{}", crate::deliver::console::format(&message));
+    }
+    Ok(())
+}

@@ -1,0 +1,176 @@
+//! Discord through serenity: serenity's builders, routes and request construction, executed on
+//! a reqwest client we hold.
+//!
+//! Why not `Http::send_message`: with a proxy (tests, corporate proxies) serenity's rate limiter
+//! must be off, and then serenity turns a 429 into an error that has dropped `retry_after`. We
+//! build the identical request with `serenity::http::Request::build` and read 429s ourselves.
+
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+use serenity::all::{
+    ChannelId, Colour, CreateAllowedMentions, CreateEmbed, CreateEmbedFooter, CreateMessage,
+    EditMessage, MessageId, Nonce, RoleId, UserId,
+};
+use serenity::http::{LightMethod, Request, Route};
+
+use super::SendError;
+use crate::message::Message;
+
+pub struct DiscordSink {
+    client: reqwest::Client,
+    token: SecretString,
+    /// `Some(base)` sends every call to `base` instead of https://discord.com.
+    proxy: Option<String>,
+}
+
+impl DiscordSink {
+    pub fn new(token: SecretString, api_base: &str) -> DiscordSink {
+        let proxy = (api_base.trim_end_matches('/') != crate::config::DISCORD_API_BASE)
+            .then(|| api_base.trim_end_matches('/').to_string());
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(15))
+            .build()
+            .expect("a reqwest client with rustls builds");
+        let raw = token.expose_secret().trim();
+        let token = if raw.starts_with("Bot ") || raw.starts_with("Bearer ") {
+            SecretString::from(raw.to_string())
+        } else {
+            SecretString::from(format!("Bot {raw}"))
+        };
+        DiscordSink {
+            client,
+            token,
+            proxy,
+        }
+    }
+
+    pub async fn post(&self, channel: u64, msg: &Message, nonce: &str) -> Result<u64, SendError> {
+        let builder = CreateMessage::new()
+            .content(msg.content.clone())
+            .embed(embed(msg))
+            .allowed_mentions(allowed(msg))
+            // Discord drops a second post with the same nonce: a retry after a crash between
+            // Discord's answer and our write does not produce a second message.
+            .nonce(Nonce::String(nonce.to_string()))
+            .enforce_nonce(true);
+        let route = Route::ChannelMessages {
+            channel_id: ChannelId::new(channel),
+        };
+        let body = serde_json::to_vec(&builder).map_err(|e| SendError::Transient(e.to_string()))?;
+        let answer = self
+            .execute(Request::new(route, LightMethod::Post).body(Some(body)))
+            .await?;
+        parse_id(&answer)
+    }
+
+    pub async fn edit(
+        &self,
+        channel: u64,
+        message_id: u64,
+        msg: &Message,
+    ) -> Result<(), SendError> {
+        let builder = EditMessage::new()
+            .content(msg.content.clone())
+            .embed(embed(msg))
+            .allowed_mentions(allowed(msg));
+        let route = Route::ChannelMessage {
+            channel_id: ChannelId::new(channel),
+            message_id: MessageId::new(message_id),
+        };
+        let body = serde_json::to_vec(&builder).map_err(|e| SendError::Transient(e.to_string()))?;
+        self.execute(Request::new(route, LightMethod::Patch).body(Some(body)))
+            .await?;
+        Ok(())
+    }
+
+    async fn execute(&self, request: Request<'_>) -> Result<Vec<u8>, SendError> {
+        let built = request
+            .build(
+                &self.client,
+                self.token.expose_secret(),
+                self.proxy.as_deref(),
+            )
+            .and_then(|b| b.build().map_err(Into::into))
+            .map_err(|e| SendError::Transient(format!("cannot build the request: {e}")))?;
+        let response = self
+            .client
+            .execute(built)
+            .await
+            .map_err(|e| SendError::Transient(format!("Discord unreachable: {e}")))?;
+        let status = response.status();
+        let retry_header = response
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<f64>().ok());
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| SendError::Transient(format!("reading Discord's answer: {e}")))?;
+        if status.is_success() {
+            return Ok(bytes.to_vec());
+        }
+        let text = String::from_utf8_lossy(&bytes)
+            .chars()
+            .take(500)
+            .collect::<String>();
+        Err(match status.as_u16() {
+            429 => {
+                let body_secs = serde_json::from_slice::<serde_json::Value>(&bytes)
+                    .ok()
+                    .and_then(|v| v["retry_after"].as_f64());
+                let secs = body_secs
+                    .or(retry_header)
+                    .unwrap_or(1.0)
+                    .clamp(0.0, 3_600.0);
+                SendError::RateLimited(Duration::from_secs_f64(secs))
+            }
+            404 => SendError::NotFound,
+            s @ 400..=499 if s != 408 => SendError::Rejected {
+                status: s,
+                body: text,
+            },
+            s => SendError::Transient(format!("HTTP {s}: {text}")),
+        })
+    }
+}
+
+fn embed(msg: &Message) -> CreateEmbed {
+    let e = &msg.embed;
+    let mut out = CreateEmbed::new()
+        .title(e.title.clone())
+        .description(e.description.clone())
+        .colour(Colour::new(e.color));
+    if let Some(url) = &e.url {
+        out = out.url(url.clone());
+    }
+    for f in &e.fields {
+        out = out.field(f.name.clone(), f.value.clone(), f.inline);
+    }
+    if !e.footer.is_empty() {
+        out = out.footer(CreateEmbedFooter::new(e.footer.clone()));
+    }
+    if let Some(ts) = e.timestamp {
+        out = out.timestamp(ts);
+    }
+    out
+}
+
+/// Only the configured on-call roles and users may be pinged; never @everyone.
+fn allowed(msg: &Message) -> CreateAllowedMentions {
+    CreateAllowedMentions::new()
+        .everyone(false)
+        .roles(msg.mention_roles.iter().map(|id| RoleId::new(*id)))
+        .users(msg.mention_users.iter().map(|id| UserId::new(*id)))
+}
+
+fn parse_id(body: &[u8]) -> Result<u64, SendError> {
+    #[derive(serde::Deserialize)]
+    struct Created {
+        id: MessageId,
+    }
+    serde_json::from_slice::<Created>(body)
+        .map(|c| c.id.get())
+        .map_err(|e| SendError::Transient(format!("Discord's answer has no message id: {e}")))
+}

@@ -1,0 +1,135 @@
+//! Start-up in one place: config -> secrets -> store -> clients -> pipeline -> HTTP server.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+
+use crate::config::{Config, Secrets};
+use crate::deliver::{console::ConsoleSink, discord::DiscordSink, Sink};
+use crate::enrich::Clusters;
+use crate::flink::FlinkClient;
+use crate::intake::IntakeState;
+use crate::pipeline::Pipeline;
+use crate::render::Renderer;
+use crate::store::Store;
+
+pub struct Application {
+    listener: TcpListener,
+    router: axum::Router,
+}
+
+impl Application {
+    /// Builds everything and binds the listener (port 0 picks a free port, for tests).
+    pub async fn build(
+        config: Config,
+        env: &HashMap<String, String>,
+    ) -> anyhow::Result<Application> {
+        let secrets = Secrets::resolve(&config, env)?;
+        let renderer = Renderer::new(config.responses.dir.as_deref())?;
+        let clusters = clients(&config, &secrets)?;
+        let store = Store::open(&config.storage.path)
+            .with_context(|| format!("opening the store at {}", config.storage.path.display()))?;
+        let sink = match &secrets.discord_token {
+            Some(token) => {
+                if config.discord.default_channel == 0 && config.discord.routes.is_empty() {
+                    anyhow::bail!(
+                        "a Discord token is set but no channel: set `discord.default_channel` (or FLINK_CHATOPS__DISCORD__DEFAULT_CHANNEL)"
+                    );
+                }
+                Sink::Discord(DiscordSink::new(token.clone(), &config.discord.api_base))
+            }
+            None => {
+                tracing::warn!("no Discord token configured: messages go to the console");
+                Sink::Console(ConsoleSink::default())
+            }
+        };
+        let sink_name = sink.describe();
+        let wake = Arc::new(Notify::new());
+        let intake = Arc::new(IntakeState {
+            store: store.clone(),
+            bearer: secrets.webhook_bearer.clone(),
+            max_body_bytes: config.server.max_body_bytes,
+            wake: wake.clone(),
+        });
+        if intake.bearer.is_none() {
+            tracing::warn!(
+                "no webhook bearer token configured: anyone who can reach the port can post alerts"
+            );
+        }
+        let listener = TcpListener::bind(config.server.listen)
+            .await
+            .with_context(|| {
+                format!(
+                    "listening on {} (key `server.listen`)",
+                    config.server.listen
+                )
+            })?;
+        let pipeline = Arc::new(Pipeline {
+            store,
+            clusters,
+            renderer,
+            sink,
+            config,
+            wake,
+        });
+        tokio::spawn(pipeline.run());
+        Ok(Application {
+            listener,
+            router: crate::server::router(intake, sink_name),
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
+    }
+
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        tracing::info!(addr = %self.listener.local_addr()?, "listening");
+        axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(shutdown_signal())
+            .await?;
+        Ok(())
+    }
+}
+
+/// One Flink client per configured cluster, sharing a connection pool.
+pub fn clients(config: &Config, secrets: &Secrets) -> anyhow::Result<Clusters> {
+    let http = reqwest::Client::builder()
+        .connect_timeout(Duration::from_millis(config.flink.call_timeout_ms))
+        .build()?;
+    let timeout = Duration::from_millis(config.flink.call_timeout_ms);
+    config
+        .clusters
+        .iter()
+        .map(|c| {
+            let auth = secrets
+                .flink
+                .get(&c.name)
+                .cloned()
+                .unwrap_or(crate::config::FlinkAuth::None);
+            FlinkClient::new(c, auth, http.clone(), timeout)
+                .map(|client| (c.name.clone(), client))
+                .map_err(|e| anyhow::anyhow!("cluster {}: {e}", c.name))
+        })
+        .collect()
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("installing a SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+    tracing::info!("shutting down; undelivered notifications stay in the store");
+}

@@ -1,5 +1,36 @@
 //! Diagnosis: from the root cause, the checkpoint facts and the alert name, decide which failure
 //! pattern this is. Pure functions only; the table of patterns is the runbook's index.
+//!
+//! # Precedence
+//!
+//! The first stage that recognises something wins; within a stage the most specific rule comes
+//! first (see `rules.rs`):
+//!
+//! 1. **The root cause** — the innermost `Caused by` — by class, then by its own message.
+//!    State-compatibility rules open this stage, because their roots (`IllegalStateException:
+//!    Failed to rollback to checkpoint/savepoint ...`, `InvalidClassException` while restoring)
+//!    would otherwise read as a user-code bug or a plain serialization error.
+//! 2. **The cause chain**, innermost to outermost, **by class only** (a matched class may read its
+//!    own message to refine the verdict, e.g. `CheckpointException: ... expired`). A message that
+//!    merely *mentions* an exception ("looks like: java.lang.OutOfMemoryError") is not that
+//!    exception and is never matched.
+//! 3. **Weak root classes** (`ClassNotFoundException`, `NoSuchMethodError`, ...): usually a
+//!    packaging bug, but also the inner cause of Kryo errors, so the chain speaks first.
+//! 4. **Failure labels** from Flink failure enrichers (`type=USER`, or `pattern=<slug>`).
+//! 5. **The alert name** with the facts it implies: checkpoint alerts by the last failed
+//!    checkpoint's message; watermark, lag/backpressure, skew, GC/heap, TaskManager and restart
+//!    alerts by what they measure.
+//! 6. **Facts alone**: a job in `RESTARTING` is a restart loop; HIGH backpressure is backpressure.
+//! 7. Otherwise [`Pattern::Unknown`], whose template points at the alert's runbook.
+
+mod rules;
+
+#[cfg(test)]
+mod template_tests;
+#[cfg(test)]
+mod tests;
+#[cfg(test)]
+mod traces;
 
 use serde::Serialize;
 
@@ -27,7 +58,30 @@ pub enum Pattern {
     Unknown,
 }
 
+/// Every action a diagnosis may offer, in the order buttons are shown.
+pub const ACTIONS: [&str; 6] = ["status", "savepoint", "stop_with_savepoint", "cancel", "thread_dump", "silence"];
+
 impl Pattern {
+    pub const ALL: [Pattern; 17] = [
+        Pattern::HeapOom,
+        Pattern::DirectOom,
+        Pattern::MetaspaceOom,
+        Pattern::CheckpointTimeout,
+        Pattern::CheckpointDeclined,
+        Pattern::Serialization,
+        Pattern::UserCodeBug,
+        Pattern::TaskmanagerLost,
+        Pattern::KafkaUnavailable,
+        Pattern::SinkThrottled,
+        Pattern::Timeout,
+        Pattern::Backpressure,
+        Pattern::WatermarkStall,
+        Pattern::DataSkew,
+        Pattern::RestartLoop,
+        Pattern::IncompatibleState,
+        Pattern::Unknown,
+    ];
+
     /// File name of the pattern's template under `responses/patterns/`.
     pub fn slug(self) -> &'static str {
         match self {
@@ -50,6 +104,35 @@ impl Pattern {
             Pattern::Unknown => "unknown",
         }
     }
+
+    pub fn from_slug(slug: &str) -> Option<Pattern> {
+        Pattern::ALL.into_iter().find(|p| p.slug() == slug)
+    }
+
+    /// The safe next steps (buttons) that fit the pattern, a subset of [`ACTIONS`]. Anything that
+    /// changes the job still goes through policy and approval; this only decides what is offered.
+    pub fn actions(self) -> &'static [&'static str] {
+        match self {
+            // Memory: keep state safe first, then restart with more memory.
+            Pattern::HeapOom => &["status", "savepoint", "stop_with_savepoint", "thread_dump"],
+            Pattern::DirectOom | Pattern::MetaspaceOom => &["status", "savepoint", "stop_with_savepoint"],
+            // Checkpoints: see what the tasks are doing; a savepoint may still succeed.
+            Pattern::CheckpointTimeout | Pattern::CheckpointDeclined => &["status", "thread_dump", "savepoint"],
+            // Deterministic failures: no savepoint can be taken while the job loops; stop the
+            // thrashing and redeploy a fix from the last retained checkpoint.
+            Pattern::Serialization => &["status", "cancel", "silence"],
+            Pattern::UserCodeBug => &["status", "savepoint", "cancel", "silence"],
+            Pattern::IncompatibleState => &["status", "cancel"],
+            Pattern::RestartLoop => &["status", "thread_dump", "cancel"],
+            // External or infrastructure trouble: Flink recovers by itself once it is fixed.
+            Pattern::TaskmanagerLost | Pattern::KafkaUnavailable | Pattern::SinkThrottled => &["status", "silence"],
+            Pattern::Timeout => &["status", "thread_dump"],
+            // Throughput: find the bottleneck; rescaling needs a savepoint first.
+            Pattern::Backpressure | Pattern::DataSkew => &["status", "thread_dump", "savepoint", "stop_with_savepoint"],
+            Pattern::WatermarkStall => &["status", "thread_dump", "silence"],
+            Pattern::Unknown => &["status", "silence"],
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -60,22 +143,32 @@ pub struct Diagnosis {
     pub title: String,
     /// What matched, e.g. "root cause java.lang.OutOfMemoryError: Java heap space".
     pub evidence: String,
+    /// Safe next-step buttons for this pattern, from [`ACTIONS`].
+    pub actions: Vec<&'static str>,
 }
 
+impl Diagnosis {
+    pub fn new(pattern: Pattern, title: impl Into<String>, evidence: impl Into<String>) -> Diagnosis {
+        Diagnosis {
+            pattern,
+            slug: pattern.slug(),
+            title: title.into(),
+            evidence: evidence.into(),
+            actions: pattern.actions().to_vec(),
+        }
+    }
+}
+
+/// Decides the failure pattern; see the module documentation for the precedence.
 pub fn diagnose(alert_name: &str, facts: &Facts) -> Diagnosis {
-    let _ = alert_name;
-    if let Some(rc) = &facts.root_cause {
-        return Diagnosis {
-            pattern: Pattern::Unknown,
-            slug: Pattern::Unknown.slug(),
-            title: "Unrecognised failure".into(),
-            evidence: format!("root cause {}: {}", rc.class, rc.message),
-        };
-    }
-    Diagnosis {
-        pattern: Pattern::Unknown,
-        slug: Pattern::Unknown.slug(),
-        title: "No failure pattern recognised".into(),
-        evidence: String::new(),
-    }
+    let rc = facts.root_cause.as_ref();
+    let finding = rc
+        .and_then(rules::by_root)
+        .or_else(|| rc.and_then(rules::by_chain))
+        .or_else(|| rc.and_then(rules::by_weak_root))
+        .or_else(|| rc.and_then(rules::by_failure_labels))
+        .or_else(|| rules::by_alert(alert_name, facts))
+        .or_else(|| rules::by_facts(facts))
+        .unwrap_or_else(|| rules::unknown(facts));
+    Diagnosis::new(finding.pattern, finding.title, finding.evidence)
 }

@@ -137,16 +137,18 @@ fn assemble(input: &RenderInput<'_>, description: String) -> Message {
     let inc = input.incident;
     let footer = if resolved {
         format!(
-            "Resolved after {} · {} notification(s) · incident {}",
+            "Resolved after {} · {} notification(s) · pattern {} · incident {}",
             helpers::human_duration(inc.duration_secs(input.now)),
             inc.notifications,
+            input.diagnosis.slug,
             inc.id
         )
     } else {
         format!(
-            "Firing since {} · {} notification(s) · incident {}",
+            "Firing since {} · {} notification(s) · pattern {} · incident {}",
             inc.firing_since.format("%Y-%m-%d %H:%M UTC"),
             inc.notifications,
+            input.diagnosis.slug,
             inc.id
         )
     };
@@ -235,6 +237,9 @@ fn fact_fields(facts: &Facts) -> Vec<Field> {
             format!("{} ({:.0}%) at {}", bp.level, bp.ratio * 100.0, bp.vertex),
             false,
         ));
+    }
+    if !facts.notes.is_empty() {
+        fields.push(Field::new("Note", facts.notes.join("\n"), false));
     }
     if !facts.missing.is_empty() {
         fields.push(Field::new(

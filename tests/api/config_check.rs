@@ -1,0 +1,52 @@
+//! `check-config` names the file, the key and the problem, and exits non-zero.
+
+use std::process::Command;
+
+fn check(config: &str, env: &[(&str, &str)]) -> (bool, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bad.toml");
+    std::fs::write(&file, config).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_flink-chatops"))
+        .args(["check-config", "--config"])
+        .arg(&file)
+        .env_remove("FLINK_CHATOPS_DISCORD_TOKEN")
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
+    (out.status.success(), text.replace(&file.display().to_string(), "FILE"))
+}
+
+#[test]
+fn config_errors_name_the_file_and_the_key() {
+    let (ok, text) = check("[server]\nlisten = \"not an address\"\n", &[]);
+    assert!(!ok);
+    assert!(text.contains("FILE") && text.contains("server.listen"), "{text}");
+
+    let (ok, text) = check("[[clusters]]\nname = \"prod\"\nrest_url = \"ftp://x\"\n", &[]);
+    assert!(!ok);
+    assert!(text.contains("clusters[0].rest_url"), "{text}");
+
+    let (ok, text) = check("[discord]\ndefault_chanel = 1\n", &[]);
+    assert!(!ok);
+    assert!(text.contains("default_chanel"), "unknown keys are named: {text}");
+
+    let (ok, text) = check("", &[("FLINK_CHATOPS__FLINK__CALL_TIMEOUT_MS", "soon")]);
+    assert!(!ok);
+    assert!(text.contains("environment") && text.contains("flink.call_timeout_ms"), "{text}");
+
+    let (ok, text) = check("[[clusters]]\nname = \"prod\"\nrest_url = \"http://flink:8081\"\ntoken_env = \"NO_SUCH_VAR_X\"\n", &[]);
+    assert!(!ok);
+    assert!(text.contains("NO_SUCH_VAR_X"), "{text}");
+
+    let (ok, text) = check("[[clusters]]\nname = \"prod\"\nrest_url = \"http://flink:8081\"\n", &[("FLINK_CHATOPS__CLUSTERS__0__REST_URL", "http://other:8081")]);
+    assert!(ok, "{text}");
+    assert!(text.contains("config OK"), "{text}");
+}
+
+#[test]
+fn secrets_are_never_printed() {
+    let (ok, text) = check("", &[("FLINK_CHATOPS_DISCORD_TOKEN", "sekret-discord-token"), ("FLINK_CHATOPS_WEBHOOK_TOKEN", "sekret-hook")]);
+    assert!(ok, "{text}");
+    assert!(!text.contains("sekret"), "{text}");
+}

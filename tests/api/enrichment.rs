@@ -1,0 +1,126 @@
+//! End to end on real Flink 2.3.0 and 1.20.5: Alertmanager -> bot -> Flink REST -> Discord recorder.
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::helpers::*;
+
+struct Cluster {
+    name: &'static str,
+    url: String,
+    prefix: &'static str,
+}
+
+fn cluster(version: &str) -> Cluster {
+    match version {
+        "2.3" => Cluster { name: "flink23", url: required_env("FLINK23_URL"), prefix: "FLINK23" },
+        _ => Cluster { name: "flink120", url: required_env("FLINK120_URL"), prefix: "FLINK120" },
+    }
+}
+
+fn job_id(c: &Cluster, job: &str) -> String {
+    required_env(&format!("{}_JOB_{job}", c.prefix))
+}
+
+async fn flink_get(c: &Cluster, path: &str) -> Value {
+    reqwest::get(format!("{}{path}", c.url)).await.unwrap().json().await.unwrap()
+}
+
+async fn app_for(c: &Cluster) -> TestApp {
+    spawn_app(AppOptions {
+        clusters: vec![(c.name.into(), c.url.clone())],
+        ..Default::default()
+    })
+    .await
+}
+
+/// Sends one alert through a real Alertmanager and returns the message the recorder got.
+async fn page(app: &TestApp, labels: Value) -> crate::recorder::Recorded {
+    let am = Alertmanager::start(&app.addr, FAST).await;
+    am.send(labels, json!({"summary": "test page", "runbook_url": "https://runbooks.example.internal/flink"}), false).await;
+    let seen = app.recorder.wait_for("the page", Duration::from_secs(30), |r| r.iter().any(|x| x.status == 200)).await;
+    seen.into_iter().find(|x| x.status == 200).unwrap()
+}
+
+async fn nested_failure_reaches_discord_with_root_cause_and_checkpoint(version: &str) {
+    let c = cluster(version);
+    let id = job_id(&c, "NESTED");
+    let checkpoints = flink_get(&c, &format!("/jobs/{id}/checkpoints")).await;
+    let last_cp = checkpoints["latest"]["completed"]["id"].as_i64().expect("the nested job completed a checkpoint");
+    let app = app_for(&c).await;
+    let msg = page(
+        &app,
+        json!({"alertname": "FlinkJobNotRunning", "severity": "critical", "flink_cluster": c.name, "job_id": id, "job_name": "harness-nested-failure"}),
+    )
+    .await;
+    let text = msg.text();
+    assert!(text.contains("java.io.FileNotFoundException"), "root class missing:\n{text}");
+    assert!(text.contains("harness root cause: /data/ledger-7 is missing"), "root message missing:\n{text}");
+    assert!(text.contains(&format!("#{last_cp} ")), "last checkpoint #{last_cp} missing:\n{text}");
+    assert!(text.contains("FAILED"), "job state missing:\n{text}");
+    assert_eq!(msg.channel_id, CHANNEL);
+    assert_eq!(msg.authorization, format!("Bot {DISCORD_TOKEN}"));
+    assert!(!text.contains("Enrichment unavailable"), "{text}");
+}
+
+#[tokio::test]
+async fn flink_2_3_nested_failure_end_to_end() {
+    nested_failure_reaches_discord_with_root_cause_and_checkpoint("2.3").await;
+}
+
+#[tokio::test]
+async fn flink_1_20_nested_failure_end_to_end() {
+    nested_failure_reaches_discord_with_root_cause_and_checkpoint("1.20").await;
+}
+
+#[tokio::test]
+async fn job_name_alone_finds_the_job_and_restarts_are_reported() {
+    let c = cluster("2.3");
+    let app = app_for(&c).await;
+    let msg = page(
+        &app,
+        json!({"alertname": "FlinkJobUnstable", "severity": "warning", "flink_cluster": c.name, "job_name": "harness-restart-loop"}),
+    )
+    .await;
+    let text = msg.text();
+    let id = job_id(&c, "RESTART_LOOP");
+    assert!(text.contains(&id), "resolved the job id by name:\n{text}");
+    assert!(text.contains("harness restart loop: poison record"), "{text}");
+    let restarts = msg.embed()["fields"].as_array().unwrap().iter().find(|f| f["name"] == "Restarts").expect("restarts field");
+    assert!(restarts["value"].as_str().unwrap().parse::<i64>().unwrap() >= 1, "{restarts}");
+}
+
+#[tokio::test]
+async fn an_unknown_cluster_label_is_never_used_as_an_address() {
+    let c = cluster("2.3");
+    let app = app_for(&c).await;
+    let msg = page(
+        &app,
+        json!({"alertname": "FlinkJobUnstable", "severity": "warning", "flink_cluster": "http://evil.example:8081", "job_name": "harness-restart-loop"}),
+    )
+    .await;
+    let text = msg.text();
+    assert!(text.contains("not configured"), "{text}");
+    assert!(!text.contains(&job_id(&c, "RESTART_LOOP")), "no lookup happened:\n{text}");
+}
+
+/// Failure patterns produced for real by jobs on the real cluster reach Discord with their runbook.
+#[tokio::test]
+async fn real_failures_get_the_matching_runbook() {
+    let c = cluster("2.3");
+    for (alert, job, name, pattern) in [
+        ("FlinkJobUnstable", "SERIALIZATION", "harness-serialization", "serialization"),
+        ("FlinkCheckpointFailing", "CHECKPOINT_EXPIRY", "harness-checkpoint-expiry", "checkpoint_timeout"),
+        ("FlinkJobUnstable", "RESTART_LOOP", "harness-restart-loop", "restart_loop"),
+    ] {
+        let app = app_for(&c).await;
+        let msg = page(
+            &app,
+            json!({"alertname": alert, "severity": "warning", "flink_cluster": c.name, "job_id": job_id(&c, job), "job_name": name}),
+        )
+        .await;
+        let footer = msg.embed()["footer"]["text"].as_str().unwrap_or("").to_string();
+        assert!(footer.contains(&format!("pattern {pattern}")), "{name}: expected pattern {pattern}, footer {footer:?}\n{}", msg.text());
+    }
+}

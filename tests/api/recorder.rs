@@ -1,0 +1,225 @@
+//! A local stand-in for Discord's HTTP API that records exactly what serenity sent.
+//!
+//! It answers like Discord (message objects with snowflake ids, nonce de-duplication, 404 for
+//! unknown messages). Faults a real server cannot be made to show on demand — a 429 with
+//! `retry_after`, a 500 — are injected explicitly by tests through [`Recorder::inject`].
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{patch, post};
+use axum::{Json, Router};
+use serde_json::{json, Value};
+
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub method: String,
+    pub path: String,
+    pub channel_id: u64,
+    pub message_id: Option<u64>,
+    pub authorization: String,
+    pub body: Value,
+    pub at: Instant,
+    /// What the recorder answered.
+    pub status: u16,
+}
+
+impl Recorded {
+    /// The embed and content as one string, for `contains` checks.
+    pub fn text(&self) -> String {
+        let mut s = self.body["content"].as_str().unwrap_or("").to_string();
+        for e in self.body["embeds"].as_array().into_iter().flatten() {
+            for key in ["title", "description"] {
+                s.push('\n');
+                s.push_str(e[key].as_str().unwrap_or(""));
+            }
+            for f in e["fields"].as_array().into_iter().flatten() {
+                s.push('\n');
+                s.push_str(f["name"].as_str().unwrap_or(""));
+                s.push('\n');
+                s.push_str(f["value"].as_str().unwrap_or(""));
+            }
+            s.push('\n');
+            s.push_str(e["footer"]["text"].as_str().unwrap_or(""));
+        }
+        s
+    }
+
+    pub fn embed(&self) -> &Value {
+        &self.body["embeds"][0]
+    }
+}
+
+/// A scripted answer for the next request instead of the normal one.
+#[derive(Debug, Clone)]
+pub enum Fault {
+    RateLimited { retry_after: f64 },
+    ServerError,
+}
+
+#[derive(Default)]
+struct Inner {
+    requests: Vec<Recorded>,
+    faults: VecDeque<Fault>,
+    messages: HashMap<u64, Value>,
+    nonces: HashMap<String, u64>,
+    next_id: u64,
+}
+
+#[derive(Clone)]
+pub struct Recorder {
+    inner: Arc<Mutex<Inner>>,
+    pub base_url: String,
+}
+
+impl Recorder {
+    pub async fn start() -> Recorder {
+        let inner = Arc::new(Mutex::new(Inner {
+            next_id: 1_300_000_000_000_000_000,
+            ..Default::default()
+        }));
+        let app = Router::new()
+            .route("/api/v10/channels/{channel}/messages", post(create))
+            .route("/api/v10/channels/{channel}/messages/{message}", patch(edit))
+            .with_state(inner.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base_url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Recorder { inner, base_url }
+    }
+
+    pub fn inject(&self, fault: Fault) {
+        self.inner.lock().unwrap().faults.push_back(fault);
+    }
+
+    pub fn clear_faults(&self) {
+        self.inner.lock().unwrap().faults.clear();
+    }
+
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.inner.lock().unwrap().requests.clone()
+    }
+
+    /// Successful creates (new messages).
+    pub fn posts(&self) -> Vec<Recorded> {
+        self.requests().into_iter().filter(|r| r.method == "POST" && r.status == 200).collect()
+    }
+
+    pub fn edits(&self) -> Vec<Recorded> {
+        self.requests().into_iter().filter(|r| r.method == "PATCH" && r.status == 200).collect()
+    }
+
+    /// Waits until `pred` holds for the recorded requests, or panics with what was seen.
+    pub async fn wait_for(&self, what: &str, timeout: Duration, pred: impl Fn(&[Recorded]) -> bool) -> Vec<Recorded> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let seen = self.requests();
+            if pred(&seen) {
+                return seen;
+            }
+            if Instant::now() > deadline {
+                let summary: Vec<String> = seen.iter().map(|r| format!("{} {} -> {}\n{}", r.method, r.path, r.status, r.text())).collect();
+                panic!("timed out after {timeout:?} waiting for {what}; recorder saw {} request(s):\n{}", seen.len(), summary.join("\n---\n"));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+fn record(inner: &mut Inner, method: &Method, path: String, channel_id: u64, message_id: Option<u64>, headers: &HeaderMap, body: &Bytes, status: u16) {
+    inner.requests.push(Recorded {
+        method: method.to_string(),
+        path,
+        channel_id,
+        message_id,
+        authorization: headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("").to_string(),
+        body: serde_json::from_slice(body).unwrap_or(Value::Null),
+        at: Instant::now(),
+        status,
+    });
+}
+
+fn fault_response(fault: Fault) -> (u16, Response) {
+    match fault {
+        Fault::RateLimited { retry_after } => (
+            429,
+            (
+                StatusCode::TOO_MANY_REQUESTS,
+                [("retry-after", format!("{}", retry_after.ceil() as u64))],
+                Json(json!({"message": "You are being rate limited.", "retry_after": retry_after, "global": false})),
+            )
+                .into_response(),
+        ),
+        Fault::ServerError => (500, (StatusCode::INTERNAL_SERVER_ERROR, "upstream error").into_response()),
+    }
+}
+
+fn message_json(id: u64, channel: u64, body: &Value) -> Value {
+    json!({
+        "id": id.to_string(),
+        "channel_id": channel.to_string(),
+        "type": 0,
+        "content": body["content"].as_str().unwrap_or(""),
+        "embeds": body["embeds"].clone(),
+        "author": {"id": "1", "username": "flink-chatops", "discriminator": "0000", "bot": true, "avatar": null},
+        "timestamp": "2026-11-21T03:00:00.000000+00:00",
+        "edited_timestamp": null,
+        "tts": false,
+        "mention_everyone": false,
+        "mentions": [],
+        "mention_roles": [],
+        "attachments": [],
+        "pinned": false,
+    })
+}
+
+async fn create(State(inner): State<Arc<Mutex<Inner>>>, Path(channel): Path<u64>, headers: HeaderMap, body: Bytes) -> Response {
+    let mut g = inner.lock().unwrap();
+    let path = format!("/api/v10/channels/{channel}/messages");
+    if let Some(fault) = g.faults.pop_front() {
+        let (status, resp) = fault_response(fault);
+        record(&mut g, &Method::POST, path, channel, None, &headers, &body, status);
+        return resp;
+    }
+    let parsed: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    // Discord de-duplicates creates that carry the same nonce with enforce_nonce.
+    let nonce = parsed["nonce"].as_str().map(String::from).filter(|_| parsed["enforce_nonce"] == true);
+    if let Some(id) = nonce.as_ref().and_then(|n| g.nonces.get(n)).copied() {
+        record(&mut g, &Method::POST, path, channel, Some(id), &headers, &body, 200);
+        let existing = g.messages[&id].clone();
+        return Json(existing).into_response();
+    }
+    g.next_id += 1;
+    let id = g.next_id;
+    let msg = message_json(id, channel, &parsed);
+    g.messages.insert(id, msg.clone());
+    if let Some(n) = nonce {
+        g.nonces.insert(n, id);
+    }
+    record(&mut g, &Method::POST, path, channel, Some(id), &headers, &body, 200);
+    Json(msg).into_response()
+}
+
+async fn edit(State(inner): State<Arc<Mutex<Inner>>>, Path((channel, message)): Path<(u64, u64)>, headers: HeaderMap, body: Bytes) -> Response {
+    let mut g = inner.lock().unwrap();
+    let path = format!("/api/v10/channels/{channel}/messages/{message}");
+    if let Some(fault) = g.faults.pop_front() {
+        let (status, resp) = fault_response(fault);
+        record(&mut g, &Method::PATCH, path, channel, Some(message), &headers, &body, status);
+        return resp;
+    }
+    if !g.messages.contains_key(&message) {
+        record(&mut g, &Method::PATCH, path, channel, Some(message), &headers, &body, 404);
+        return (StatusCode::NOT_FOUND, Json(json!({"message": "Unknown Message", "code": 10008}))).into_response();
+    }
+    let parsed: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let msg = message_json(message, channel, &parsed);
+    g.messages.insert(message, msg.clone());
+    record(&mut g, &Method::PATCH, path, channel, Some(message), &headers, &body, 200);
+    Json(msg).into_response()
+}

@@ -50,3 +50,32 @@ fn secrets_are_never_printed() {
     assert!(ok, "{text}");
     assert!(!text.contains("sekret"), "{text}");
 }
+
+#[test]
+fn the_shipped_example_config_is_valid() {
+    let out = Command::new(env!("CARGO_BIN_EXE_flink-chatops"))
+        .args(["check-config", "--config", concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/flink-chatops.example.toml")])
+        .env_remove("FLINK_CHATOPS_DISCORD_TOKEN")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn render_previews_a_saved_webhook_on_the_console() {
+    let out = Command::new(env!("CARGO_BIN_EXE_flink-chatops"))
+        .args(["render", "--alert", concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/am-FlinkJobUnstable-firing.json")])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("# [FIRING] FlinkJobUnstable — ad-attribution"), "{text}");
+    assert!(text.contains("https://runbooks.example.internal/flink/FlinkJobUnstable"), "{text}");
+
+    let out = Command::new(env!("CARGO_BIN_EXE_flink-chatops"))
+        .args(["render", "--alert", "/no/such/file.json"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/no/such/file.json"));
+}

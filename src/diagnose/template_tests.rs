@@ -1,0 +1,209 @@
+//! The runbook library in `responses/` against the diagnosis and the shipped alert rules: every
+//! pattern has a template, every alert rule in `deploy/prometheus` has one, and all of them render
+//! (strictly, without the renderer's silent fallbacks) for firing and resolved, rich and empty facts.
+
+use std::collections::BTreeSet;
+
+use chrono::{TimeZone, Utc};
+use serde_json::{json, Value};
+
+use super::{traces, Diagnosis, Pattern};
+use crate::alertmanager::Webhook;
+use crate::enrich::root_cause::{parse_chain, CauseLink, RootCause};
+use crate::enrich::*;
+use crate::render::{context, templates, RenderInput, Renderer};
+
+const RULES: &str = include_str!("../../deploy/prometheus/flink-alerts.yml");
+
+/// Alert names from the rules file, read loosely (`- alert: Name` lines) to avoid a YAML parser.
+fn alert_names() -> BTreeSet<String> {
+    RULES
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("- alert:").or_else(|| l.trim().strip_prefix("alert:")))
+        .map(|n| n.trim().trim_matches(['"', '\'']).to_string())
+        .collect()
+}
+
+/// The button each action is shown as; templates must name the buttons their pattern offers.
+fn button(action: &str) -> &'static str {
+    match action {
+        "status" => "**Status**",
+        "savepoint" => "**Savepoint**",
+        "stop_with_savepoint" => "**Stop with savepoint**",
+        "cancel" => "**Cancel**",
+        "thread_dump" => "**Thread dump**",
+        "silence" => "**Silence**",
+        other => panic!("unknown action {other}"),
+    }
+}
+
+fn hook(alert: &str, resolved: bool) -> Webhook {
+    let status = if resolved { "resolved" } else { "firing" };
+    let ends = if resolved { "2026-11-21T06:01:57.301Z" } else { "0001-01-01T00:00:00Z" };
+    let labels = json!({
+        "alertname": alert, "flink_cluster": "prod", "job_id": "7c2e5a9b1d3f4e6a8b0c2d4e6f8a0b1c",
+        "job_name": "orders-enrichment", "severity": "critical"
+    });
+    let annotations = json!({
+        "summary": format!("{alert} for Flink job orders-enrichment"),
+        "description": "Job orders-enrichment (7c2e5a9b1d3f4e6a8b0c2d4e6f8a0b1c) restarted 8 times in the last 10m.",
+        "runbook_url": format!("https://runbooks.example.internal/flink/{alert}")
+    });
+    let body = json!({
+        "version": "4", "groupKey": format!("{{}}/{{}}:{{alertname=\"{alert}\"}}"), "truncatedAlerts": 0,
+        "status": status, "receiver": "flink-chatops",
+        "groupLabels": {"alertname": alert, "job_name": "orders-enrichment"},
+        "commonLabels": labels, "commonAnnotations": annotations, "externalURL": "http://alertmanager:9093",
+        "alerts": [{
+            "status": status, "labels": labels, "annotations": annotations,
+            "startsAt": "2026-11-21T05:36:57.301Z", "endsAt": ends,
+            "generatorURL": "http://prometheus:9090/graph?g0.expr=up", "fingerprint": "afc3aabe1bc0eed9"
+        }]
+    });
+    Webhook::parse(body.to_string().as_bytes()).expect("sample webhook")
+}
+
+fn rich_facts() -> Facts {
+    let chain = parse_chain(traces::DIRECT_OOM);
+    let root: CauseLink = chain.last().cloned().unwrap();
+    let url = |page: &str| format!("http://flink.example:8081/#/job/running/7c2e5a9b1d3f4e6a8b0c2d4e6f8a0b1c/{page}");
+    Facts {
+        cluster: Some(ClusterFacts {
+            name: "prod".into(),
+            ui_url: "http://flink.example:8081/#/overview".into(),
+        }),
+        job: Some(JobFacts {
+            id: "7c2e5a9b1d3f4e6a8b0c2d4e6f8a0b1c".into(),
+            name: Some("orders-enrichment".into()),
+            state: Some("RESTARTING".into()),
+            start_time_ms: Some(1_795_239_000_000),
+            ui_url: url("overview"),
+            exceptions_url: url("exceptions"),
+            checkpoints_url: url("checkpoints"),
+        }),
+        root_cause: Some(RootCause {
+            class: root.class,
+            message: root.message,
+            chain,
+            failure_labels: Default::default(),
+            task: Some("Source: clicks -> Map (3/8)".into()),
+            task_manager: Some("10.42.3.17:6122-4f1c2a".into()),
+            timestamp: Some(1_795_240_152_022),
+            unwrapped: true,
+        }),
+        checkpoints: Some(CheckpointFacts {
+            completed: 120,
+            failed: 7,
+            in_progress: 1,
+            restored: 3,
+            last_completed: Some(CompletedCheckpoint {
+                id: 127,
+                completed_at_ms: 1_795_239_900_000,
+                age_secs: 1_930,
+                duration_ms: 48_200,
+                size_bytes: 3_221_225_472,
+                path: Some("s3://flink-state/checkpoints/7c2e5a9b/chk-127".into()),
+                is_savepoint: false,
+            }),
+            last_failed: Some(FailedCheckpoint {
+                id: 128,
+                failed_at_ms: Some(1_795_240_100_000),
+                message: Some("Checkpoint expired before completing.".into()),
+            }),
+        }),
+        restarts: Some(57),
+        backpressure: Some(BackpressureFacts {
+            vertex: "Source: clicks -> Map".into(),
+            level: "high".into(),
+            ratio: 0.93,
+        }),
+        missing: vec!["checkpoints: no answer within 2000 ms".into()],
+        notes: vec!["job found by name".into()],
+    }
+}
+
+fn empty_facts() -> Facts {
+    Facts {
+        missing: vec!["all Flink facts: unknown cluster".into()],
+        ..Facts::default()
+    }
+}
+
+#[test]
+fn every_pattern_and_every_shipped_alert_has_a_template() {
+    let renderer = Renderer::new(None).expect("embedded templates load");
+    assert!(renderer.has_template("default"));
+    for p in Pattern::ALL {
+        assert!(renderer.has_template(&format!("patterns/{}", p.slug())), "no responses/patterns/{}.hbs", p.slug());
+    }
+    let alerts = alert_names();
+    assert!(alerts.len() >= 10, "expected the shipped alert rules, found {alerts:?}");
+    for a in &alerts {
+        assert!(renderer.has_template(&format!("alerts/{a}")), "no responses/alerts/{a}.hbs");
+    }
+}
+
+#[test]
+fn every_template_renders_strictly_for_every_alert_pattern_and_status() {
+    let hb = templates::load(None).expect("embedded templates load");
+    let now = Utc.with_ymd_and_hms(2026, 11, 21, 6, 5, 0).unwrap();
+    let mut longest = (0, String::new());
+    let mut alerts: Vec<String> = alert_names().into_iter().collect();
+    alerts.push("SomeAlertWithoutTemplate".into());
+    for alert in &alerts {
+        let body = if hb.has_template(&format!("alerts/{alert}")) { format!("alerts/{alert}") } else { "default".into() };
+        for resolved in [false, true] {
+            let hook = hook(alert, resolved);
+            let (incident, _) = crate::incident::advance(None, &hook, 1, now, 42, 1);
+            for (kind, facts) in [("rich", rich_facts()), ("empty", empty_facts())] {
+                for p in Pattern::ALL {
+                    let diagnosis = Diagnosis::new(p, "Some title", "root cause java.lang.Error: boom");
+                    let input = RenderInput { hook: &hook, incident: &incident, facts: &facts, diagnosis: &diagnosis, mentions: &[], now };
+                    let mut ctx: Value = context(&input);
+                    let case = format!("{body} / patterns/{} / {kind} / resolved={resolved}", p.slug());
+                    let guidance = hb.render(&format!("patterns/{}", p.slug()), &ctx).unwrap_or_else(|e| panic!("{case}: {e}"));
+                    assert!(!guidance.trim().is_empty(), "{case}: empty guidance");
+                    if !resolved && kind == "rich" {
+                        for a in p.actions() {
+                            assert!(guidance.contains(button(a)), "{case}: guidance does not mention the {} button", button(a));
+                        }
+                    }
+                    ctx["guidance"] = Value::String(guidance.trim().to_string());
+                    let text = hb.render(&body, &ctx).unwrap_or_else(|e| panic!("{case}: {e}"));
+                    let n = text.chars().count();
+                    assert!(n > 0 && n < 4096, "{case}: {n} characters");
+                    assert!(!text.contains("{{") && !text.contains("]()"), "{case}: unrendered or empty link:\n{text}");
+                    if resolved {
+                        assert!(text.contains("Resolved"), "{case}: resolved message does not say so:\n{text}");
+                        assert!(!text.contains(guidance.trim()) && n < 700, "{case}: resolved message repeats the steps:\n{text}");
+                    } else {
+                        assert!(text.contains(guidance.trim()), "{case}: guidance not included");
+                    }
+                    if n > longest.0 {
+                        longest = (n, case);
+                    }
+                }
+            }
+        }
+    }
+    assert!(longest.0 < 3_000, "longest description {} characters ({})", longest.0, longest.1);
+}
+
+#[test]
+fn the_full_renderer_uses_the_library_for_a_real_diagnosis() {
+    let renderer = Renderer::new(None).unwrap();
+    let now = Utc.with_ymd_and_hms(2026, 11, 21, 6, 5, 0).unwrap();
+    let hook = hook("FlinkJobUnstable", false);
+    let (incident, _) = crate::incident::advance(None, &hook, 1, now, 42, 1);
+    let facts = rich_facts();
+    let diagnosis = super::diagnose("FlinkJobUnstable", &facts);
+    assert_eq!(diagnosis.pattern, Pattern::DirectOom);
+    let input = RenderInput { hook: &hook, incident: &incident, facts: &facts, diagnosis: &diagnosis, mentions: &[], now };
+    let message = renderer.render(&input);
+    let d = &message.embed.description;
+    assert!(d.contains("Direct (off-heap) memory exhausted"), "{d}");
+    assert!(d.contains("taskmanager.memory.task.off-heap.size"), "{d}");
+    assert!(d.contains("https://runbooks.example.internal/flink/FlinkJobUnstable"), "{d}");
+    assert!(d.contains("/exceptions)"), "{d}");
+    assert!(message.embed.total_len() <= 6_000);
+}

@@ -108,7 +108,7 @@ pub struct RouteConfig {
     pub channel: u64,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ResponsesConfig {
     /// Directory of handlebars templates overriding the embedded ones (same file names).
@@ -187,12 +187,6 @@ impl Default for DiscordConfig {
             routes: Vec::new(),
             mentions: BTreeMap::new(),
         }
-    }
-}
-
-impl Default for ResponsesConfig {
-    fn default() -> Self {
-        ResponsesConfig { dir: None }
     }
 }
 
@@ -300,12 +294,10 @@ impl Config {
                     }
                 }
             }
-            if c.password_env.is_some() || c.password_file.is_some() {
-                if c.username.is_none() {
-                    return Err(format!(
-                        "key `clusters[{i}].username`: a password is configured but no username"
-                    ));
-                }
+            if (c.password_env.is_some() || c.password_file.is_some()) && c.username.is_none() {
+                return Err(format!(
+                    "key `clusters[{i}].username`: a password is configured but no username"
+                ));
             }
         }
         if let Some(name) = &self.flink.default_cluster {

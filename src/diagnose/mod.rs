@@ -59,7 +59,14 @@ pub enum Pattern {
 }
 
 /// Every action a diagnosis may offer, in the order buttons are shown.
-pub const ACTIONS: [&str; 6] = ["status", "savepoint", "stop_with_savepoint", "cancel", "thread_dump", "silence"];
+pub const ACTIONS: [&str; 6] = [
+    "status",
+    "savepoint",
+    "stop_with_savepoint",
+    "cancel",
+    "thread_dump",
+    "silence",
+];
 
 impl Pattern {
     pub const ALL: [Pattern; 17] = [
@@ -115,9 +122,13 @@ impl Pattern {
         match self {
             // Memory: keep state safe first, then restart with more memory.
             Pattern::HeapOom => &["status", "savepoint", "stop_with_savepoint", "thread_dump"],
-            Pattern::DirectOom | Pattern::MetaspaceOom => &["status", "savepoint", "stop_with_savepoint"],
+            Pattern::DirectOom | Pattern::MetaspaceOom => {
+                &["status", "savepoint", "stop_with_savepoint"]
+            }
             // Checkpoints: see what the tasks are doing; a savepoint may still succeed.
-            Pattern::CheckpointTimeout | Pattern::CheckpointDeclined => &["status", "thread_dump", "savepoint"],
+            Pattern::CheckpointTimeout | Pattern::CheckpointDeclined => {
+                &["status", "thread_dump", "savepoint"]
+            }
             // Deterministic failures: no savepoint can be taken while the job loops; stop the
             // thrashing and redeploy a fix from the last retained checkpoint.
             Pattern::Serialization => &["status", "cancel", "silence"],
@@ -125,10 +136,14 @@ impl Pattern {
             Pattern::IncompatibleState => &["status", "cancel"],
             Pattern::RestartLoop => &["status", "thread_dump", "cancel"],
             // External or infrastructure trouble: Flink recovers by itself once it is fixed.
-            Pattern::TaskmanagerLost | Pattern::KafkaUnavailable | Pattern::SinkThrottled => &["status", "silence"],
+            Pattern::TaskmanagerLost | Pattern::KafkaUnavailable | Pattern::SinkThrottled => {
+                &["status", "silence"]
+            }
             Pattern::Timeout => &["status", "thread_dump"],
             // Throughput: find the bottleneck; rescaling needs a savepoint first.
-            Pattern::Backpressure | Pattern::DataSkew => &["status", "thread_dump", "savepoint", "stop_with_savepoint"],
+            Pattern::Backpressure | Pattern::DataSkew => {
+                &["status", "thread_dump", "savepoint", "stop_with_savepoint"]
+            }
             Pattern::WatermarkStall => &["status", "thread_dump", "silence"],
             Pattern::Unknown => &["status", "silence"],
         }
@@ -148,7 +163,11 @@ pub struct Diagnosis {
 }
 
 impl Diagnosis {
-    pub fn new(pattern: Pattern, title: impl Into<String>, evidence: impl Into<String>) -> Diagnosis {
+    pub fn new(
+        pattern: Pattern,
+        title: impl Into<String>,
+        evidence: impl Into<String>,
+    ) -> Diagnosis {
         Diagnosis {
             pattern,
             slug: pattern.slug(),

@@ -92,10 +92,10 @@ fn simple(class: &str) -> &str {
     class.rsplit(['.', '$']).next().unwrap_or(class)
 }
 
-/// First line of a message, at most 200 characters: enough for evidence, short for chat.
+/// First line of a message, at most 160 characters: enough for evidence, short for chat.
 pub(super) fn first_line(message: &str) -> String {
     let line = message.lines().next().unwrap_or("").trim();
-    match line.char_indices().nth(200) {
+    match line.char_indices().nth(160) {
         Some((cut, _)) => format!("{}…", &line[..cut]),
         None => line.to_string(),
     }
@@ -118,13 +118,24 @@ fn by_class(class: &str, m: &str) -> Option<(Pattern, &'static str)> {
         return Some(oom(m));
     }
     if s == "StateMigrationException" {
-        return Some((IncompatibleState, "State is incompatible with the new program"));
+        return Some((
+            IncompatibleState,
+            "State is incompatible with the new program",
+        ));
     }
     if class.starts_with("com.esotericsoftware.kryo") {
-        return Some((Serialization, "Kryo could not (de)serialize a record or state"));
+        return Some((
+            Serialization,
+            "Kryo could not (de)serialize a record or state",
+        ));
     }
-    if matches!(s, "NotSerializableException" | "InvalidClassException" | "StreamCorruptedException" | "OptionalDataException")
-    {
+    if matches!(
+        s,
+        "NotSerializableException"
+            | "InvalidClassException"
+            | "StreamCorruptedException"
+            | "OptionalDataException"
+    ) {
         return Some((Serialization, "Java serialization failed"));
     }
     if class.contains("org.apache.kafka.") {
@@ -133,9 +144,15 @@ fn by_class(class: &str, m: &str) -> Option<(Pattern, &'static str)> {
         }
         if KAFKA_UNAVAILABLE_CLASSES.contains(&s) {
             return Some(if m.contains("metadata") {
-                (KafkaUnavailable, "Kafka metadata unavailable (brokers unreachable or topic missing)")
+                (
+                    KafkaUnavailable,
+                    "Kafka metadata unavailable (brokers unreachable or topic missing)",
+                )
             } else if s == "UnknownTopicOrPartitionException" {
-                (KafkaUnavailable, "Kafka topic or partition unknown to the brokers")
+                (
+                    KafkaUnavailable,
+                    "Kafka topic or partition unknown to the brokers",
+                )
             } else {
                 (KafkaUnavailable, "Kafka brokers unavailable or too slow")
             });
@@ -147,11 +164,19 @@ fn by_class(class: &str, m: &str) -> Option<(Pattern, &'static str)> {
     if THROTTLING_CLASSES.contains(&s) {
         return Some((SinkThrottled, "Requests throttled by an external service"));
     }
-    if TASKMANAGER_LOST_CLASSES.contains(&s) || (s == "PartitionNotFoundException" && class.contains("flink")) {
+    if TASKMANAGER_LOST_CLASSES.contains(&s)
+        || (s == "PartitionNotFoundException" && class.contains("flink"))
+    {
         return Some(if s == "NoResourceAvailableException" {
-            (TaskmanagerLost, "Not enough TaskManager slots to run the job")
+            (
+                TaskmanagerLost,
+                "Not enough TaskManager slots to run the job",
+            )
         } else {
-            (TaskmanagerLost, "Lost a TaskManager (or the connection to it)")
+            (
+                TaskmanagerLost,
+                "Lost a TaskManager (or the connection to it)",
+            )
         });
     }
     if class == "java.util.concurrent.TimeoutException" {
@@ -161,7 +186,10 @@ fn by_class(class: &str, m: &str) -> Option<(Pattern, &'static str)> {
             (Timeout, "An operation timed out")
         });
     }
-    if matches!(s, "AskTimeoutException" | "SocketTimeoutException" | "RpcTimeoutException") {
+    if matches!(
+        s,
+        "AskTimeoutException" | "SocketTimeoutException" | "RpcTimeoutException"
+    ) {
         return Some((Timeout, "An operation timed out"));
     }
     if USER_CODE_CLASSES.contains(&class) {
@@ -202,7 +230,8 @@ fn mentions_http_429(m: &str) -> bool {
     m.match_indices("429").any(|(i, _)| {
         let before = i.checked_sub(1).map(|j| bytes[j]);
         let after = bytes.get(i + 3).copied();
-        let alone = !before.is_some_and(|b| b.is_ascii_digit()) && !after.is_some_and(|b| b.is_ascii_digit());
+        let alone = !before.is_some_and(|b| b.is_ascii_digit())
+            && !after.is_some_and(|b| b.is_ascii_digit());
         alone && (m.contains("http") || m.contains("status"))
     })
 }
@@ -210,7 +239,8 @@ fn mentions_http_429(m: &str) -> bool {
 /// Rules on the root's own message: only for phrases that name the failure unambiguously.
 fn by_root_message(m: &str) -> Option<(Pattern, &'static str)> {
     if m.contains("exceeded checkpoint tolerable failure threshold")
-        || (m.contains("checkpoint") && (m.contains("expired before completing") || m.contains("declined")))
+        || (m.contains("checkpoint")
+            && (m.contains("expired before completing") || m.contains("declined")))
     {
         return Some(checkpoint(m));
     }
@@ -224,14 +254,20 @@ fn by_root_message(m: &str) -> Option<(Pattern, &'static str)> {
         || m.contains("taskexecutor is shutting down")
         || m.contains("released on a lost node")
     {
-        return Some((TaskmanagerLost, "Lost a TaskManager (or the connection to it)"));
+        return Some((
+            TaskmanagerLost,
+            "Lost a TaskManager (or the connection to it)",
+        ));
     }
     if m.contains("broker may not be available")
         || m.contains("fetching topic metadata")
         || m.contains("not present in metadata")
         || m.contains("failed to fetch metadata")
     {
-        return Some((KafkaUnavailable, "Kafka metadata unavailable (brokers unreachable or topic missing)"));
+        return Some((
+            KafkaUnavailable,
+            "Kafka metadata unavailable (brokers unreachable or topic missing)",
+        ));
     }
     if m.contains("rate exceeded")
         || m.contains("too many requests")
@@ -245,7 +281,10 @@ fn by_root_message(m: &str) -> Option<(Pattern, &'static str)> {
     if m.contains("not null, however, a null value is being written") {
         return Some((UserCodeBug, "NULL written into a NOT NULL column"));
     }
-    if m.contains("could not deserialize") || m.contains("could not serialize") || m.contains("is not serializable") {
+    if m.contains("could not deserialize")
+        || m.contains("could not serialize")
+        || m.contains("is not serializable")
+    {
         return Some((Serialization, "Serialization failed"));
     }
     None
@@ -254,7 +293,9 @@ fn by_root_message(m: &str) -> Option<(Pattern, &'static str)> {
 /// Restoring state that the new program cannot read: the root itself says so, or the root is a
 /// state-compatibility cause under a restore step in the chain.
 fn state_compat(rc: &RootCause, m: &str) -> Option<&'static str> {
-    if m.contains("failed to rollback to checkpoint/savepoint") || m.contains("cannot map checkpoint/savepoint state") {
+    if m.contains("failed to rollback to checkpoint/savepoint")
+        || m.contains("cannot map checkpoint/savepoint state")
+    {
         return Some("Savepoint/checkpoint state does not fit the new program");
     }
     if m.contains("incompatible") && (m.contains("serializer") || m.contains("state")) {
@@ -267,8 +308,10 @@ fn state_compat(rc: &RootCause, m: &str) -> Option<&'static str> {
             || lm.contains("exception while creating streamoperatorstatecontext")
             || lm.contains("failed when trying to restore")
     });
-    let compat_cause = matches!(simple(&rc.class), "InvalidClassException" | "StateMigrationException" | "KryoException")
-        || m.contains("incompatible")
+    let compat_cause = matches!(
+        simple(&rc.class),
+        "InvalidClassException" | "StateMigrationException" | "KryoException"
+    ) || m.contains("incompatible")
         || m.contains("serialversionuid")
         || m.contains("serializer");
     (restoring && compat_cause).then_some("State could not be restored by the new program")
@@ -312,13 +355,15 @@ pub(super) fn by_chain(rc: &RootCause) -> Option<Finding> {
 
 /// Stage 3: linkage errors at the root.
 pub(super) fn by_weak_root(rc: &RootCause) -> Option<Finding> {
-    WEAK_USER_CODE_CLASSES.contains(&simple(&rc.class)).then(|| {
-        Finding::new(
-            UserCodeBug,
-            "Class missing or clashing in the job jar",
-            format!("root cause {}", describe(&rc.class, &rc.message)),
-        )
-    })
+    WEAK_USER_CODE_CLASSES
+        .contains(&simple(&rc.class))
+        .then(|| {
+            Finding::new(
+                UserCodeBug,
+                "Class missing or clashing in the job jar",
+                format!("root cause {}", describe(&rc.class, &rc.message)),
+            )
+        })
 }
 
 /// Stage 4: labels attached by Flink failure enrichers.
@@ -332,34 +377,58 @@ pub(super) fn by_failure_labels(rc: &RootCause) -> Option<Finding> {
         Some((pattern, format!("failure label {k}={v}")))
     });
     if let Some((pattern, evidence)) = named {
-        return Some(Finding::new(pattern, "Failure classified by a failure enricher", evidence));
+        return Some(Finding::new(
+            pattern,
+            "Failure classified by a failure enricher",
+            evidence,
+        ));
     }
     labels.iter().find_map(|(k, v)| {
         let key = k.to_lowercase();
-        (matches!(key.as_str(), "type" | "failure_type" | "failuretype" | "category") && v.eq_ignore_ascii_case("user"))
-            .then(|| {
-                Finding::new(
-                    UserCodeBug,
-                    "Failure classified as a user error",
-                    format!("failure label {k}={v}; root cause {}", describe(&rc.class, &rc.message)),
-                )
-            })
+        (matches!(
+            key.as_str(),
+            "type" | "failure_type" | "failuretype" | "category"
+        ) && v.eq_ignore_ascii_case("user"))
+        .then(|| {
+            Finding::new(
+                UserCodeBug,
+                "Failure classified as a user error",
+                format!(
+                    "failure label {k}={v}; root cause {}",
+                    describe(&rc.class, &rc.message)
+                ),
+            )
+        })
     })
 }
 
 /// Stage 5: what the alert measures, with the facts that go with it.
 pub(super) fn by_alert(alert: &str, facts: &Facts) -> Option<Finding> {
-    let state = facts.job.as_ref().and_then(|j| j.state.as_deref()).unwrap_or("");
+    let state = facts
+        .job
+        .as_ref()
+        .and_then(|j| j.state.as_deref())
+        .unwrap_or("");
     let (pattern, title) = match alert {
-        "FlinkCheckpointFailing" | "FlinkCheckpointTooOld" => return Some(by_checkpoints(alert, facts)),
+        "FlinkCheckpointFailing" | "FlinkCheckpointTooOld" => {
+            return Some(by_checkpoints(alert, facts))
+        }
         "FlinkWatermarkStalled" => (WatermarkStall, "Watermark is not advancing"),
         "FlinkDataSkew" => (DataSkew, "One subtask does most of the work (data skew)"),
         "FlinkKafkaLagGrowing" => (Backpressure, "Job is falling behind its Kafka input"),
-        "FlinkBackpressureHigh" => (Backpressure, "Backpressure: a downstream operator cannot keep up"),
-        "FlinkHighGCPressure" | "FlinkHeapUsageHigh" => (HeapOom, "Heap pressure on a TaskManager (no OutOfMemoryError yet)"),
+        "FlinkBackpressureHigh" => (
+            Backpressure,
+            "Backpressure: a downstream operator cannot keep up",
+        ),
+        "FlinkHighGCPressure" | "FlinkHeapUsageHigh" => (
+            HeapOom,
+            "Heap pressure on a TaskManager (no OutOfMemoryError yet)",
+        ),
         "FlinkTaskManagerLost" => (TaskmanagerLost, "A TaskManager left the cluster"),
         "FlinkJobUnstable" => (RestartLoop, "Job is restarting repeatedly"),
-        "FlinkJobNotRunning" if state == "RESTARTING" => (RestartLoop, "Job is restarting repeatedly"),
+        "FlinkJobNotRunning" if state == "RESTARTING" => {
+            (RestartLoop, "Job is restarting repeatedly")
+        }
         _ => return None,
     };
     let mut evidence = vec![format!("alert {alert}")];
@@ -371,13 +440,21 @@ pub(super) fn by_alert(alert: &str, facts: &Facts) -> Option<Finding> {
 fn context(facts: &Facts) -> Vec<String> {
     let mut out = Vec::new();
     if let Some(bp) = &facts.backpressure {
-        out.push(format!("backpressure {} ({:.0}%) at {}", bp.level, bp.ratio * 100.0, bp.vertex));
+        out.push(format!(
+            "backpressure {} ({:.0}%) at {}",
+            bp.level,
+            bp.ratio * 100.0,
+            bp.vertex
+        ));
     }
     if let Some(r) = facts.restarts.filter(|r| *r > 0) {
         out.push(format!("{r} restarts"));
     }
     if let Some(rc) = &facts.root_cause {
-        out.push(format!("newest failure {} (no known pattern)", describe(&rc.class, &rc.message)));
+        out.push(format!(
+            "newest failure {} (no known pattern)",
+            describe(&rc.class, &rc.message)
+        ));
     }
     out
 }
@@ -387,13 +464,21 @@ fn by_checkpoints(alert: &str, facts: &Facts) -> Finding {
     let failed = cp.and_then(|c| c.last_failed.as_ref());
     if let Some((f, msg)) = failed.and_then(|f| f.message.as_deref().map(|m| (f, m))) {
         let (pattern, title) = checkpoint(&msg.to_lowercase());
-        return Finding::new(pattern, title, format!("last failed checkpoint #{}: {}", f.id, first_line(msg)));
+        return Finding::new(
+            pattern,
+            title,
+            format!("last failed checkpoint #{}: {}", f.id, first_line(msg)),
+        );
     }
     let counts = cp
         .map(|c| format!("; {} failed, {} in progress", c.failed, c.in_progress))
         .unwrap_or_default();
     if alert == "FlinkCheckpointTooOld" || cp.is_some_and(|c| c.in_progress > 0) {
-        Finding::new(CheckpointTimeout, "Checkpoints are not completing", format!("alert {alert}{counts}"))
+        Finding::new(
+            CheckpointTimeout,
+            "Checkpoints are not completing",
+            format!("alert {alert}{counts}"),
+        )
     } else {
         Finding::new(
             CheckpointDeclined,
@@ -405,17 +490,33 @@ fn by_checkpoints(alert: &str, facts: &Facts) -> Finding {
 
 /// Stage 6: facts alone.
 pub(super) fn by_facts(facts: &Facts) -> Option<Finding> {
-    let state = facts.job.as_ref().and_then(|j| j.state.as_deref()).unwrap_or("");
+    let state = facts
+        .job
+        .as_ref()
+        .and_then(|j| j.state.as_deref())
+        .unwrap_or("");
     if matches!(state, "RESTARTING" | "FAILING") {
         let mut evidence = vec![format!("job state {state}")];
         evidence.extend(context(facts));
-        return Some(Finding::new(RestartLoop, "Job is restarting repeatedly", evidence.join("; ")));
+        return Some(Finding::new(
+            RestartLoop,
+            "Job is restarting repeatedly",
+            evidence.join("; "),
+        ));
     }
-    let bp = facts.backpressure.as_ref().filter(|bp| bp.level.eq_ignore_ascii_case("high"))?;
+    let bp = facts
+        .backpressure
+        .as_ref()
+        .filter(|bp| bp.level.eq_ignore_ascii_case("high"))?;
     Some(Finding::new(
         Backpressure,
         "Backpressure: a downstream operator cannot keep up",
-        format!("backpressure {} ({:.0}%) at {}", bp.level, bp.ratio * 100.0, bp.vertex),
+        format!(
+            "backpressure {} ({:.0}%) at {}",
+            bp.level,
+            bp.ratio * 100.0,
+            bp.vertex
+        ),
     ))
 }
 

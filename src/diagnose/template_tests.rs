@@ -19,7 +19,11 @@ const RULES: &str = include_str!("../../deploy/prometheus/flink-alerts.yml");
 fn alert_names() -> BTreeSet<String> {
     RULES
         .lines()
-        .filter_map(|l| l.trim().strip_prefix("- alert:").or_else(|| l.trim().strip_prefix("alert:")))
+        .filter_map(|l| {
+            l.trim()
+                .strip_prefix("- alert:")
+                .or_else(|| l.trim().strip_prefix("alert:"))
+        })
         .map(|n| n.trim().trim_matches(['"', '\'']).to_string())
         .collect()
 }
@@ -39,7 +43,11 @@ fn button(action: &str) -> &'static str {
 
 fn hook(alert: &str, resolved: bool) -> Webhook {
     let status = if resolved { "resolved" } else { "firing" };
-    let ends = if resolved { "2026-11-21T06:01:57.301Z" } else { "0001-01-01T00:00:00Z" };
+    let ends = if resolved {
+        "2026-11-21T06:01:57.301Z"
+    } else {
+        "0001-01-01T00:00:00Z"
+    };
     let labels = json!({
         "alertname": alert, "flink_cluster": "prod", "job_id": "7c2e5a9b1d3f4e6a8b0c2d4e6f8a0b1c",
         "job_name": "orders-enrichment", "severity": "critical"
@@ -66,7 +74,9 @@ fn hook(alert: &str, resolved: bool) -> Webhook {
 fn rich_facts() -> Facts {
     let chain = parse_chain(traces::DIRECT_OOM);
     let root: CauseLink = chain.last().cloned().unwrap();
-    let url = |page: &str| format!("http://flink.example:8081/#/job/running/7c2e5a9b1d3f4e6a8b0c2d4e6f8a0b1c/{page}");
+    let url = |page: &str| {
+        format!("http://flink.example:8081/#/job/running/7c2e5a9b1d3f4e6a8b0c2d4e6f8a0b1c/{page}")
+    };
     Facts {
         cluster: Some(ClusterFacts {
             name: "prod".into(),
@@ -134,12 +144,22 @@ fn every_pattern_and_every_shipped_alert_has_a_template() {
     let renderer = Renderer::new(None).expect("embedded templates load");
     assert!(renderer.has_template("default"));
     for p in Pattern::ALL {
-        assert!(renderer.has_template(&format!("patterns/{}", p.slug())), "no responses/patterns/{}.hbs", p.slug());
+        assert!(
+            renderer.has_template(&format!("patterns/{}", p.slug())),
+            "no responses/patterns/{}.hbs",
+            p.slug()
+        );
     }
     let alerts = alert_names();
-    assert!(alerts.len() >= 10, "expected the shipped alert rules, found {alerts:?}");
+    assert!(
+        alerts.len() >= 10,
+        "expected the shipped alert rules, found {alerts:?}"
+    );
     for a in &alerts {
-        assert!(renderer.has_template(&format!("alerts/{a}")), "no responses/alerts/{a}.hbs");
+        assert!(
+            renderer.has_template(&format!("alerts/{a}")),
+            "no responses/alerts/{a}.hbs"
+        );
     }
 }
 
@@ -151,33 +171,68 @@ fn every_template_renders_strictly_for_every_alert_pattern_and_status() {
     let mut alerts: Vec<String> = alert_names().into_iter().collect();
     alerts.push("SomeAlertWithoutTemplate".into());
     for alert in &alerts {
-        let body = if hb.has_template(&format!("alerts/{alert}")) { format!("alerts/{alert}") } else { "default".into() };
+        let body = if hb.has_template(&format!("alerts/{alert}")) {
+            format!("alerts/{alert}")
+        } else {
+            "default".into()
+        };
         for resolved in [false, true] {
             let hook = hook(alert, resolved);
             let (incident, _) = crate::incident::advance(None, &hook, 1, now, 42, 1);
             for (kind, facts) in [("rich", rich_facts()), ("empty", empty_facts())] {
                 for p in Pattern::ALL {
-                    let diagnosis = Diagnosis::new(p, "Some title", "root cause java.lang.Error: boom");
-                    let input = RenderInput { hook: &hook, incident: &incident, facts: &facts, diagnosis: &diagnosis, mentions: &[], now };
+                    let diagnosis =
+                        Diagnosis::new(p, "Some title", "root cause java.lang.Error: boom");
+                    let input = RenderInput {
+                        hook: &hook,
+                        incident: &incident,
+                        facts: &facts,
+                        diagnosis: &diagnosis,
+                        mentions: &[],
+                        now,
+                    };
                     let mut ctx: Value = context(&input);
-                    let case = format!("{body} / patterns/{} / {kind} / resolved={resolved}", p.slug());
-                    let guidance = hb.render(&format!("patterns/{}", p.slug()), &ctx).unwrap_or_else(|e| panic!("{case}: {e}"));
+                    let case = format!(
+                        "{body} / patterns/{} / {kind} / resolved={resolved}",
+                        p.slug()
+                    );
+                    let guidance = hb
+                        .render(&format!("patterns/{}", p.slug()), &ctx)
+                        .unwrap_or_else(|e| panic!("{case}: {e}"));
                     assert!(!guidance.trim().is_empty(), "{case}: empty guidance");
                     if !resolved && kind == "rich" {
                         for a in p.actions() {
-                            assert!(guidance.contains(button(a)), "{case}: guidance does not mention the {} button", button(a));
+                            assert!(
+                                guidance.contains(button(a)),
+                                "{case}: guidance does not mention the {} button",
+                                button(a)
+                            );
                         }
                     }
                     ctx["guidance"] = Value::String(guidance.trim().to_string());
-                    let text = hb.render(&body, &ctx).unwrap_or_else(|e| panic!("{case}: {e}"));
+                    let text = hb
+                        .render(&body, &ctx)
+                        .unwrap_or_else(|e| panic!("{case}: {e}"));
                     let n = text.chars().count();
                     assert!(n > 0 && n < 4096, "{case}: {n} characters");
-                    assert!(!text.contains("{{") && !text.contains("]()"), "{case}: unrendered or empty link:\n{text}");
+                    assert!(
+                        !text.contains("{{") && !text.contains("]()"),
+                        "{case}: unrendered or empty link:\n{text}"
+                    );
                     if resolved {
-                        assert!(text.contains("Resolved"), "{case}: resolved message does not say so:\n{text}");
-                        assert!(!text.contains(guidance.trim()) && n < 700, "{case}: resolved message repeats the steps:\n{text}");
+                        assert!(
+                            text.contains("Resolved"),
+                            "{case}: resolved message does not say so:\n{text}"
+                        );
+                        assert!(
+                            !text.contains(guidance.trim()) && n < 700,
+                            "{case}: resolved message repeats the steps:\n{text}"
+                        );
                     } else {
-                        assert!(text.contains(guidance.trim()), "{case}: guidance not included");
+                        assert!(
+                            text.contains(guidance.trim()),
+                            "{case}: guidance not included"
+                        );
                     }
                     if n > longest.0 {
                         longest = (n, case);
@@ -186,7 +241,12 @@ fn every_template_renders_strictly_for_every_alert_pattern_and_status() {
             }
         }
     }
-    assert!(longest.0 < 3_000, "longest description {} characters ({})", longest.0, longest.1);
+    assert!(
+        longest.0 < 3_000,
+        "longest description {} characters ({})",
+        longest.0,
+        longest.1
+    );
 }
 
 #[test]
@@ -198,12 +258,23 @@ fn the_full_renderer_uses_the_library_for_a_real_diagnosis() {
     let facts = rich_facts();
     let diagnosis = super::diagnose("FlinkJobUnstable", &facts);
     assert_eq!(diagnosis.pattern, Pattern::DirectOom);
-    let input = RenderInput { hook: &hook, incident: &incident, facts: &facts, diagnosis: &diagnosis, mentions: &[], now };
+    let input = RenderInput {
+        hook: &hook,
+        incident: &incident,
+        facts: &facts,
+        diagnosis: &diagnosis,
+        mentions: &[],
+        now,
+    };
     let message = renderer.render(&input);
     let d = &message.embed.description;
     assert!(d.contains("Direct (off-heap) memory exhausted"), "{d}");
     assert!(d.contains("taskmanager.memory.task.off-heap.size"), "{d}");
-    assert!(d.contains("https://runbooks.example.internal/flink/FlinkJobUnstable"), "{d}");
+    assert!(
+        d.contains("https://runbooks.example.internal/flink/FlinkJobUnstable"),
+        "{d}"
+    );
     assert!(d.contains("/exceptions)"), "{d}");
     assert!(message.embed.total_len() <= 6_000);
 }
+

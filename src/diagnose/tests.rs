@@ -33,14 +33,16 @@ fn from_trace(trace: &str) -> RootCause {
 }
 
 fn from_fixture(path: &str) -> RootCause {
-    let json = std::fs::read_to_string(format!("{}/{path}", env!("CARGO_MANIFEST_DIR"))).expect(path);
+    let json =
+        std::fs::read_to_string(format!("{}/{path}", env!("CARGO_MANIFEST_DIR"))).expect(path);
     let ex: Exceptions = serde_json::from_str(&json).expect("fixture parses");
     root_cause(&ex).expect("a root cause")
 }
 
 /// 1.20's legacy `root-exception` only, as when the history is empty.
 fn legacy_only(path: &str) -> RootCause {
-    let json = std::fs::read_to_string(format!("{}/{path}", env!("CARGO_MANIFEST_DIR"))).expect(path);
+    let json =
+        std::fs::read_to_string(format!("{}/{path}", env!("CARGO_MANIFEST_DIR"))).expect(path);
     let mut value: serde_json::Value = serde_json::from_str(&json).unwrap();
     value["exceptionHistory"]["entries"] = serde_json::json!([]);
     let ex: Exceptions = serde_json::from_value(value).unwrap();
@@ -64,9 +66,14 @@ fn job(state: &str) -> JobFacts {
         name: Some("orders-enrichment".into()),
         state: Some(state.into()),
         start_time_ms: Some(1_795_239_000_000),
-        ui_url: "http://flink.example:8081/#/job/running/7c2e5a9b1d3f4e6a8b0c2d4e6f8a0b1c/overview".into(),
-        exceptions_url: "http://flink.example:8081/#/job/running/7c2e5a9b1d3f4e6a8b0c2d4e6f8a0b1c/exceptions".into(),
-        checkpoints_url: "http://flink.example:8081/#/job/running/7c2e5a9b1d3f4e6a8b0c2d4e6f8a0b1c/checkpoints".into(),
+        ui_url: "http://flink.example:8081/#/job/running/7c2e5a9b1d3f4e6a8b0c2d4e6f8a0b1c/overview"
+            .into(),
+        exceptions_url:
+            "http://flink.example:8081/#/job/running/7c2e5a9b1d3f4e6a8b0c2d4e6f8a0b1c/exceptions"
+                .into(),
+        checkpoints_url:
+            "http://flink.example:8081/#/job/running/7c2e5a9b1d3f4e6a8b0c2d4e6f8a0b1c/checkpoints"
+                .into(),
     }
 }
 
@@ -88,7 +95,10 @@ fn checkpoints(last_failed: Option<&str>, in_progress: i64) -> CheckpointFacts {
 fn nothing(_: &mut Facts) {}
 
 fn expired(f: &mut Facts) {
-    f.checkpoints = Some(checkpoints(Some("Checkpoint expired before completing."), 0));
+    f.checkpoints = Some(checkpoints(
+        Some("Checkpoint expired before completing."),
+        0,
+    ));
 }
 
 fn declined(f: &mut Facts) {
@@ -194,13 +204,25 @@ fn every_case_gets_its_pattern() {
         extra(&mut facts);
         let d = diagnose(alert, &facts);
         if d.pattern != expected {
-            failures.push(format!("{name}: expected {expected:?}, got {:?} ({} / {})", d.pattern, d.title, d.evidence));
+            failures.push(format!(
+                "{name}: expected {expected:?}, got {:?} ({} / {})",
+                d.pattern, d.title, d.evidence
+            ));
         }
         assert_eq!(d.slug, d.pattern.slug());
         assert!(!d.title.is_empty(), "{name}: empty title");
-        assert!(d.evidence.chars().count() < 700, "{name}: evidence too long: {}", d.evidence);
+        assert!(
+            d.evidence.chars().count() < 700,
+            "{name}: evidence too long: {}",
+            d.evidence
+        );
     }
-    assert!(failures.is_empty(), "{} case(s) failed:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} case(s) failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]
@@ -228,11 +250,26 @@ fn the_look_alike_never_wins_and_the_evidence_names_the_real_root() {
 
 #[test]
 fn evidence_says_what_matched() {
-    let heap = diagnose("FlinkJobUnstable", &Facts { root_cause: Some(from_trace(HEAP_OOM)), ..Facts::default() });
-    assert_eq!(heap.evidence, "root cause java.lang.OutOfMemoryError: Java heap space");
+    let heap = diagnose(
+        "FlinkJobUnstable",
+        &Facts {
+            root_cause: Some(from_trace(HEAP_OOM)),
+            ..Facts::default()
+        },
+    );
+    assert_eq!(
+        heap.evidence,
+        "root cause java.lang.OutOfMemoryError: Java heap space"
+    );
     assert_eq!(heap.title, "Heap memory exhausted");
 
-    let chain = diagnose("X", &Facts { root_cause: Some(from_trace(CHECKPOINT_ASYNC_FAILED)), ..Facts::default() });
+    let chain = diagnose(
+        "X",
+        &Facts {
+            root_cause: Some(from_trace(CHECKPOINT_ASYNC_FAILED)),
+            ..Facts::default()
+        },
+    );
     assert!(
         chain.evidence.starts_with("org.apache.flink.runtime.checkpoint.CheckpointException: Asynchronous task checkpoint failed. (cause 1 of 5; root cause java.nio.file.AccessDeniedException"),
         "{}",
@@ -242,11 +279,24 @@ fn evidence_says_what_matched() {
     let mut facts = Facts::default();
     expired(&mut facts);
     let cp = diagnose("FlinkCheckpointFailing", &facts);
-    assert_eq!(cp.evidence, "last failed checkpoint #128: Checkpoint expired before completing.");
+    assert_eq!(
+        cp.evidence,
+        "last failed checkpoint #128: Checkpoint expired before completing."
+    );
 
     // Flink's long OOM advice is cut to one short line.
-    let direct = diagnose("X", &Facts { root_cause: Some(from_trace(DIRECT_OOM)), ..Facts::default() });
-    assert!(direct.evidence.ends_with('…') && direct.evidence.chars().count() < 260, "{}", direct.evidence);
+    let direct = diagnose(
+        "X",
+        &Facts {
+            root_cause: Some(from_trace(DIRECT_OOM)),
+            ..Facts::default()
+        },
+    );
+    assert!(
+        direct.evidence.ends_with('…') && direct.evidence.chars().count() < 200,
+        "{}",
+        direct.evidence
+    );
 }
 
 #[test]
@@ -259,7 +309,13 @@ fn actions_come_from_the_known_set_and_always_include_status() {
             assert!(ACTIONS.contains(a), "{p:?} offers unknown action {a}");
         }
     }
-    let d = diagnose("FlinkJobUnstable", &Facts { root_cause: Some(from_trace(HEAP_OOM)), ..Facts::default() });
+    let d = diagnose(
+        "FlinkJobUnstable",
+        &Facts {
+            root_cause: Some(from_trace(HEAP_OOM)),
+            ..Facts::default()
+        },
+    );
     assert!(d.actions.contains(&"savepoint"));
 }
 
@@ -267,7 +323,10 @@ fn actions_come_from_the_known_set_and_always_include_status() {
 fn slugs_round_trip_and_serialize_as_snake_case() {
     for p in Pattern::ALL {
         assert_eq!(Pattern::from_slug(p.slug()), Some(p));
-        assert_eq!(serde_json::to_value(p).unwrap(), serde_json::json!(p.slug()));
+        assert_eq!(
+            serde_json::to_value(p).unwrap(),
+            serde_json::json!(p.slug())
+        );
     }
     let d = serde_json::to_value(Diagnosis::new(HeapOom, "Heap memory exhausted", "e")).unwrap();
     assert_eq!(d["slug"], "heap_oom");

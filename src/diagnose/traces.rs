@@ -220,7 +220,8 @@ pub const INVALID_CLASS: &str = "java.io.InvalidClassException: com.example.even
 \tat java.base/java.io.ObjectStreamClass$ExceptionInfo.newInvalidClassException(ObjectStreamClass.java:158)\n\
 \tat org.apache.flink.util.InstantiationUtil.deserializeObject(InstantiationUtil.java:534)\n";
 
-pub const NO_CLASS_DEF: &str = "java.lang.NoClassDefFoundError: com/fasterxml/jackson/databind/ObjectMapper\n\
+pub const NO_CLASS_DEF: &str =
+    "java.lang.NoClassDefFoundError: com/fasterxml/jackson/databind/ObjectMapper\n\
 \tat com.example.orders.ParseOrder.open(ParseOrder.java:22)\n\
 Caused by: java.lang.ClassNotFoundException: com.fasterxml.jackson.databind.ObjectMapper\n\
 \tat java.base/java.net.URLClassLoader.findClass(URLClassLoader.java:445)\n";

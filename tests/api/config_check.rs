@@ -13,40 +13,65 @@ fn check(config: &str, env: &[(&str, &str)]) -> (bool, String) {
         .envs(env.iter().copied())
         .output()
         .unwrap();
-    let text = String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
-    (out.status.success(), text.replace(&file.display().to_string(), "FILE"))
+    let text =
+        String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
+    (
+        out.status.success(),
+        text.replace(&file.display().to_string(), "FILE"),
+    )
 }
 
 #[test]
 fn config_errors_name_the_file_and_the_key() {
     let (ok, text) = check("[server]\nlisten = \"not an address\"\n", &[]);
     assert!(!ok);
-    assert!(text.contains("FILE") && text.contains("server.listen"), "{text}");
+    assert!(
+        text.contains("FILE") && text.contains("server.listen"),
+        "{text}"
+    );
 
-    let (ok, text) = check("[[clusters]]\nname = \"prod\"\nrest_url = \"ftp://x\"\n", &[]);
+    let (ok, text) = check(
+        "[[clusters]]\nname = \"prod\"\nrest_url = \"ftp://x\"\n",
+        &[],
+    );
     assert!(!ok);
     assert!(text.contains("clusters[0].rest_url"), "{text}");
 
     let (ok, text) = check("[discord]\ndefault_chanel = 1\n", &[]);
     assert!(!ok);
-    assert!(text.contains("default_chanel"), "unknown keys are named: {text}");
+    assert!(
+        text.contains("default_chanel"),
+        "unknown keys are named: {text}"
+    );
 
     let (ok, text) = check("", &[("FLINK_CHATOPS__FLINK__CALL_TIMEOUT_MS", "soon")]);
     assert!(!ok);
-    assert!(text.contains("environment") && text.contains("flink.call_timeout_ms"), "{text}");
+    assert!(
+        text.contains("environment") && text.contains("flink.call_timeout_ms"),
+        "{text}"
+    );
 
     let (ok, text) = check("[[clusters]]\nname = \"prod\"\nrest_url = \"http://flink:8081\"\ntoken_env = \"NO_SUCH_VAR_X\"\n", &[]);
     assert!(!ok);
     assert!(text.contains("NO_SUCH_VAR_X"), "{text}");
 
-    let (ok, text) = check("[[clusters]]\nname = \"prod\"\nrest_url = \"http://flink:8081\"\n", &[("FLINK_CHATOPS__CLUSTERS__0__REST_URL", "http://other:8081")]);
+    let (ok, text) = check(
+        "[[clusters]]\nname = \"prod\"\nrest_url = \"http://flink:8081\"\n",
+        &[("FLINK_CHATOPS__CLUSTERS__0__REST_URL", "http://other:8081")],
+    );
     assert!(ok, "{text}");
     assert!(text.contains("config OK"), "{text}");
 }
 
 #[test]
 fn secrets_are_never_printed() {
-    let (ok, text) = check("", &[("FLINK_CHATOPS_DISCORD_TOKEN", "sekret-discord-token"), ("FLINK_CHATOPS_WEBHOOK_TOKEN", "sekret-hook")]);
+    let (ok, text) = check(
+        "",
+        &[
+            ("FLINK_CHATOPS_DISCORD_TOKEN", "sekret-discord-token"),
+            ("FLINK_CHATOPS_WEBHOOK_TOKEN", "sekret-hook"),
+        ],
+    );
     assert!(ok, "{text}");
     assert!(!text.contains("sekret"), "{text}");
 }
@@ -54,23 +79,51 @@ fn secrets_are_never_printed() {
 #[test]
 fn the_shipped_example_config_is_valid() {
     let out = Command::new(env!("CARGO_BIN_EXE_flink-chatops"))
-        .args(["check-config", "--config", concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/flink-chatops.example.toml")])
+        .args([
+            "check-config",
+            "--config",
+            concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/deploy/flink-chatops.example.toml"
+            ),
+        ])
         .env_remove("FLINK_CHATOPS_DISCORD_TOKEN")
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
 fn render_previews_a_saved_webhook_on_the_console() {
     let out = Command::new(env!("CARGO_BIN_EXE_flink-chatops"))
-        .args(["render", "--alert", concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/am-FlinkJobUnstable-firing.json")])
+        .args([
+            "render",
+            "--alert",
+            concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/data/am-FlinkJobUnstable-firing.json"
+            ),
+        ])
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(text.contains("# [FIRING] FlinkJobUnstable — ad-attribution"), "{text}");
-    assert!(text.contains("https://runbooks.example.internal/flink/FlinkJobUnstable"), "{text}");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("# [FIRING] FlinkJobUnstable — ad-attribution"),
+        "{text}"
+    );
+    assert!(
+        text.contains("https://runbooks.example.internal/flink/FlinkJobUnstable"),
+        "{text}"
+    );
 
     let out = Command::new(env!("CARGO_BIN_EXE_flink-chatops"))
         .args(["render", "--alert", "/no/such/file.json"])

@@ -11,13 +11,26 @@ async fn a_429_is_honoured_and_a_500_is_retried_and_nothing_is_lost() {
     // Fault injection: real Discord cannot be made to rate-limit on demand.
     app.recorder.inject(Fault::RateLimited { retry_after: 1.5 });
     app.recorder.inject(Fault::ServerError);
-    let r = app.post_webhook(fixture("am-FlinkJobUnstable-firing.json"), Some(WEBHOOK_TOKEN)).await;
+    let r = app
+        .post_webhook(
+            fixture("am-FlinkJobUnstable-firing.json"),
+            Some(WEBHOOK_TOKEN),
+        )
+        .await;
     assert_eq!(r.status(), 200);
-    let seen = app.recorder.wait_for("a successful post", Duration::from_secs(15), |r| r.iter().any(|x| x.status == 200)).await;
+    let seen = app
+        .recorder
+        .wait_for("a successful post", Duration::from_secs(15), |r| {
+            r.iter().any(|x| x.status == 200)
+        })
+        .await;
     assert_eq!(seen.len(), 3, "429, 500, then success");
     assert_eq!(seen[0].status, 429);
     let waited = seen[1].at - seen[0].at;
-    assert!(waited >= Duration::from_millis(1_450), "retried after {waited:?}, before retry_after");
+    assert!(
+        waited >= Duration::from_millis(1_450),
+        "retried after {waited:?}, before retry_after"
+    );
     assert_eq!(seen[2].authorization, format!("Bot {DISCORD_TOKEN}"));
     assert_eq!(seen[0].body, seen[2].body, "the same message is retried");
     assert_eq!(app.pending().await, 0);
@@ -27,8 +40,15 @@ async fn a_429_is_honoured_and_a_500_is_retried_and_nothing_is_lost() {
 async fn flink_down_still_delivers_and_says_enrichment_is_unavailable() {
     // Nothing listens on the discard port: the cluster is down.
     let app = spawn_app(AppOptions::default()).await;
-    app.post_webhook(fixture("am-FlinkJobUnstable-firing.json"), Some(WEBHOOK_TOKEN)).await;
-    let seen = app.recorder.wait_for("the message", Duration::from_secs(10), |r| !r.is_empty()).await;
+    app.post_webhook(
+        fixture("am-FlinkJobUnstable-firing.json"),
+        Some(WEBHOOK_TOKEN),
+    )
+    .await;
+    let seen = app
+        .recorder
+        .wait_for("the message", Duration::from_secs(10), |r| !r.is_empty())
+        .await;
     let text = seen[0].text();
     assert!(text.contains("Enrichment unavailable"), "{text}");
     assert!(text.contains("exceptions: unreachable"), "{text}");
@@ -53,9 +73,23 @@ async fn a_hung_flink_delays_the_page_by_at_most_one_deadline() {
     })
     .await;
     let start = Instant::now();
-    app.post_webhook(fixture("am-FlinkJobUnstable-firing.json"), Some(WEBHOOK_TOKEN)).await;
-    let seen = app.recorder.wait_for("the message", Duration::from_secs(10), |r| !r.is_empty()).await;
+    app.post_webhook(
+        fixture("am-FlinkJobUnstable-firing.json"),
+        Some(WEBHOOK_TOKEN),
+    )
+    .await;
+    let seen = app
+        .recorder
+        .wait_for("the message", Duration::from_secs(10), |r| !r.is_empty())
+        .await;
     let took = seen[0].at - start;
-    assert!(took < Duration::from_millis(800 + 700), "calls run in parallel under one deadline, took {took:?}");
-    assert!(seen[0].text().contains("no answer within 800 ms"), "{}", seen[0].text());
+    assert!(
+        took < Duration::from_millis(800 + 700),
+        "calls run in parallel under one deadline, took {took:?}"
+    );
+    assert!(
+        seen[0].text().contains("no answer within 800 ms"),
+        "{}",
+        seen[0].text()
+    );
 }

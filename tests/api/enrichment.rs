@@ -14,8 +14,16 @@ struct Cluster {
 
 fn cluster(version: &str) -> Cluster {
     match version {
-        "2.3" => Cluster { name: "flink23", url: required_env("FLINK23_URL"), prefix: "FLINK23" },
-        _ => Cluster { name: "flink120", url: required_env("FLINK120_URL"), prefix: "FLINK120" },
+        "2.3" => Cluster {
+            name: "flink23",
+            url: required_env("FLINK23_URL"),
+            prefix: "FLINK23",
+        },
+        _ => Cluster {
+            name: "flink120",
+            url: required_env("FLINK120_URL"),
+            prefix: "FLINK120",
+        },
     }
 }
 
@@ -24,7 +32,12 @@ fn job_id(c: &Cluster, job: &str) -> String {
 }
 
 async fn flink_get(c: &Cluster, path: &str) -> Value {
-    reqwest::get(format!("{}{path}", c.url)).await.unwrap().json().await.unwrap()
+    reqwest::get(format!("{}{path}", c.url))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
 }
 
 async fn app_for(c: &Cluster) -> TestApp {
@@ -38,8 +51,18 @@ async fn app_for(c: &Cluster) -> TestApp {
 /// Sends one alert through a real Alertmanager and returns the message the recorder got.
 async fn page(app: &TestApp, labels: Value) -> crate::recorder::Recorded {
     let am = Alertmanager::start(&app.addr, FAST).await;
-    am.send(labels, json!({"summary": "test page", "runbook_url": "https://runbooks.example.internal/flink"}), false).await;
-    let seen = app.recorder.wait_for("the page", Duration::from_secs(30), |r| r.iter().any(|x| x.status == 200)).await;
+    am.send(
+        labels,
+        json!({"summary": "test page", "runbook_url": "https://runbooks.example.internal/flink"}),
+        false,
+    )
+    .await;
+    let seen = app
+        .recorder
+        .wait_for("the page", Duration::from_secs(30), |r| {
+            r.iter().any(|x| x.status == 200)
+        })
+        .await;
     seen.into_iter().find(|x| x.status == 200).unwrap()
 }
 
@@ -47,7 +70,9 @@ async fn nested_failure_reaches_discord_with_root_cause_and_checkpoint(version: 
     let c = cluster(version);
     let id = job_id(&c, "NESTED");
     let checkpoints = flink_get(&c, &format!("/jobs/{id}/checkpoints")).await;
-    let last_cp = checkpoints["latest"]["completed"]["id"].as_i64().expect("the nested job completed a checkpoint");
+    let last_cp = checkpoints["latest"]["completed"]["id"]
+        .as_i64()
+        .expect("the nested job completed a checkpoint");
     let app = app_for(&c).await;
     let msg = page(
         &app,
@@ -55,9 +80,18 @@ async fn nested_failure_reaches_discord_with_root_cause_and_checkpoint(version: 
     )
     .await;
     let text = msg.text();
-    assert!(text.contains("java.io.FileNotFoundException"), "root class missing:\n{text}");
-    assert!(text.contains("harness root cause: /data/ledger-7 is missing"), "root message missing:\n{text}");
-    assert!(text.contains(&format!("#{last_cp} ")), "last checkpoint #{last_cp} missing:\n{text}");
+    assert!(
+        text.contains("java.io.FileNotFoundException"),
+        "root class missing:\n{text}"
+    );
+    assert!(
+        text.contains("harness root cause: /data/ledger-7 is missing"),
+        "root message missing:\n{text}"
+    );
+    assert!(
+        text.contains(&format!("#{last_cp} ")),
+        "last checkpoint #{last_cp} missing:\n{text}"
+    );
     assert!(text.contains("FAILED"), "job state missing:\n{text}");
     assert_eq!(msg.channel_id, CHANNEL);
     assert_eq!(msg.authorization, format!("Bot {DISCORD_TOKEN}"));
@@ -86,9 +120,20 @@ async fn job_name_alone_finds_the_job_and_restarts_are_reported() {
     let text = msg.text();
     let id = job_id(&c, "RESTART_LOOP");
     assert!(text.contains(&id), "resolved the job id by name:\n{text}");
-    assert!(text.contains("harness restart loop: poison record"), "{text}");
-    let restarts = msg.embed()["fields"].as_array().unwrap().iter().find(|f| f["name"] == "Restarts").expect("restarts field");
-    assert!(restarts["value"].as_str().unwrap().parse::<i64>().unwrap() >= 1, "{restarts}");
+    assert!(
+        text.contains("harness restart loop: poison record"),
+        "{text}"
+    );
+    let restarts = msg.embed()["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["name"] == "Restarts")
+        .expect("restarts field");
+    assert!(
+        restarts["value"].as_str().unwrap().parse::<i64>().unwrap() >= 1,
+        "{restarts}"
+    );
 }
 
 #[tokio::test]
@@ -102,7 +147,10 @@ async fn an_unknown_cluster_label_is_never_used_as_an_address() {
     .await;
     let text = msg.text();
     assert!(text.contains("not configured"), "{text}");
-    assert!(!text.contains(&job_id(&c, "RESTART_LOOP")), "no lookup happened:\n{text}");
+    assert!(
+        !text.contains(&job_id(&c, "RESTART_LOOP")),
+        "no lookup happened:\n{text}"
+    );
 }
 
 /// Failure patterns produced for real by jobs on the real cluster reach Discord with their runbook.
@@ -110,9 +158,24 @@ async fn an_unknown_cluster_label_is_never_used_as_an_address() {
 async fn real_failures_get_the_matching_runbook() {
     let c = cluster("2.3");
     for (alert, job, name, pattern) in [
-        ("FlinkJobUnstable", "SERIALIZATION", "harness-serialization", "serialization"),
-        ("FlinkCheckpointFailing", "CHECKPOINT_EXPIRY", "harness-checkpoint-expiry", "checkpoint_timeout"),
-        ("FlinkJobUnstable", "RESTART_LOOP", "harness-restart-loop", "restart_loop"),
+        (
+            "FlinkJobUnstable",
+            "SERIALIZATION",
+            "harness-serialization",
+            "serialization",
+        ),
+        (
+            "FlinkCheckpointFailing",
+            "CHECKPOINT_EXPIRY",
+            "harness-checkpoint-expiry",
+            "checkpoint_timeout",
+        ),
+        (
+            "FlinkJobUnstable",
+            "RESTART_LOOP",
+            "harness-restart-loop",
+            "restart_loop",
+        ),
     ] {
         let app = app_for(&c).await;
         let msg = page(
@@ -120,7 +183,14 @@ async fn real_failures_get_the_matching_runbook() {
             json!({"alertname": alert, "severity": "warning", "flink_cluster": c.name, "job_id": job_id(&c, job), "job_name": name}),
         )
         .await;
-        let footer = msg.embed()["footer"]["text"].as_str().unwrap_or("").to_string();
-        assert!(footer.contains(&format!("pattern {pattern}")), "{name}: expected pattern {pattern}, footer {footer:?}\n{}", msg.text());
+        let footer = msg.embed()["footer"]["text"]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
+        assert!(
+            footer.contains(&format!("pattern {pattern}")),
+            "{name}: expected pattern {pattern}, footer {footer:?}\n{}",
+            msg.text()
+        );
     }
 }

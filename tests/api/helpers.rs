@@ -58,15 +58,23 @@ pub fn config_toml(opts: &AppOptions, recorder_url: &str, data_dir: &Path, port:
         opts.call_timeout_ms,
     );
     for (name, url) in &opts.clusters {
-        s.push_str(&format!("[[clusters]]\nname = \"{name}\"\nrest_url = \"{url}\"\n\n"));
+        s.push_str(&format!(
+            "[[clusters]]\nname = \"{name}\"\nrest_url = \"{url}\"\n\n"
+        ));
     }
     s
 }
 
 pub fn secrets_env() -> HashMap<String, String> {
     HashMap::from([
-        ("FLINK_CHATOPS_WEBHOOK_TOKEN".to_string(), WEBHOOK_TOKEN.to_string()),
-        ("FLINK_CHATOPS_DISCORD_TOKEN".to_string(), DISCORD_TOKEN.to_string()),
+        (
+            "FLINK_CHATOPS_WEBHOOK_TOKEN".to_string(),
+            WEBHOOK_TOKEN.to_string(),
+        ),
+        (
+            "FLINK_CHATOPS_DISCORD_TOKEN".to_string(),
+            DISCORD_TOKEN.to_string(),
+        ),
     ])
 }
 
@@ -74,7 +82,11 @@ pub async fn spawn_app(opts: AppOptions) -> TestApp {
     let recorder = Recorder::start().await;
     let data_dir = tempfile::tempdir().unwrap();
     let file = data_dir.path().join("bot.toml");
-    std::fs::write(&file, config_toml(&opts, &recorder.base_url, data_dir.path(), 0)).unwrap();
+    std::fs::write(
+        &file,
+        config_toml(&opts, &recorder.base_url, data_dir.path(), 0),
+    )
+    .unwrap();
     let mut env = secrets_env();
     env.extend(opts.extra.iter().cloned());
     let config = Config::load(Some(&file), env.clone()).expect("test config is valid");
@@ -94,8 +106,16 @@ impl TestApp {
         format!("http://{}{path}", self.addr)
     }
 
-    pub async fn post_webhook(&self, body: impl Into<reqwest::Body>, token: Option<&str>) -> reqwest::Response {
-        let mut req = self.client.post(self.url("/alertmanager")).header("content-type", "application/json").body(body);
+    pub async fn post_webhook(
+        &self,
+        body: impl Into<reqwest::Body>,
+        token: Option<&str>,
+    ) -> reqwest::Response {
+        let mut req = self
+            .client
+            .post(self.url("/alertmanager"))
+            .header("content-type", "application/json")
+            .body(body);
         if let Some(t) = token {
             req = req.bearer_auth(t);
         }
@@ -103,18 +123,35 @@ impl TestApp {
     }
 
     pub async fn pending(&self) -> u64 {
-        let v: Value = self.client.get(self.url("/readyz")).send().await.unwrap().json().await.unwrap();
+        let v: Value = self
+            .client
+            .get(self.url("/readyz"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         v["pending"].as_u64().unwrap()
     }
 }
 
 /// A free loopback port (bound then released).
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 pub fn fixture(name: &str) -> Vec<u8> {
-    std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(name)).unwrap()
+    std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/data")
+            .join(name),
+    )
+    .unwrap()
 }
 
 /// A real Alertmanager (Debian's prometheus-alertmanager) sending webhooks to the bot.
@@ -138,7 +175,8 @@ pub const FAST: AmTiming = AmTiming {
 
 impl Alertmanager {
     pub async fn start(bot_addr: &str, timing: AmTiming) -> Alertmanager {
-        let bin = std::env::var("ALERTMANAGER_BIN").unwrap_or_else(|_| "prometheus-alertmanager".into());
+        let bin =
+            std::env::var("ALERTMANAGER_BIN").unwrap_or_else(|_| "prometheus-alertmanager".into());
         let dir = tempfile::tempdir().unwrap();
         let config = format!(
             r#"route:
@@ -166,13 +204,20 @@ receivers:
         let log = std::fs::File::create(dir.path().join("am.log")).unwrap();
         let child = Command::new(&bin)
             .arg(format!("--config.file={}", cfg.display()))
-            .arg(format!("--storage.path={}", dir.path().join("data").display()))
+            .arg(format!(
+                "--storage.path={}",
+                dir.path().join("data").display()
+            ))
             .arg(format!("--web.listen-address=127.0.0.1:{port}"))
             .arg("--cluster.listen-address=")
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot start Alertmanager `{bin}` ({e}): run tests/run.sh, which installs it"));
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot start Alertmanager `{bin}` ({e}): run tests/run.sh, which installs it"
+                )
+            });
         let am = Alertmanager {
             child,
             url: format!("http://127.0.0.1:{port}"),
@@ -186,7 +231,10 @@ receivers:
                     break;
                 }
             }
-            assert!(Instant::now() < deadline, "Alertmanager did not become ready");
+            assert!(
+                Instant::now() < deadline,
+                "Alertmanager did not become ready"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         am
@@ -204,7 +252,11 @@ receivers:
             .send()
             .await
             .unwrap();
-        assert!(r.status().is_success(), "Alertmanager refused the alert: {}", r.status());
+        assert!(
+            r.status().is_success(),
+            "Alertmanager refused the alert: {}",
+            r.status()
+        );
     }
 
     pub async fn send_many(&self, alerts: Vec<Value>) {
@@ -214,7 +266,11 @@ receivers:
             .send()
             .await
             .unwrap();
-        assert!(r.status().is_success(), "Alertmanager refused the alerts: {}", r.status());
+        assert!(
+            r.status().is_success(),
+            "Alertmanager refused the alerts: {}",
+            r.status()
+        );
     }
 }
 
@@ -250,7 +306,12 @@ impl BotProcess {
             .unwrap();
         let client = reqwest::Client::new();
         let deadline = Instant::now() + Duration::from_secs(20);
-        while client.get(format!("http://{addr}/healthz")).send().await.is_err() {
+        while client
+            .get(format!("http://{addr}/healthz"))
+            .send()
+            .await
+            .is_err()
+        {
             assert!(Instant::now() < deadline, "bot did not start");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }

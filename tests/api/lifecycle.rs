@@ -20,30 +20,62 @@ async fn repeat_and_resolve_edit_the_same_message() {
     )
     .await;
     let labels = json!({"alertname": "FlinkJobUnstable", "severity": "critical", "job_name": "lifecycle-job"});
-    am.send(labels.clone(), json!({"summary": "restarting"}), false).await;
-    let seen = app.recorder.wait_for("the first message", Duration::from_secs(20), |r| r.iter().any(|x| x.status == 200)).await;
+    am.send(labels.clone(), json!({"summary": "restarting"}), false)
+        .await;
+    let seen = app
+        .recorder
+        .wait_for("the first message", Duration::from_secs(20), |r| {
+            r.iter().any(|x| x.status == 200)
+        })
+        .await;
     let first = seen.iter().find(|x| x.status == 200).unwrap().clone();
     assert_eq!(first.method, "POST");
     let id = first.message_id.unwrap();
-    assert!(first.embed()["title"].as_str().unwrap().starts_with("[FIRING]"));
+    assert!(first.embed()["title"]
+        .as_str()
+        .unwrap()
+        .starts_with("[FIRING]"));
 
     app.recorder
-        .wait_for("a repeat edit", Duration::from_secs(30), |r| r.iter().any(|x| x.method == "PATCH" && x.status == 200))
+        .wait_for("a repeat edit", Duration::from_secs(30), |r| {
+            r.iter().any(|x| x.method == "PATCH" && x.status == 200)
+        })
         .await;
     let edit = app.recorder.edits().remove(0);
     assert_eq!(edit.message_id, Some(id));
     assert!(edit.text().contains("2 notification(s)"), "{}", edit.text());
 
-    am.send(labels, json!({"summary": "restarting"}), true).await;
+    am.send(labels, json!({"summary": "restarting"}), true)
+        .await;
     app.recorder
         .wait_for("the resolve edit", Duration::from_secs(30), |r| {
-            r.iter().any(|x| x.method == "PATCH" && x.embed()["title"].as_str().unwrap_or("").starts_with("[RESOLVED]"))
+            r.iter().any(|x| {
+                x.method == "PATCH"
+                    && x.embed()["title"]
+                        .as_str()
+                        .unwrap_or("")
+                        .starts_with("[RESOLVED]")
+            })
         })
         .await;
-    let resolved = app.recorder.edits().into_iter().find(|x| x.embed()["title"].as_str().unwrap().starts_with("[RESOLVED]")).unwrap();
+    let resolved = app
+        .recorder
+        .edits()
+        .into_iter()
+        .find(|x| {
+            x.embed()["title"]
+                .as_str()
+                .unwrap()
+                .starts_with("[RESOLVED]")
+        })
+        .unwrap();
     assert_eq!(resolved.message_id, Some(id));
     assert_eq!(resolved.embed()["color"], 0x2ECC71);
-    assert!(resolved.text().contains("Resolved after"), "{}", resolved.text());
+    assert!(
+        resolved.text().contains("Resolved after"),
+        "{}",
+        resolved.text()
+    );
     assert_eq!(app.recorder.posts().len(), 1, "no second message");
 }
 
@@ -58,7 +90,11 @@ async fn a_200_alert_group_posts_one_message_within_discord_limits() {
         })
         .collect();
     am.send_many(alerts).await;
-    app.recorder.wait_for("the group message", Duration::from_secs(20), |r| r.iter().any(|x| x.status == 200)).await;
+    app.recorder
+        .wait_for("the group message", Duration::from_secs(20), |r| {
+            r.iter().any(|x| x.status == 200)
+        })
+        .await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let posts = app.recorder.posts();
     assert_eq!(posts.len(), 1);

@@ -85,7 +85,10 @@ impl Recorder {
         }));
         let app = Router::new()
             .route("/api/v10/channels/{channel}/messages", post(create))
-            .route("/api/v10/channels/{channel}/messages/{message}", patch(edit))
+            .route(
+                "/api/v10/channels/{channel}/messages/{message}",
+                patch(edit),
+            )
             .with_state(inner.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base_url = format!("http://{}", listener.local_addr().unwrap());
@@ -107,15 +110,26 @@ impl Recorder {
 
     /// Successful creates (new messages).
     pub fn posts(&self) -> Vec<Recorded> {
-        self.requests().into_iter().filter(|r| r.method == "POST" && r.status == 200).collect()
+        self.requests()
+            .into_iter()
+            .filter(|r| r.method == "POST" && r.status == 200)
+            .collect()
     }
 
     pub fn edits(&self) -> Vec<Recorded> {
-        self.requests().into_iter().filter(|r| r.method == "PATCH" && r.status == 200).collect()
+        self.requests()
+            .into_iter()
+            .filter(|r| r.method == "PATCH" && r.status == 200)
+            .collect()
     }
 
     /// Waits until `pred` holds for the recorded requests, or panics with what was seen.
-    pub async fn wait_for(&self, what: &str, timeout: Duration, pred: impl Fn(&[Recorded]) -> bool) -> Vec<Recorded> {
+    pub async fn wait_for(
+        &self,
+        what: &str,
+        timeout: Duration,
+        pred: impl Fn(&[Recorded]) -> bool,
+    ) -> Vec<Recorded> {
         let deadline = Instant::now() + timeout;
         loop {
             let seen = self.requests();
@@ -123,7 +137,10 @@ impl Recorder {
                 return seen;
             }
             if Instant::now() > deadline {
-                let summary: Vec<String> = seen.iter().map(|r| format!("{} {} -> {}\n{}", r.method, r.path, r.status, r.text())).collect();
+                let summary: Vec<String> = seen
+                    .iter()
+                    .map(|r| format!("{} {} -> {}\n{}", r.method, r.path, r.status, r.text()))
+                    .collect();
                 panic!("timed out after {timeout:?} waiting for {what}; recorder saw {} request(s):\n{}", seen.len(), summary.join("\n---\n"));
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -131,14 +148,28 @@ impl Recorder {
     }
 }
 
-fn record(inner: &mut Inner, method: &Method, path: String, channel_id: u64, message_id: Option<u64>, headers: &HeaderMap, body: &Bytes, status: u16) {
+/// The parts of an incoming request that every recorded entry keeps.
+struct Call<'a> {
+    method: Method,
+    path: String,
+    channel_id: u64,
+    headers: &'a HeaderMap,
+    body: &'a Bytes,
+}
+
+fn record(inner: &mut Inner, call: &Call<'_>, message_id: Option<u64>, status: u16) {
     inner.requests.push(Recorded {
-        method: method.to_string(),
-        path,
-        channel_id,
+        method: call.method.to_string(),
+        path: call.path.clone(),
+        channel_id: call.channel_id,
         message_id,
-        authorization: headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("").to_string(),
-        body: serde_json::from_slice(body).unwrap_or(Value::Null),
+        authorization: call
+            .headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string(),
+        body: serde_json::from_slice(call.body).unwrap_or(Value::Null),
         at: Instant::now(),
         status,
     });
@@ -178,19 +209,33 @@ fn message_json(id: u64, channel: u64, body: &Value) -> Value {
     })
 }
 
-async fn create(State(inner): State<Arc<Mutex<Inner>>>, Path(channel): Path<u64>, headers: HeaderMap, body: Bytes) -> Response {
+async fn create(
+    State(inner): State<Arc<Mutex<Inner>>>,
+    Path(channel): Path<u64>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let mut g = inner.lock().unwrap();
-    let path = format!("/api/v10/channels/{channel}/messages");
+    let call = Call {
+        method: Method::POST,
+        path: format!("/api/v10/channels/{channel}/messages"),
+        channel_id: channel,
+        headers: &headers,
+        body: &body,
+    };
     if let Some(fault) = g.faults.pop_front() {
         let (status, resp) = fault_response(fault);
-        record(&mut g, &Method::POST, path, channel, None, &headers, &body, status);
+        record(&mut g, &call, None, status);
         return resp;
     }
     let parsed: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     // Discord de-duplicates creates that carry the same nonce with enforce_nonce.
-    let nonce = parsed["nonce"].as_str().map(String::from).filter(|_| parsed["enforce_nonce"] == true);
+    let nonce = parsed["nonce"]
+        .as_str()
+        .map(String::from)
+        .filter(|_| parsed["enforce_nonce"] == true);
     if let Some(id) = nonce.as_ref().and_then(|n| g.nonces.get(n)).copied() {
-        record(&mut g, &Method::POST, path, channel, Some(id), &headers, &body, 200);
+        record(&mut g, &call, Some(id), 200);
         let existing = g.messages[&id].clone();
         return Json(existing).into_response();
     }
@@ -201,25 +246,40 @@ async fn create(State(inner): State<Arc<Mutex<Inner>>>, Path(channel): Path<u64>
     if let Some(n) = nonce {
         g.nonces.insert(n, id);
     }
-    record(&mut g, &Method::POST, path, channel, Some(id), &headers, &body, 200);
+    record(&mut g, &call, Some(id), 200);
     Json(msg).into_response()
 }
 
-async fn edit(State(inner): State<Arc<Mutex<Inner>>>, Path((channel, message)): Path<(u64, u64)>, headers: HeaderMap, body: Bytes) -> Response {
+async fn edit(
+    State(inner): State<Arc<Mutex<Inner>>>,
+    Path((channel, message)): Path<(u64, u64)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let mut g = inner.lock().unwrap();
-    let path = format!("/api/v10/channels/{channel}/messages/{message}");
+    let call = Call {
+        method: Method::PATCH,
+        path: format!("/api/v10/channels/{channel}/messages/{message}"),
+        channel_id: channel,
+        headers: &headers,
+        body: &body,
+    };
     if let Some(fault) = g.faults.pop_front() {
         let (status, resp) = fault_response(fault);
-        record(&mut g, &Method::PATCH, path, channel, Some(message), &headers, &body, status);
+        record(&mut g, &call, Some(message), status);
         return resp;
     }
     if !g.messages.contains_key(&message) {
-        record(&mut g, &Method::PATCH, path, channel, Some(message), &headers, &body, 404);
-        return (StatusCode::NOT_FOUND, Json(json!({"message": "Unknown Message", "code": 10008}))).into_response();
+        record(&mut g, &call, Some(message), 404);
+        return (
+            StatusCode::NOT_FOUND,
+            Json(json!({"message": "Unknown Message", "code": 10008})),
+        )
+            .into_response();
     }
     let parsed: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let msg = message_json(message, channel, &parsed);
     g.messages.insert(message, msg.clone());
-    record(&mut g, &Method::PATCH, path, channel, Some(message), &headers, &body, 200);
+    record(&mut g, &call, Some(message), 200);
     Json(msg).into_response()
 }

@@ -23,6 +23,7 @@
 //! 6. **Facts alone**: a job in `RESTARTING` is a restart loop; HIGH backpressure is backpressure.
 //! 7. Otherwise [`Pattern::Unknown`], whose template points at the alert's runbook.
 
+mod classify;
 mod rules;
 
 #[cfg(test)]

@@ -277,4 +277,3 @@ fn the_full_renderer_uses_the_library_for_a_real_diagnosis() {
     assert!(d.contains("/exceptions)"), "{d}");
     assert!(message.embed.total_len() <= 6_000);
 }
-

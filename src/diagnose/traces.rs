@@ -231,3 +231,12 @@ pub const OPAQUE: &str = "java.lang.RuntimeException: ledger lookup failed for b
 \tat com.example.ledger.LedgerLookup.flatMap(LedgerLookup.java:77)\n\
 Caused by: java.io.IOException: unexpected end of stream on http://ledger.internal/...\n\
 \tat okhttp3.internal.http1.Http1ExchangeCodec.readResponseHeaders(Http1ExchangeCodec.kt:210)\n";
+
+/// What `RestartLoopJob` throws on every attempt.
+pub const RESTART_LOOP_POISON: &str = "java.lang.IllegalStateException: harness restart loop: poison record 41\n\
+\tat harness.RestartLoopJob$Poison.fail(RestartLoopJob.java:43)\n\
+\tat harness.FailAfter.map(FailAfter.java:30)\n\
+\tat org.apache.flink.streaming.api.operators.StreamMap.processElement(StreamMap.java:38)\n\
+\tat org.apache.flink.streaming.runtime.tasks.CopyingChainingOutput.pushToOperator(CopyingChainingOutput.java:75)\n\
+\tat org.apache.flink.runtime.taskmanager.Task.run(Task.java:575)\n\
+\tat java.base/java.lang.Thread.run(Thread.java:840)\n";

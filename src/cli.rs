@@ -133,7 +133,7 @@ async fn render(
             &config.default_cluster().name,
         );
         let facts = if enrich {
-            crate::enrich::gather(&clusters, &target, true).await
+            crate::enrich::gather(&clusters, &target, true, lead.starts_at.timestamp_millis()).await
         } else {
             crate::enrich::Facts {
                 notes: vec!["preview without Flink facts (add --enrich to fetch them)".into()],

@@ -140,7 +140,14 @@ impl Pipeline {
             batch[0].seq,
         );
 
-        let facts = enrich::gather(&self.clusters, &target, wants_backpressure(lead.name())).await;
+        let started = lead.starts_at.timestamp_millis();
+        let facts = enrich::gather(
+            &self.clusters,
+            &target,
+            wants_backpressure(lead.name()),
+            started,
+        )
+        .await;
         let diagnosis = diagnose(lead.name(), &facts);
         let message = self.renderer.render(&RenderInput {
             hook: &hook,

@@ -181,7 +181,8 @@ impl Diagnosis {
 
 /// Decides the failure pattern; see the module documentation for the precedence.
 pub fn diagnose(alert_name: &str, facts: &Facts) -> Diagnosis {
-    let rc = facts.root_cause.as_ref();
+    // A failure from long before the alert is history, not the explanation.
+    let rc = facts.root_cause.as_ref().filter(|rc| !rc.stale);
     let finding = rc
         .and_then(rules::by_root)
         .or_else(|| rc.and_then(rules::by_chain))

@@ -100,6 +100,7 @@ fn rich_facts() -> Facts {
             task_manager: Some("10.42.3.17:6122-4f1c2a".into()),
             timestamp: Some(1_795_240_152_022),
             unwrapped: true,
+            stale: false,
         }),
         checkpoints: Some(CheckpointFacts {
             completed: 120,

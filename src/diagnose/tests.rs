@@ -337,3 +337,22 @@ fn slugs_round_trip_and_serialize_as_snake_case() {
     assert_eq!(d["slug"], "heap_oom");
     assert_eq!(d["actions"][0], "status");
 }
+
+#[test]
+fn a_stale_failure_does_not_explain_a_new_alert() {
+    let mut rc = from_trace(traces::HEAP_OOM);
+    let fresh = Facts {
+        root_cause: Some(rc.clone()),
+        ..Default::default()
+    };
+    assert_eq!(diagnose("FlinkWatermarkStalled", &fresh).pattern, HeapOom);
+    rc.stale = true;
+    let stale = Facts {
+        root_cause: Some(rc),
+        ..Default::default()
+    };
+    assert_eq!(
+        diagnose("FlinkWatermarkStalled", &stale).pattern,
+        WatermarkStall
+    );
+}

@@ -48,7 +48,16 @@ pub fn target(alert: &Alert, cluster_label: &str, known: &[String], default: &st
 /// The configured Flink clients by cluster name.
 pub type Clusters = HashMap<String, FlinkClient>;
 
-pub async fn gather(clusters: &Clusters, target: &Target, lookup_backpressure: bool) -> Facts {
+/// A failure older than this before the alert started does not explain the alert.
+pub const STALE_FAILURE_MS: i64 = 60 * 60 * 1000;
+
+/// Gathers what Flink knows about the target. `alert_started_ms` is when the alert began firing.
+pub async fn gather(
+    clusters: &Clusters,
+    target: &Target,
+    lookup_backpressure: bool,
+    alert_started_ms: i64,
+) -> Facts {
     let mut facts = Facts::default();
     let (cluster, job_id, job_name) = match target {
         Target::UnknownCluster(name) => {
@@ -126,7 +135,14 @@ pub async fn gather(clusters: &Clusters, target: &Target, lookup_backpressure: b
         Err(e) => facts.missing.push(describe("job state", &e)),
     }
     match exceptions {
-        Ok(ex) => facts.root_cause = root_cause::root_cause(&ex),
+        Ok(ex) => {
+            facts.root_cause = root_cause::root_cause(&ex).map(|mut rc| {
+                rc.stale = rc
+                    .timestamp
+                    .is_some_and(|t| t < alert_started_ms - STALE_FAILURE_MS);
+                rc
+            })
+        }
         Err(e) => facts.missing.push(describe("exceptions", &e)),
     }
     match checkpoints {

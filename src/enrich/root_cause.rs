@@ -30,6 +30,9 @@ pub struct RootCause {
     pub timestamp: Option<i64>,
     /// True when the newest entry was a wrapper and the cause came from its concurrent failures.
     pub unwrapped: bool,
+    /// True when the failure happened long before the alert started: shown, but not used to
+    /// diagnose (an old failure must not explain a new alert).
+    pub stale: bool,
 }
 
 impl RootCause {
@@ -62,6 +65,7 @@ pub fn root_cause(exceptions: &Exceptions) -> Option<RootCause> {
         task_manager: None,
         timestamp: exceptions.timestamp,
         unwrapped: false,
+        stale: false,
     })
 }
 
@@ -96,6 +100,7 @@ fn from_entry(entry: &ExceptionEntry) -> RootCause {
             .or_else(|| source.endpoint.clone()),
         timestamp: Some(source.timestamp),
         unwrapped,
+        stale: false,
     }
 }
 

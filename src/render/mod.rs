@@ -199,7 +199,12 @@ fn fact_fields(facts: &Facts) -> Vec<Field> {
         if let Some(task) = &rc.task {
             value.push_str(&format!("\nin {task}"));
         }
-        fields.push(Field::new("Root cause", value, false));
+        let name = if rc.stale {
+            "Last failure (long before this alert)"
+        } else {
+            "Root cause"
+        };
+        fields.push(Field::new(name, value, false));
     }
     if let Some(cp) = &facts.checkpoints {
         let value = match &cp.last_completed {

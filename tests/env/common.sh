@@ -85,9 +85,11 @@ stop_cluster() {
     fi
     log "stopping Flink $ver cluster (pids: $(echo "$pids" | tr '\n' ' '))"
     if [[ -x $home/bin/taskmanager.sh && -f $cdir/conf/config.yaml ]]; then
-        # stop-all: every instance in the pid file, not just the newest one.
-        FLINK_CONF_DIR=$cdir/conf "$home/bin/taskmanager.sh" stop-all >&2 || true
-        FLINK_CONF_DIR=$cdir/conf "$home/bin/jobmanager.sh" stop-all >&2 || true
+        # stop-all: every instance in the pid file, not just the newest one. Both at once: each
+        # script spends seconds in a JVM parsing config.yaml before it sends its SIGTERM.
+        FLINK_CONF_DIR=$cdir/conf "$home/bin/taskmanager.sh" stop-all >&2 9>&- &
+        FLINK_CONF_DIR=$cdir/conf "$home/bin/jobmanager.sh" stop-all >&2 9>&- &
+        wait || true
     fi
     for pid in $(cluster_pids "$ver"); do
         kill "$pid" 2>/dev/null || true

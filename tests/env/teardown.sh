@@ -14,8 +14,12 @@ case ${1:-} in
     *) die "usage: $0 [--clean]" ;;
 esac
 
+# Both clusters at once (stopping one takes several seconds).
 for ver in "${FLINK_VERSIONS[@]}"; do
-    stop_cluster "$ver"
+    stop_cluster "$ver" &
+done
+wait
+for ver in "${FLINK_VERSIONS[@]}"; do
     [[ -z $(cluster_pids "$ver") ]] || die "Flink $ver cluster processes survived: $(cluster_pids "$ver" | tr '\n' ' ')"
     if ((clean)); then
         rm -rf "$(cluster_dir "$ver")"
@@ -24,5 +28,5 @@ for ver in "${FLINK_VERSIONS[@]}"; do
         rm -f "$(cluster_dir "$ver")/jobs.state"
     fi
 done
-((clean)) && rm -f "$CACHE/env.sh"
+if ((clean)); then rm -f "$CACHE/env.sh"; fi
 log "Flink test clusters stopped"

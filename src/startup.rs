@@ -68,14 +68,7 @@ impl Application {
                     config.server.listen
                 )
             })?;
-        let pipeline = Arc::new(Pipeline {
-            store,
-            clusters,
-            renderer,
-            sink,
-            config,
-            wake,
-        });
+        let pipeline = Arc::new(Pipeline::new(store, clusters, renderer, sink, config, wake));
         tokio::spawn(pipeline.run());
         Ok(Application {
             listener,

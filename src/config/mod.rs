@@ -57,6 +57,9 @@ pub struct FlinkConfig {
     pub default_cluster: Option<String>,
     /// Label naming the cluster; its value must be one of `clusters[].name`, never a URL.
     pub cluster_label: String,
+    /// When a page went out with Flink facts missing, look again after this long (then twice and
+    /// three times as long) and edit the message in place. 0 turns it off.
+    pub refill_after_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -173,6 +176,7 @@ impl Default for FlinkConfig {
             call_timeout_ms: 2_000,
             default_cluster: None,
             cluster_label: "flink_cluster".into(),
+            refill_after_ms: 30_000,
         }
     }
 }

@@ -45,6 +45,16 @@ pub fn target(alert: &Alert, cluster_label: &str, known: &[String], default: &st
     }
 }
 
+impl Target {
+    /// The configured cluster the alert is about, if any.
+    pub fn cluster(&self) -> Option<&str> {
+        match self {
+            Target::Cluster { cluster, .. } => Some(cluster),
+            Target::UnknownCluster(_) => None,
+        }
+    }
+}
+
 /// The configured Flink clients by cluster name.
 pub type Clusters = HashMap<String, FlinkClient>;
 

@@ -194,3 +194,62 @@ async fn real_failures_get_the_matching_runbook() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_page_sent_while_flink_was_down_is_filled_in_when_it_is_back() {
+    let c = cluster("2.3");
+    let port = free_port();
+    let app = spawn_app(AppOptions {
+        clusters: vec![(c.name.into(), format!("http://127.0.0.1:{port}"))],
+        extra: vec![(
+            "FLINK_CHATOPS__FLINK__REFILL_AFTER_MS".into(),
+            "1000".into(),
+        )],
+        ..Default::default()
+    })
+    .await;
+    let labels = json!({"alertname": "FlinkJobNotRunning", "severity": "critical", "flink_cluster": c.name, "job_id": job_id(&c, "NESTED")});
+    assert_eq!(
+        app.post_webhook(webhook(labels), Some(WEBHOOK_TOKEN))
+            .await
+            .status(),
+        200
+    );
+    let seen = app
+        .recorder
+        .wait_for("the first page", Duration::from_secs(10), |r| !r.is_empty())
+        .await;
+    assert!(
+        seen[0].text().contains("Enrichment unavailable"),
+        "{}",
+        seen[0].text()
+    );
+
+    // Flink comes back (a plain TCP relay to the real cluster on the address that refused before).
+    start_relay(port, c.url.trim_start_matches("http://").to_string()).await;
+    let seen = app
+        .recorder
+        .wait_for("the filled-in edit", Duration::from_secs(15), |r| {
+            r.iter().any(|x| x.method == "PATCH")
+        })
+        .await;
+    let edit = seen.iter().find(|x| x.method == "PATCH").unwrap();
+    assert_eq!(edit.message_id, seen[0].message_id, "edited in place");
+    assert!(
+        edit.text()
+            .contains("harness root cause: /data/ledger-7 is missing"),
+        "{}",
+        edit.text()
+    );
+    assert!(
+        !edit.text().contains("Enrichment unavailable"),
+        "{}",
+        edit.text()
+    );
+    assert!(
+        edit.text().contains("1 notification(s)"),
+        "a refill is not a notification: {}",
+        edit.text()
+    );
+    assert_eq!(app.recorder.posts().len(), 1);
+}

@@ -331,3 +331,38 @@ impl Drop for BotProcess {
         let _ = self.child.wait();
     }
 }
+
+/// A v4 webhook body with one firing alert, shaped like Alertmanager 0.25's.
+pub fn webhook(labels: Value) -> Vec<u8> {
+    let group_key = format!(
+        "{{}}:{{alertname=\"{}\"}}",
+        labels["alertname"].as_str().unwrap_or("")
+    );
+    serde_json::to_vec(&json!({
+        "receiver": "bot", "status": "firing", "version": "4", "groupKey": group_key, "truncatedAlerts": 0,
+        "groupLabels": {"alertname": labels["alertname"]}, "commonLabels": labels, "commonAnnotations": {},
+        "externalURL": "http://127.0.0.1:9093",
+        "alerts": [{"status": "firing", "labels": labels, "annotations": {"summary": "test"},
+                    "startsAt": chrono::Utc::now().to_rfc3339(), "endsAt": "0001-01-01T00:00:00Z",
+                    "generatorURL": "", "fingerprint": "0123456789abcdef"}]
+    }))
+    .unwrap()
+}
+
+/// Relays TCP connections from `listen` to `to`: lets a test bring a real server "back up"
+/// on an address that refused connections before.
+pub async fn start_relay(listen: u16, to: String) {
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", listen))
+        .await
+        .unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut inbound, _)) = listener.accept().await {
+            let to = to.clone();
+            tokio::spawn(async move {
+                if let Ok(mut outbound) = tokio::net::TcpStream::connect(&to).await {
+                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                }
+            });
+        }
+    });
+}

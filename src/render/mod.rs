@@ -271,18 +271,11 @@ fn alert_list(hook: &Webhook) -> Option<Field> {
     let mut lines: Vec<String> = Vec::new();
     let mut used = 0;
     for (i, a) in hook.alerts.iter().enumerate() {
-        let who = a
-            .labels
-            .get("job_name")
-            .or_else(|| a.labels.get("host"))
-            .or_else(|| a.labels.get("instance"))
-            .map(String::as_str)
-            .unwrap_or(&a.fingerprint);
         let line = format!(
             "{} {} {}",
             if a.is_firing() { "🔴" } else { "🟢" },
             a.name(),
-            who
+            distinguishing_labels(a, hook)
         );
         if used + line.len() > 850 {
             lines.push(format!("… and {} more", hook.alerts.len() - i));
@@ -302,6 +295,22 @@ fn alert_list(hook: &Webhook) -> Option<Field> {
         lines.join("\n"),
         false,
     ))
+}
+
+/// What tells this alert apart from the rest of its group: the labels not common to all of them
+/// (e.g. `host=tm-2`), else the fingerprint.
+fn distinguishing_labels(alert: &crate::alertmanager::Alert, hook: &Webhook) -> String {
+    let own: Vec<String> = alert
+        .labels
+        .iter()
+        .filter(|(k, v)| k.as_str() != "alertname" && hook.common_labels.get(*k) != Some(*v))
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    if own.is_empty() {
+        alert.fingerprint.clone()
+    } else {
+        own.join(" ")
+    }
 }
 
 fn links(input: &RenderInput<'_>) -> String {

@@ -104,3 +104,64 @@ async fn a_200_alert_group_posts_one_message_within_discord_limits() {
     assert!(text.contains("more"), "the list is summarised: {text}");
     assert!(app.recorder.requests().iter().all(|r| r.status != 400));
 }
+
+#[tokio::test]
+async fn alerts_joining_and_leaving_the_group_update_its_list() {
+    let app = spawn_app(AppOptions::default()).await;
+    let am = Alertmanager::start(&app.addr, FAST).await;
+    let tm = |host: &str| json!({"alertname": "FlinkTaskManagerLost", "severity": "critical", "job_name": "orders", "host": host});
+    am.send(tm("tm-1"), json!({"summary": "TaskManager lost"}), false)
+        .await;
+    app.recorder
+        .wait_for("the first message", Duration::from_secs(20), |r| {
+            r.iter().any(|x| x.status == 200)
+        })
+        .await;
+
+    am.send(tm("tm-2"), json!({"summary": "TaskManager lost"}), false)
+        .await;
+    let joined = |r: &[crate::recorder::Recorded]| {
+        r.iter()
+            .any(|x| x.method == "PATCH" && x.text().contains("2 firing, 0 resolved"))
+    };
+    app.recorder
+        .wait_for(
+            "an edit listing both alerts",
+            Duration::from_secs(20),
+            joined,
+        )
+        .await;
+
+    am.send(tm("tm-1"), json!({"summary": "TaskManager lost"}), true)
+        .await;
+    let left = |r: &[crate::recorder::Recorded]| {
+        r.iter()
+            .any(|x| x.method == "PATCH" && x.text().contains("1 firing, 1 resolved"))
+    };
+    let seen = app
+        .recorder
+        .wait_for(
+            "an edit with one alert resolved",
+            Duration::from_secs(20),
+            left,
+        )
+        .await;
+    let last = seen
+        .iter()
+        .rev()
+        .find(|x| left(std::slice::from_ref(*x)))
+        .unwrap();
+    assert!(
+        last.embed()["title"]
+            .as_str()
+            .unwrap()
+            .starts_with("[FIRING]"),
+        "still firing while tm-2 is"
+    );
+    assert!(last.text().contains("tm-2"), "{}", last.text());
+    assert_eq!(
+        app.recorder.posts().len(),
+        1,
+        "one message for the whole incident"
+    );
+}

@@ -82,16 +82,11 @@ impl Webhook {
     /// Parses and checks a body; used both at intake (to refuse bad input with a 400) and when
     /// processing what was stored.
     pub fn parse(body: &[u8]) -> Result<Webhook, PayloadError> {
-        let mut de = serde_json::Deserializer::from_slice(body);
-        let hook: Webhook = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-            let path = e.path().to_string();
-            let inner = e.into_inner();
-            if path == "." || path == "?" || path.is_empty() {
-                PayloadError::Shape(inner.to_string())
-            } else {
-                PayloadError::Shape(format!("at `{path}`: {inner}"))
-            }
-        })?;
+        // The plain parser is about twice as fast; the path-tracking one only words the 400.
+        let hook = match serde_json::from_slice::<Webhook>(body) {
+            Ok(hook) => hook,
+            Err(_) => return Err(Self::explain(body)),
+        };
         if hook.version != "4" {
             return Err(PayloadError::Version(hook.version));
         }
@@ -102,6 +97,24 @@ impl Webhook {
             return Err(PayloadError::NoAlerts);
         }
         Ok(hook)
+    }
+
+    /// Why a body does not parse, naming the offending field.
+    fn explain(body: &[u8]) -> PayloadError {
+        let mut de = serde_json::Deserializer::from_slice(body);
+        let result: Result<Webhook, _> = serde_path_to_error::deserialize(&mut de);
+        match result {
+            Ok(_) => PayloadError::Shape("unreadable body".into()),
+            Err(e) => {
+                let path = e.path().to_string();
+                let inner = e.into_inner();
+                if path == "." || path == "?" || path.is_empty() {
+                    PayloadError::Shape(inner.to_string())
+                } else {
+                    PayloadError::Shape(format!("at `{path}`: {inner}"))
+                }
+            }
+        }
     }
 
     pub fn firing(&self) -> impl Iterator<Item = &Alert> {

@@ -51,11 +51,12 @@ pub async fn alertmanager(State(state): State<Arc<IntakeState>>, request: Reques
             )
         }
     };
-    if let Err(e) = Webhook::parse(&bytes) {
-        return refuse(StatusCode::BAD_REQUEST, &e.to_string());
-    }
+    let hook = match Webhook::parse(&bytes) {
+        Ok(hook) => hook,
+        Err(e) => return refuse(StatusCode::BAD_REQUEST, &e.to_string()),
+    };
     let now = chrono::Utc::now().timestamp_millis();
-    match state.store.accept(&bytes, now).await {
+    match state.store.accept(&bytes, &hook.group_key, now).await {
         Ok(accepted) => {
             state.wake.notify_one();
             let (status, seq) = match accepted {

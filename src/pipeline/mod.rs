@@ -1,24 +1,23 @@
 //! The pipeline: from what the store holds to a delivered message, one incident at a time.
 //!
 //! Work for the same Alertmanager group runs in order and is coalesced (a burst of repeats
-//! becomes one edit); different groups run concurrently up to `delivery.concurrency`. An entry
+//! becomes one edit); different groups run concurrently on `delivery.concurrency` workers. An entry
 //! leaves the inbox only after its message is delivered and the incident is saved, so a crash at
 //! any point means "deliver again after restart", never "lost".
 
 mod process;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::Notify;
 
-use crate::alertmanager::Webhook;
 use crate::config::Config;
 use crate::deliver::Sink;
 use crate::enrich::Clusters;
 use crate::render::Renderer;
-use crate::store::{InboxEntry, Store};
+use crate::store::Store;
 
 pub struct Pipeline {
     store: Store,
@@ -28,22 +27,29 @@ pub struct Pipeline {
     config: Config,
     /// Poked by intake after each durable write.
     wake: Arc<Notify>,
+    /// Groups with work queued or being worked on. A group is in `ready` or held by exactly one
+    /// worker, never both, so its work runs in order.
     queues: Mutex<HashMap<String, GroupWork>>,
-    permits: Arc<Semaphore>,
+    ready: Mutex<VecDeque<String>>,
+    ready_signal: Notify,
 }
 
-/// What is waiting for one group. Notifications come first; a refill only runs when no newer
-/// notification is waiting (which would bring fresh facts anyway).
+/// What is waiting for one group: sequences only (bodies stay in the store until a worker takes
+/// them, so a backlog costs little memory). Notifications come first; a refill only runs when no
+/// newer notification is waiting (which would bring fresh facts anyway).
 #[derive(Default)]
 struct GroupWork {
-    entries: Vec<InboxEntry>,
+    seqs: Vec<u64>,
     refill: Option<process::Refill>,
 }
 
 enum Work {
-    Notifications(Vec<InboxEntry>),
+    Notifications(Vec<u64>),
     Refill(process::Refill),
 }
+
+/// Coalescing bound: at most this many notifications of one group are folded into one delivery.
+const MAX_BATCH: usize = 1_000;
 
 impl Pipeline {
     pub fn new(
@@ -54,7 +60,6 @@ impl Pipeline {
         config: Config,
         wake: Arc<Notify>,
     ) -> Pipeline {
-        let permits = Arc::new(Semaphore::new(config.delivery.concurrency));
         Pipeline {
             store,
             clusters,
@@ -63,20 +68,25 @@ impl Pipeline {
             config,
             wake,
             queues: Mutex::default(),
-            permits,
+            ready: Mutex::default(),
+            ready_signal: Notify::new(),
         }
     }
 
+    /// Starts `delivery.concurrency` workers, then feeds them from the inbox forever.
     pub async fn run(self: Arc<Self>) {
+        for _ in 0..self.config.delivery.concurrency {
+            tokio::spawn(self.clone().work());
+        }
         let mut last: Option<u64> = None;
         loop {
             // Register interest before scanning so a wake-up during the scan is not missed.
             let woken = self.wake.notified();
             match self.store.pending_after(last) {
-                Ok(entries) => {
-                    for entry in entries {
-                        last = Some(entry.seq);
-                        self.dispatch(entry);
+                Ok(pending) => {
+                    for p in pending {
+                        last = Some(p.seq);
+                        self.enqueue(p.group_key, |w| w.seqs.push(p.seq));
                     }
                 }
                 Err(e) => tracing::error!(error = %e, "cannot read the inbox; retrying"),
@@ -88,51 +98,62 @@ impl Pipeline {
         }
     }
 
-    fn dispatch(self: &Arc<Self>, entry: InboxEntry) {
-        match Webhook::parse(&entry.body) {
-            Ok(hook) => self.enqueue(hook.group_key, |w| w.entries.push(entry)),
-            Err(e) => {
-                // Intake validated it, so only a foreign or corrupt record lands here; keep it
-                // out of the way but visible in the log rather than retrying forever.
-                tracing::error!(seq = entry.seq, error = %e, body = %String::from_utf8_lossy(&entry.body), "unreadable inbox entry");
-                let _ = self.store.complete(&[entry]);
-            }
-        }
-    }
-
-    /// Adds work for a group and starts the group's worker unless it is already running.
-    fn enqueue(self: &Arc<Self>, key: String, add: impl FnOnce(&mut GroupWork)) {
-        let mut queues = self.queues.lock().expect("queue lock");
-        let running = queues.contains_key(&key);
-        add(queues.entry(key.clone()).or_default());
-        drop(queues);
-        if running {
-            return;
-        }
-        let me = self.clone();
-        tokio::spawn(async move {
-            let _permit = me
-                .permits
-                .clone()
-                .acquire_owned()
-                .await
-                .expect("semaphore is never closed");
-            while let Some(work) = me.next_work(&key) {
+    /// One worker: takes a ready group and runs its work until there is none left.
+    async fn work(self: Arc<Self>) {
+        loop {
+            let key = self.next_ready().await;
+            while let Some(work) = self.next_work(&key) {
                 match work {
-                    Work::Notifications(batch) => me.process(&key, batch).await,
-                    Work::Refill(refill) => me.refill(&key, refill).await,
+                    Work::Notifications(seqs) => match self.store.entries(&seqs) {
+                        Ok(batch) if batch.is_empty() => {}
+                        Ok(batch) => self.process(&key, batch).await,
+                        Err(e) => {
+                            tracing::error!(error = %e, "cannot read queued notifications; retrying");
+                            tokio::time::sleep(Duration::from_secs(1)).await;
+                            // Put them back in front; this worker still holds the group.
+                            self.enqueue(key.clone(), |w| {
+                                let newer = std::mem::replace(&mut w.seqs, seqs);
+                                w.seqs.extend(newer);
+                            });
+                        }
+                    },
+                    Work::Refill(refill) => self.refill(&key, refill).await,
                 }
             }
-        });
+        }
     }
 
-    /// Takes the group's next work, or retires the group's worker when there is none.
+    async fn next_ready(&self) -> String {
+        loop {
+            if let Some(key) = self.ready.lock().expect("ready lock").pop_front() {
+                return key;
+            }
+            // A notify_one without a waiter leaves a permit, so a push between the check above
+            // and this wait is not lost.
+            self.ready_signal.notified().await;
+        }
+    }
+
+    /// Adds work for a group and makes the group ready unless a worker already holds it.
+    fn enqueue(&self, key: String, add: impl FnOnce(&mut GroupWork)) {
+        let mut queues = self.queues.lock().expect("queue lock");
+        let known = queues.contains_key(&key);
+        add(queues.entry(key.clone()).or_default());
+        drop(queues);
+        if !known {
+            self.ready.lock().expect("ready lock").push_back(key);
+            self.ready_signal.notify_one();
+        }
+    }
+
+    /// Takes the group's next work, or forgets the group when there is none.
     fn next_work(&self, key: &str) -> Option<Work> {
         let mut queues = self.queues.lock().expect("queue lock");
         let work = queues.get_mut(key)?;
-        if !work.entries.is_empty() {
+        if !work.seqs.is_empty() {
             work.refill = None;
-            return Some(Work::Notifications(std::mem::take(&mut work.entries)));
+            let take = work.seqs.len().min(MAX_BATCH);
+            return Some(Work::Notifications(work.seqs.drain(..take).collect()));
         }
         if let Some(refill) = work.refill.take() {
             return Some(Work::Refill(refill));

@@ -10,6 +10,8 @@
 mod commit;
 
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use serde::{de::DeserializeOwned, Serialize};
 use sha2::{Digest, Sha256};
@@ -31,7 +33,16 @@ pub enum StoreError {
 pub struct InboxEntry {
     pub seq: u64,
     pub received_at_ms: i64,
+    pub group_key: String,
     pub body: Vec<u8>,
+    hash: [u8; 16],
+}
+
+/// A pending entry's address: enough to queue it without holding its body in memory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pending {
+    pub seq: u64,
+    pub group_key: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,6 +63,13 @@ pub struct Store {
     seen: sled::Tree,
     incidents: sled::Tree,
     committer: Committer,
+    /// Sequence allocation and inbox insert happen under this lock, so entries appear in
+    /// sequence order...
+    order: Arc<Mutex<()>>,
+    /// ...and this is the highest sequence whose entry and every lower one are in `inbox`.
+    /// `pending_after` never reads past it, so a reader that moves its cursor past a sequence
+    /// can never miss a lower one that was still being written (seen in benchmarks before).
+    visible: Arc<AtomicU64>,
 }
 
 impl Store {
@@ -66,20 +84,31 @@ impl Store {
             // 816 to 646-680 MiB RSS (BENCHMARKS.md).
             .cache_capacity(CACHE_BYTES)
             .open()?;
+        let inbox = db.open_tree("inbox")?;
+        let visible = match inbox.last()? {
+            Some((k, _)) => decode_seq(&k)?,
+            None => 0,
+        };
         Ok(Store {
-            inbox: db.open_tree("inbox")?,
+            committer: Committer::start(db.clone(), path)?,
             seen: db.open_tree("seen")?,
             incidents: db.open_tree("incidents")?,
-            committer: Committer::start(db.clone()),
+            inbox,
             db,
+            order: Arc::default(),
+            visible: Arc::new(AtomicU64::new(visible)),
         })
     }
 
     /// Stores a webhook body and returns once it is on disk (shared fsync with concurrent callers).
-    pub async fn accept(&self, body: &[u8], received_at_ms: i64) -> Result<Accepted, StoreError> {
-        let hash = Sha256::digest(body);
-        let key = &hash[..16];
-        if let Some(seq) = self.seen.get(key)? {
+    pub async fn accept(
+        &self,
+        body: &[u8],
+        group_key: &str,
+        received_at_ms: i64,
+    ) -> Result<Accepted, StoreError> {
+        let hash = body_hash(body);
+        if let Some(seq) = self.seen.get(hash)? {
             let seq = decode_seq(&seq)?;
             // The entry may have been delivered since; then this is a genuine repeat to process.
             if self.inbox.contains_key(seq.to_be_bytes())? {
@@ -88,26 +117,48 @@ impl Store {
                 return Ok(Accepted::Duplicate(seq));
             }
         }
-        let seq = self.db.generate_id()?;
-        let mut value = Vec::with_capacity(8 + body.len());
-        value.extend_from_slice(&received_at_ms.to_be_bytes());
-        value.extend_from_slice(body);
-        self.inbox.insert(seq.to_be_bytes(), value)?;
-        self.seen.insert(key, &seq.to_be_bytes())?;
+        let value = encode_entry(received_at_ms, &hash, group_key, body);
+        let seq = {
+            let _order = self.order.lock().expect("store order lock");
+            let seq = self.db.generate_id()?;
+            self.inbox.insert(seq.to_be_bytes(), value)?;
+            self.visible.store(seq, Ordering::Release);
+            seq
+        };
+        self.seen.insert(hash, &seq.to_be_bytes())?;
         self.committer.durable().await?;
         Ok(Accepted::Stored(seq))
     }
 
-    /// Pending entries with a sequence greater than `after`, oldest first.
-    pub fn pending_after(&self, after: Option<u64>) -> Result<Vec<InboxEntry>, StoreError> {
+    /// Pending entries with a sequence greater than `after`, oldest first, without bodies.
+    pub fn pending_after(&self, after: Option<u64>) -> Result<Vec<Pending>, StoreError> {
         let start = after.map_or(0, |s| s + 1);
+        let end = self.visible.load(Ordering::Acquire);
+        if start > end {
+            return Ok(Vec::new());
+        }
         self.inbox
-            .range(start.to_be_bytes()..)
+            .range(start.to_be_bytes()..=end.to_be_bytes())
             .map(|item| {
                 let (k, v) = item?;
-                decode_entry(&k, &v)
+                let e = decode_entry(&k, &v)?;
+                Ok(Pending {
+                    seq: e.seq,
+                    group_key: e.group_key,
+                })
             })
             .collect()
+    }
+
+    /// The full entries for these sequences (those still pending), in the order given.
+    pub fn entries(&self, seqs: &[u64]) -> Result<Vec<InboxEntry>, StoreError> {
+        let mut out = Vec::with_capacity(seqs.len());
+        for seq in seqs {
+            if let Some(v) = self.inbox.get(seq.to_be_bytes())? {
+                out.push(decode_entry(&seq.to_be_bytes(), &v)?);
+            }
+        }
+        Ok(out)
     }
 
     pub fn pending_count(&self) -> usize {
@@ -117,10 +168,9 @@ impl Store {
     /// Marks entries delivered. Durable after the next [`Store::durable`].
     pub fn complete(&self, entries: &[InboxEntry]) -> Result<(), StoreError> {
         for e in entries {
-            let hash = Sha256::digest(&e.body);
             // Remove from `inbox` first: a stale `seen` key is harmless (checked against inbox).
             self.inbox.remove(e.seq.to_be_bytes())?;
-            self.seen.remove(&hash[..16])?;
+            self.seen.remove(e.hash)?;
         }
         Ok(())
     }
@@ -145,6 +195,11 @@ impl Store {
         self.committer.durable().await
     }
 
+    /// Group commits so far; with concurrent writers, fewer than writes.
+    pub fn commits(&self) -> u64 {
+        self.committer.commits()
+    }
+
     /// A cheap liveness probe of the storage engine for `/readyz`.
     pub fn check(&self) -> Result<(), StoreError> {
         self.db.get(b"__readyz")?;
@@ -159,16 +214,41 @@ fn decode_seq(bytes: &[u8]) -> Result<u64, StoreError> {
     Ok(u64::from_be_bytes(arr))
 }
 
+/// Dedup key: the first 16 bytes of the body's SHA-256.
+fn body_hash(body: &[u8]) -> [u8; 16] {
+    let digest = Sha256::digest(body);
+    let mut out = [0u8; 16];
+    out.copy_from_slice(&digest[..16]);
+    out
+}
+
+/// `received_at (8) | hash (16) | key length (4) | group key | body`: the group key and hash ride
+/// along so queueing and completion never re-parse or re-hash the body.
+fn encode_entry(received_at_ms: i64, hash: &[u8; 16], group_key: &str, body: &[u8]) -> Vec<u8> {
+    let mut value = Vec::with_capacity(28 + group_key.len() + body.len());
+    value.extend_from_slice(&received_at_ms.to_be_bytes());
+    value.extend_from_slice(hash);
+    value.extend_from_slice(&(group_key.len() as u32).to_be_bytes());
+    value.extend_from_slice(group_key.as_bytes());
+    value.extend_from_slice(body);
+    value
+}
+
 fn decode_entry(key: &[u8], value: &[u8]) -> Result<InboxEntry, StoreError> {
-    if value.len() < 8 {
-        return Err(StoreError::Corrupt(
-            "inbox entry shorter than its header".into(),
-        ));
-    }
-    let (ts, body) = value.split_at(8);
+    let corrupt = || StoreError::Corrupt("inbox entry shorter than its header".into());
+    let header = value.get(..28).ok_or_else(corrupt)?;
+    let key_len = u32::from_be_bytes(header[24..28].try_into().expect("4 bytes")) as usize;
+    let rest = &value[28..];
+    let group_key = rest.get(..key_len).ok_or_else(corrupt)?;
     Ok(InboxEntry {
         seq: decode_seq(key)?,
-        received_at_ms: i64::from_be_bytes(ts.try_into().expect("split at 8")),
-        body: body.to_vec(),
+        received_at_ms: i64::from_be_bytes(header[..8].try_into().expect("8 bytes")),
+        hash: header[8..24].try_into().expect("16 bytes"),
+        group_key: String::from_utf8(group_key.to_vec())
+            .map_err(|_| StoreError::Corrupt("group key is not UTF-8".into()))?,
+        body: rest[key_len..].to_vec(),
     })
 }
+
+#[cfg(test)]
+mod tests;

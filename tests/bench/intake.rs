@@ -1012,7 +1012,10 @@ async fn part_components(table: &mut Table, templates: &Arc<Vec<Template>>) {
                         break;
                     }
                     let s = Instant::now();
-                    store.accept(&bodies[i as usize], 0).await.unwrap();
+                    store
+                        .accept(&bodies[i as usize], "bench-group", 0)
+                        .await
+                        .unwrap();
                     lat.push(s.elapsed().as_micros() as u32);
                 }
                 lat

@@ -69,7 +69,7 @@ impl Application {
                 )
             })?;
         let pipeline = Arc::new(Pipeline::new(store, clusters, renderer, sink, config, wake));
-        tokio::spawn(pipeline.run());
+        spawn_pipeline(pipeline)?;
         Ok(Application {
             listener,
             router: crate::server::router(intake, sink_name),
@@ -88,6 +88,42 @@ impl Application {
         Ok(())
     }
 }
+
+/// Runs the pipeline on its own thread at a lower CPU priority.
+///
+/// Acknowledging comes first: Alertmanager's retry clock is ticking and an unacknowledged page is
+/// one that may be lost, while delivery is paced by Discord's rate limits anyway. When both are
+/// CPU-bound (an alert storm on a small machine), the kernel gives intake the cores and delivery
+/// drains the durable backlog right after; when the machine is idle it makes no difference.
+fn spawn_pipeline(pipeline: Arc<Pipeline>) -> anyhow::Result<()> {
+    std::thread::Builder::new()
+        .name("pipeline".into())
+        .spawn(move || {
+            lower_priority();
+            match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(runtime) => runtime.block_on(pipeline.run()),
+                Err(e) => tracing::error!(error = %e, "cannot start the delivery runtime"),
+            }
+        })
+        .context("starting the delivery thread")?;
+    Ok(())
+}
+
+#[cfg(target_os = "linux")]
+fn lower_priority() {
+    // On Linux a nice value is per thread; threads this one starts inherit it.
+    // SAFETY: plain system calls on the calling thread, no memory is shared.
+    let rc = unsafe { libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, 10) };
+    if rc != 0 {
+        tracing::warn!(error = %std::io::Error::last_os_error(), "cannot lower the delivery thread's priority");
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn lower_priority() {}
 
 /// One Flink client per configured cluster, sharing a connection pool.
 pub fn clients(config: &Config, secrets: &Secrets) -> anyhow::Result<Clusters> {

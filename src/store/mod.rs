@@ -54,7 +54,7 @@ pub enum Accepted {
 }
 
 /// Page cache of the storage engine; what does not fit is read back from the file (OS cache).
-const CACHE_BYTES: u64 = 64 * 1024 * 1024;
+const CACHE_BYTES: u64 = 32 * 1024 * 1024;
 
 #[derive(Clone)]
 pub struct Store {
@@ -80,8 +80,8 @@ impl Store {
             // Durability comes from explicit group commits, not from sled's timer.
             .flush_every_ms(None)
             // sled's default page cache is 1 GiB, so a backlog of undelivered notifications
-            // stays in memory; 64 MiB cost no intake throughput and took a 66k-entry backlog from
-            // 816 to 646-680 MiB RSS (BENCHMARKS.md).
+            // would stay in memory. 32 MiB keeps a 10,000-alert storm under 70 MiB RSS at no
+            // measured intake cost; 16 MiB cost 30% (evictions). BENCHMARKS.md has the figures.
             .cache_capacity(CACHE_BYTES)
             .open()?;
         let inbox = db.open_tree("inbox")?;

@@ -93,3 +93,45 @@ async fn a_hung_flink_delays_the_page_by_at_most_one_deadline() {
         seen[0].text()
     );
 }
+
+#[tokio::test]
+async fn on_call_mentions_notify_from_content_and_routes_pick_the_channel() {
+    let app = spawn_app(AppOptions {
+        extra: vec![
+            (
+                "FLINK_CHATOPS__DISCORD__MENTIONS__CRITICAL".into(),
+                r#"["<@&4242>", "<@77>"]"#.into(),
+            ),
+            (
+                "FLINK_CHATOPS__DISCORD__ROUTES".into(),
+                r#"[{severity = "critical", channel = 999}]"#.into(),
+            ),
+        ],
+        ..Default::default()
+    })
+    .await;
+    // The fixture's alert is critical.
+    app.post_webhook(
+        fixture("am-FlinkJobUnstable-firing.json"),
+        Some(WEBHOOK_TOKEN),
+    )
+    .await;
+    let seen = app
+        .recorder
+        .wait_for("the page", Duration::from_secs(10), |r| {
+            r.iter().any(|x| x.status == 200)
+        })
+        .await;
+    let post = &seen[0];
+    assert_eq!(post.channel_id, 999, "routed by severity");
+    assert_eq!(post.body["content"], "<@&4242> <@77>");
+    let allowed = &post.body["allowed_mentions"];
+    assert_eq!(allowed["roles"], serde_json::json!(["4242"]), "{allowed}");
+    assert_eq!(allowed["users"], serde_json::json!(["77"]), "{allowed}");
+    assert!(
+        !allowed["parse"]
+            .as_array()
+            .is_some_and(|p| p.iter().any(|x| x == "everyone")),
+        "{allowed}"
+    );
+}

@@ -253,3 +253,27 @@ async fn a_page_sent_while_flink_was_down_is_filled_in_when_it_is_back() {
     );
     assert_eq!(app.recorder.posts().len(), 1);
 }
+
+#[test]
+fn render_with_enrich_previews_live_facts_on_the_console() {
+    let c = cluster("2.3");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("page.json");
+    let labels = json!({"alertname": "FlinkJobNotRunning", "severity": "critical", "job_id": job_id(&c, "NESTED")});
+    std::fs::write(&file, webhook(labels)).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_flink-chatops"))
+        .args(["render", "--enrich", "--alert"])
+        .arg(&file)
+        .env("FLINK_CHATOPS__CLUSTERS__0__REST_URL", &c.url)
+        .env_remove("FLINK_CHATOPS_DISCORD_TOKEN")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("java.io.FileNotFoundException"), "{text}");
+    assert!(text.contains("pattern "), "{text}");
+}

@@ -85,6 +85,7 @@ async fn serve(config: Option<PathBuf>, env: HashMap<String, String>) -> anyhow:
 fn check_config(path: Option<PathBuf>, env: &HashMap<String, String>) -> anyhow::Result<()> {
     let config = Config::load(path.as_deref(), env.clone())?;
     let secrets = Secrets::resolve(&config, env)?;
+    crate::startup::check_output(&config, &secrets)?;
     Renderer::new(config.responses.dir.as_deref())?;
     println!(
         "config OK ({}): listen {}, store {}, {} cluster(s) [{}], output {}",

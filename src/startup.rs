@@ -33,15 +33,9 @@ impl Application {
         let clusters = clients(&config, &secrets)?;
         let store = Store::open(&config.storage.path)
             .with_context(|| format!("opening the store at {}", config.storage.path.display()))?;
+        check_output(&config, &secrets)?;
         let sink = match &secrets.discord_token {
-            Some(token) => {
-                if config.discord.default_channel == 0 && config.discord.routes.is_empty() {
-                    anyhow::bail!(
-                        "a Discord token is set but no channel: set `discord.default_channel` (or FLINK_CHATOPS__DISCORD__DEFAULT_CHANNEL)"
-                    );
-                }
-                Sink::Discord(DiscordSink::new(token.clone(), &config.discord.api_base))
-            }
+            Some(token) => Sink::Discord(DiscordSink::new(token.clone(), &config.discord.api_base)),
             None => {
                 tracing::warn!("no Discord token configured: messages go to the console");
                 Sink::Console(ConsoleSink::default())
@@ -124,6 +118,16 @@ fn lower_priority() {
 
 #[cfg(not(target_os = "linux"))]
 fn lower_priority() {}
+
+/// With a Discord token, messages need somewhere to go.
+pub fn check_output(config: &Config, secrets: &Secrets) -> anyhow::Result<()> {
+    if secrets.discord_token.is_some() && config.discord.default_channel == 0 {
+        anyhow::bail!(
+            "key `discord.default_channel`: a Discord token is set but no default channel (set it, or FLINK_CHATOPS__DISCORD__DEFAULT_CHANNEL)"
+        );
+    }
+    Ok(())
+}
 
 /// One Flink client per configured cluster, sharing a connection pool.
 pub fn clients(config: &Config, secrets: &Secrets) -> anyhow::Result<Clusters> {

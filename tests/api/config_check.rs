@@ -55,6 +55,10 @@ fn config_errors_name_the_file_and_the_key() {
     assert!(!ok);
     assert!(text.contains("NO_SUCH_VAR_X"), "{text}");
 
+    let (ok, text) = check("", &[("FLINK_CHATOPS_DISCORD_TOKEN", "t")]);
+    assert!(!ok);
+    assert!(text.contains("discord.default_channel"), "{text}");
+
     let (ok, text) = check(
         "[[clusters]]\nname = \"prod\"\nrest_url = \"http://flink:8081\"\n",
         &[("FLINK_CHATOPS__CLUSTERS__0__REST_URL", "http://other:8081")],
@@ -66,7 +70,7 @@ fn config_errors_name_the_file_and_the_key() {
 #[test]
 fn secrets_are_never_printed() {
     let (ok, text) = check(
-        "",
+        "[discord]\ndefault_channel = 123\n",
         &[
             ("FLINK_CHATOPS_DISCORD_TOKEN", "sekret-discord-token"),
             ("FLINK_CHATOPS_WEBHOOK_TOKEN", "sekret-hook"),

@@ -57,10 +57,6 @@ impl FlinkClient {
         })
     }
 
-    pub fn timeout(&self) -> Duration {
-        self.timeout
-    }
-
     /// Link to a page of the Flink web UI, e.g. `#/job/running/<id>/exceptions`.
     pub fn ui_link(&self, fragment: &str) -> String {
         format!("{}#/{}", self.ui.as_str(), fragment.trim_start_matches('/'))

@@ -4,7 +4,7 @@ use handlebars::{handlebars_helper, Handlebars};
 use serde_json::Value;
 
 handlebars_helper!(duration: |secs: Value| human_duration(secs.as_f64().unwrap_or(0.0) as i64));
-handlebars_helper!(duration_ms: |ms: Value| human_duration(ms.as_f64().unwrap_or(0.0) as i64 / 1000));
+handlebars_helper!(duration_ms: |ms: Value| human_duration_ms(ms.as_f64().unwrap_or(0.0) as i64));
 handlebars_helper!(bytes: |n: Value| human_bytes(n.as_f64().unwrap_or(0.0)));
 handlebars_helper!(time: |ms: Value| human_time(ms.as_i64().unwrap_or(0)));
 
@@ -37,6 +37,15 @@ pub fn human_duration(secs: i64) -> String {
     }
 }
 
+/// Sub-second durations in milliseconds (`3 ms`), longer ones like [`human_duration`].
+pub fn human_duration_ms(ms: i64) -> String {
+    if ms < 1_000 {
+        format!("{} ms", ms.max(0))
+    } else {
+        human_duration(ms / 1_000)
+    }
+}
+
 pub fn human_bytes(n: f64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
     let mut v = n.max(0.0);
@@ -66,6 +75,8 @@ mod tests {
     fn humane_numbers() {
         assert_eq!(human_duration(3725), "1h 2m 5s");
         assert_eq!(human_duration(0), "0s");
+        assert_eq!(human_duration_ms(3), "3 ms");
+        assert_eq!(human_duration_ms(61_500), "1m 1s");
         assert_eq!(human_duration(90_061), "1d 1h 1m");
         assert_eq!(human_bytes(265.0), "265 B");
         assert_eq!(human_bytes(1536.0), "1.5 KiB");

@@ -2,13 +2,14 @@
 //! is used in exactly one place.
 //!
 //! Trees:
-//! - `inbox`: acknowledged webhook bodies not yet fully delivered, keyed by a monotonic sequence.
-//! - `seen`: hash of a pending body -> its sequence, so a byte-identical resend while the first
-//!   copy is still pending is acknowledged without storing it twice.
+//! - `inbox`: acknowledged webhook bodies not yet fully delivered, keyed by a monotonic sequence;
+//!   each entry carries its body's hash, so the index of pending hashes that lets a byte-identical
+//!   resend be acknowledged without storing it twice lives in memory, rebuilt on open.
 //! - `incidents`: one record per Alertmanager group: which Discord message shows it.
 
 mod commit;
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -60,12 +61,12 @@ const CACHE_BYTES: u64 = 32 * 1024 * 1024;
 pub struct Store {
     db: sled::Db,
     inbox: sled::Tree,
-    seen: sled::Tree,
     incidents: sled::Tree,
     committer: Committer,
-    /// Sequence allocation and inbox insert happen under this lock, so entries appear in
-    /// sequence order...
-    order: Arc<Mutex<()>>,
+    /// Hash of each pending body -> its sequence. Sequence allocation, the inbox insert and this
+    /// index change under this one lock, so entries appear in sequence order and two identical
+    /// bodies arriving together are stored once...
+    pending_index: Arc<Mutex<HashMap<[u8; 16], u64>>>,
     /// ...and this is the highest sequence whose entry and every lower one are in `inbox`.
     /// `pending_after` never reads past it, so a reader that moves its cursor past a sequence
     /// can never miss a lower one that was still being written (seen in benchmarks before).
@@ -89,13 +90,20 @@ impl Store {
             Some((k, _)) => decode_seq(&k)?,
             None => 0,
         };
+        let mut pending = HashMap::new();
+        for item in inbox.iter() {
+            let (k, v) = item?;
+            let e = decode_entry(&k, &v)?;
+            pending.insert(e.hash, e.seq);
+        }
+        // Stores written before the index moved to memory kept it in a tree of its own.
+        db.drop_tree("seen")?;
         Ok(Store {
             committer: Committer::start(db.clone(), path)?,
-            seen: db.open_tree("seen")?,
             incidents: db.open_tree("incidents")?,
             inbox,
             db,
-            order: Arc::default(),
+            pending_index: Arc::new(Mutex::new(pending)),
             visible: Arc::new(AtomicU64::new(visible)),
         })
     }
@@ -108,26 +116,23 @@ impl Store {
         received_at_ms: i64,
     ) -> Result<Accepted, StoreError> {
         let hash = body_hash(body);
-        if let Some(seq) = self.seen.get(hash)? {
-            let seq = decode_seq(&seq)?;
-            // The entry may have been delivered since; then this is a genuine repeat to process.
-            if self.inbox.contains_key(seq.to_be_bytes())? {
-                // The first copy may not be flushed yet: only answer once it is.
-                self.committer.durable().await?;
-                return Ok(Accepted::Duplicate(seq));
-            }
-        }
         let value = encode_entry(received_at_ms, &hash, group_key, body);
-        let seq = {
-            let _order = self.order.lock().expect("store order lock");
-            let seq = self.db.generate_id()?;
-            self.inbox.insert(seq.to_be_bytes(), value)?;
-            self.visible.store(seq, Ordering::Release);
-            seq
+        let accepted = {
+            let mut pending = self.pending_index.lock().expect("store order lock");
+            match pending.get(&hash) {
+                Some(&seq) => Accepted::Duplicate(seq),
+                None => {
+                    let seq = self.db.generate_id()?;
+                    self.inbox.insert(seq.to_be_bytes(), value)?;
+                    pending.insert(hash, seq);
+                    self.visible.store(seq, Ordering::Release);
+                    Accepted::Stored(seq)
+                }
+            }
         };
-        self.seen.insert(hash, &seq.to_be_bytes())?;
+        // A duplicate's first copy may not be flushed yet either: answer only once it is.
         self.committer.durable().await?;
-        Ok(Accepted::Stored(seq))
+        Ok(accepted)
     }
 
     /// Pending entries with a sequence greater than `after`, oldest first, without bodies.
@@ -167,10 +172,14 @@ impl Store {
 
     /// Marks entries delivered. Durable after the next [`Store::durable`].
     pub fn complete(&self, entries: &[InboxEntry]) -> Result<(), StoreError> {
+        let mut pending = self.pending_index.lock().expect("store order lock");
         for e in entries {
-            // Remove from `inbox` first: a stale `seen` key is harmless (checked against inbox).
             self.inbox.remove(e.seq.to_be_bytes())?;
-            self.seen.remove(e.hash)?;
+            // Once delivered, the same body again is a genuine repeat (Alertmanager's
+            // repeat_interval) and must be stored and processed.
+            if pending.get(&e.hash) == Some(&e.seq) {
+                pending.remove(&e.hash);
+            }
         }
         Ok(())
     }

@@ -7,8 +7,9 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use crate::alertmanager::Webhook;
+use crate::compose;
 use crate::config::{Config, Secrets};
-use crate::render::{RenderInput, Renderer};
+use crate::render::Renderer;
 
 #[derive(Parser)]
 #[command(
@@ -119,38 +120,27 @@ async fn render(
     let secrets = Secrets::resolve(&config, env)?;
     let renderer = Renderer::new(config.responses.dir.as_deref())?;
     let clusters = crate::startup::clients(&config, &secrets)?;
-    let known: Vec<String> = config.clusters.iter().map(|c| c.name.clone()).collect();
     for file in files {
         let body = std::fs::read(&file).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
         let hook = Webhook::parse(&body).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
-        let now = chrono::Utc::now();
-        let (incident, _) =
-            crate::incident::advance(None, &hook, 1, now, config.discord.default_channel, 0);
-        let lead = hook.lead_alert();
-        let target = crate::enrich::target(
-            lead,
-            &config.flink.cluster_label,
-            &known,
-            &config.default_cluster().name,
+        let (incident, _) = crate::incident::advance(
+            None,
+            &hook,
+            1,
+            chrono::Utc::now(),
+            config.discord.default_channel,
+            0,
         );
         let facts = if enrich {
-            crate::enrich::gather(&clusters, &target, true, lead.starts_at.timestamp_millis()).await
+            let target = compose::target(&config, &hook);
+            compose::facts(&clusters, &hook, &target).await
         } else {
             crate::enrich::Facts {
                 notes: vec!["preview without Flink facts (add --enrich to fetch them)".into()],
                 ..Default::default()
             }
         };
-        let diagnosis = crate::diagnose::diagnose(lead.name(), &facts);
-        let severity = hook.severity();
-        let message = renderer.render(&RenderInput {
-            hook: &hook,
-            incident: &incident,
-            facts: &facts,
-            diagnosis: &diagnosis,
-            mentions: config.discord.mentions_for(&severity),
-            now,
-        });
+        let (message, _) = compose::message(&config, &renderer, &hook, &incident, &facts);
         println!("===== {} =====", file.display());
         print!("{}", crate::deliver::console::format(&message));
     }

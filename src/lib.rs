@@ -7,6 +7,7 @@
 
 pub mod alertmanager;
 pub mod cli;
+pub mod compose;
 pub mod config;
 pub mod deliver;
 pub mod diagnose;

@@ -7,11 +7,10 @@ use chrono::{TimeZone, Utc};
 
 use super::Pipeline;
 use crate::alertmanager::Webhook;
+use crate::compose;
 use crate::deliver::{self, RetryPolicy};
-use crate::diagnose::diagnose;
-use crate::enrich::{self, Facts, Target};
+use crate::enrich::{Facts, Target};
 use crate::incident::{self, Delivery, Incident};
-use crate::render::RenderInput;
 use crate::store::InboxEntry;
 
 /// A later look at Flink for an incident whose page went out with facts missing.
@@ -97,14 +96,7 @@ impl Pipeline {
     }
 
     fn target(&self, hook: &Webhook) -> Target {
-        let cfg = &self.config;
-        let known: Vec<String> = cfg.clusters.iter().map(|c| c.name.clone()).collect();
-        enrich::target(
-            hook.lead_alert(),
-            &cfg.flink.cluster_label,
-            &known,
-            &cfg.default_cluster().name,
-        )
+        compose::target(&self.config, hook)
     }
 
     /// Enrich, diagnose, render and deliver; returns the facts and the message's id.
@@ -115,25 +107,8 @@ impl Pipeline {
         inc: &Incident,
         delivery: Delivery,
     ) -> (Facts, u64) {
-        let lead = hook.lead_alert();
-        let started = lead.starts_at.timestamp_millis();
-        let facts = enrich::gather(
-            &self.clusters,
-            target,
-            wants_backpressure(lead.name()),
-            started,
-        )
-        .await;
-        let diagnosis = diagnose(lead.name(), &facts);
-        let severity = hook.severity();
-        let message = self.renderer.render(&RenderInput {
-            hook,
-            incident: inc,
-            facts: &facts,
-            diagnosis: &diagnosis,
-            mentions: self.config.discord.mentions_for(&severity),
-            now: Utc::now(),
-        });
+        let facts = compose::facts(&self.clusters, hook, target).await;
+        let (message, pattern) = compose::message(&self.config, &self.renderer, hook, inc, &facts);
         let id = deliver::deliver(
             &self.sink,
             self.retry_policy(),
@@ -143,7 +118,7 @@ impl Pipeline {
             &inc.id,
         )
         .await;
-        tracing::info!(incident = %inc.id, message = id, pattern = diagnosis.slug, notifications = inc.notifications, complete = facts.is_complete(), "delivered");
+        tracing::info!(incident = %inc.id, message = id, pattern, notifications = inc.notifications, complete = facts.is_complete(), "delivered");
         (facts, id)
     }
 
@@ -175,11 +150,4 @@ impl Pipeline {
             }
         }
     }
-}
-
-/// Back-pressure sampling costs a second round of calls; only worth it when the alert is about
-/// throughput.
-fn wants_backpressure(alert_name: &str) -> bool {
-    let n = alert_name.to_ascii_lowercase();
-    n.contains("backpressure") || n.contains("lag") || n.contains("watermark")
 }

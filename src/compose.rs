@@ -1,0 +1,60 @@
+//! One page from one notification: which cluster and job, what Flink says, which pattern, what
+//! message. Shared by the pipeline and by `flink-chatops render`, so a preview is exactly what
+//! the bot would post.
+
+use chrono::Utc;
+
+use crate::alertmanager::Webhook;
+use crate::config::Config;
+use crate::diagnose::diagnose;
+use crate::enrich::{self, Clusters, Facts, Target};
+use crate::incident::Incident;
+use crate::message::Message;
+use crate::render::{RenderInput, Renderer};
+
+/// The cluster and job the group's lead alert points at (labels only, never a URL).
+pub fn target(config: &Config, hook: &Webhook) -> Target {
+    let known: Vec<String> = config.clusters.iter().map(|c| c.name.clone()).collect();
+    enrich::target(
+        hook.lead_alert(),
+        &config.flink.cluster_label,
+        &known,
+        &config.default_cluster().name,
+    )
+}
+
+/// What Flink says about the target, bounded by the per-call deadline.
+pub async fn facts(clusters: &Clusters, hook: &Webhook, target: &Target) -> Facts {
+    let lead = hook.lead_alert();
+    let started = lead.starts_at.timestamp_millis();
+    enrich::gather(clusters, target, wants_backpressure(lead.name()), started).await
+}
+
+/// Diagnoses the facts and renders the incident's message.
+pub fn message(
+    config: &Config,
+    renderer: &Renderer,
+    hook: &Webhook,
+    incident: &Incident,
+    facts: &Facts,
+) -> (Message, &'static str) {
+    let lead = hook.lead_alert();
+    let diagnosis = diagnose(lead.name(), facts);
+    let severity = hook.severity();
+    let message = renderer.render(&RenderInput {
+        hook,
+        incident,
+        facts,
+        diagnosis: &diagnosis,
+        mentions: config.discord.mentions_for(&severity),
+        now: Utc::now(),
+    });
+    (message, diagnosis.slug)
+}
+
+/// Back-pressure sampling costs a second round of calls; only worth it when the alert is about
+/// throughput.
+fn wants_backpressure(alert_name: &str) -> bool {
+    let n = alert_name.to_ascii_lowercase();
+    n.contains("backpressure") || n.contains("lag") || n.contains("watermark")
+}

@@ -6,6 +6,7 @@
 //! `deliver` (Discord via serenity, or the console).
 
 pub mod alertmanager;
+pub mod audit;
 pub mod cli;
 pub mod compose;
 pub mod config;
@@ -17,6 +18,7 @@ pub mod incident;
 pub mod intake;
 pub mod message;
 pub mod pipeline;
+pub mod policy;
 pub mod render;
 pub mod server;
 pub mod startup;

@@ -69,9 +69,9 @@ impl Policy {
 
     /// One line per action for `check-config`, saying plainly who can do what.
     pub fn describe(&self) -> Vec<String> {
-        let mut lines: Vec<String> = self
-            .rules
-            .values()
+        let mut lines: Vec<String> = ACTIONS
+            .iter()
+            .filter_map(|(slug, _, _)| self.rules.get(*slug))
             .map(|r| {
                 if r.requesters.is_empty() {
                     return format!(

@@ -233,3 +233,7 @@ impl AuditLog {
         })
     }
 }
+
+#[cfg(test)]
+#[path = "audit_tests.rs"]
+mod tests;

@@ -10,14 +10,16 @@
 
 mod chain;
 pub mod publish;
+mod verify;
 
 #[cfg(test)]
 mod tests;
 
 use serde::{Deserialize, Serialize};
 
-pub use chain::{seal, verify, Break, ChainHash, Entry, Head, Sealing, Summary, Verifier};
+pub use chain::{seal, ChainHash, Entry, Head, Sealing};
 pub use publish::{read_heads, HeadFileError, Publisher};
+pub use verify::{verify, Break, Summary, Verifier};
 
 /// What happened. Serialized as snake_case strings: renaming a variant would change the chain's
 /// meaning, so a variant's string never changes once released.

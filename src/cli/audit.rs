@@ -11,7 +11,7 @@ use anyhow::{bail, Context};
 use clap::{Subcommand, ValueEnum};
 use secrecy::ExposeSecret;
 
-use crate::audit::{read_heads, Entry};
+use crate::audit::read_heads;
 use crate::config::{Config, Secrets};
 use crate::store::{Store, StoreError};
 
@@ -59,7 +59,7 @@ pub async fn run(
                 );
             }
             for e in entries {
-                println!("{}", line(&e));
+                println!("{}", e.line());
             }
         }
         AuditCommand::Show { seq } => {
@@ -115,19 +115,6 @@ pub async fn run(
         }
     }
     Ok(())
-}
-
-/// `#12  2026-12-01 10:22:03Z  approved savepoint prod/abc by alice (42) [request r1]  3f2a9c01d2e4`
-fn line(e: &Entry) -> String {
-    let at = chrono::DateTime::from_timestamp_millis(e.at_ms).map_or(e.at_ms.to_string(), |t| {
-        t.format("%Y-%m-%d %H:%M:%SZ").to_string()
-    });
-    format!(
-        "#{}  {at}  {}  {}",
-        e.seq,
-        e.event.summary(),
-        e.hash.short()
-    )
 }
 
 fn open_store(path: &Path) -> anyhow::Result<Store> {

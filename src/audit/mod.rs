@@ -42,6 +42,21 @@ pub enum EventKind {
 }
 
 impl EventKind {
+    pub const ALL: [EventKind; 12] = [
+        EventKind::Requested,
+        EventKind::Approved,
+        EventKind::Denied,
+        EventKind::Expired,
+        EventKind::Executing,
+        EventKind::Succeeded,
+        EventKind::Failed,
+        EventKind::Acknowledged,
+        EventKind::Silenced,
+        EventKind::Unsilenced,
+        EventKind::Refused,
+        EventKind::Heartbeat,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             EventKind::Requested => "requested",

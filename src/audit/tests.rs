@@ -71,11 +71,13 @@ fn events_serialize_with_stable_snake_case_names() {
         serde_json::to_string(&e).unwrap(),
         r#"{"kind":"acknowledged","action":"acknowledge"}"#
     );
-    for kind in [
-        EventKind::Heartbeat,
-        EventKind::Unsilenced,
-        EventKind::Refused,
-    ] {
+    let names: Vec<&str> = EventKind::ALL.iter().map(|k| k.as_str()).collect();
+    assert_eq!(
+        names.join(" "),
+        "requested approved denied expired executing succeeded failed acknowledged silenced unsilenced refused heartbeat",
+        "released names never change"
+    );
+    for kind in EventKind::ALL {
         assert_eq!(
             serde_json::to_value(kind).unwrap(),
             json!(kind.as_str()),
@@ -270,4 +272,27 @@ fn unreadable_records_are_errors_not_panics() {
     ] {
         assert!(Entry::from_json(bad.as_bytes()).is_err(), "{bad}");
     }
+}
+
+#[test]
+fn the_head_file_skips_an_unfinished_last_line_and_refuses_edited_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sub/heads.jsonl");
+    assert!(read_heads(&path).unwrap().is_none(), "missing is not empty");
+    let e = chain(2, None);
+    let publisher = Publisher::open(&path).unwrap();
+    publisher.publish(&e[0].head()).unwrap();
+    publisher.publish(&e[1].head()).unwrap();
+    assert_eq!(
+        read_heads(&path).unwrap().unwrap(),
+        vec![e[0].head(), e[1].head()]
+    );
+    // A crash in the middle of a write leaves half a line: that append was reported as failed.
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, format!("{text}{{\"seq\":3,\"ha")).unwrap();
+    assert_eq!(read_heads(&path).unwrap().unwrap().len(), 2);
+    text.insert_str(0, "not a head\n");
+    std::fs::write(&path, text).unwrap();
+    let err = read_heads(&path).unwrap_err().to_string();
+    assert!(err.contains("line 1: not a published head"), "{err}");
 }

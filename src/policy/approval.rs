@@ -33,7 +33,7 @@ pub struct Vote {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "state", rename_all = "snake_case")]
+#[serde(tag = "is", rename_all = "snake_case")]
 pub enum State {
     Pending,
     Approved { at: DateTime<Utc> },

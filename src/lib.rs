@@ -6,6 +6,8 @@
 //! `deliver` (Discord via serenity, or the console).
 
 pub mod alertmanager;
+pub mod buttons;
+pub mod chat;
 pub mod cli;
 pub mod compose;
 pub mod config;

@@ -17,6 +17,7 @@ pub mod enrich;
 pub mod flink;
 pub mod incident;
 pub mod intake;
+pub mod interact;
 pub mod message;
 pub mod pipeline;
 pub mod render;

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 use serenity::all::{
-    ButtonStyle, ChannelId, Colour, CreateActionRow, CreateAllowedMentions, CreateButton, CreateEmbed, CreateEmbedFooter, CreateMessage,
-    EditMessage, MessageId, Nonce, RoleId, UserId,
+    ButtonStyle, ChannelId, Colour, CreateActionRow, CreateAllowedMentions, CreateButton,
+    CreateEmbed, CreateEmbedFooter, CreateMessage, EditMessage, MessageId, Nonce, RoleId, UserId,
 };
 use serenity::http::{LightMethod, Request, Route};
 
@@ -95,7 +95,8 @@ impl DiscordSink {
                 self.token.expose_secret(),
                 self.proxy.as_deref(),
             )
-            .and_then(|b| b.build().map_err(Into::into))
+            .map_err(|e| SendError::Transient(format!("cannot build the request: {e}")))?
+            .build()
             .map_err(|e| SendError::Transient(format!("cannot build the request: {e}")))?;
         let response = self
             .client

@@ -179,7 +179,8 @@ fn assemble(input: &RenderInput<'_>, description: String) -> Message {
     }
 }
 
-fn fact_fields(facts: &Facts) -> Vec<Field> {
+/// The fact fields of a page; `/flink status` shows the same ones, formatted by this code.
+pub fn fact_fields(facts: &Facts) -> Vec<Field> {
     let mut fields = Vec::new();
     if let Some(job) = &facts.job {
         let state = job.state.as_deref().unwrap_or("unknown");

@@ -10,6 +10,7 @@ mod config_check;
 mod delivery;
 mod enrichment;
 mod intake;
+mod interactions;
 mod lifecycle;
 mod message_limits;
 mod restart;

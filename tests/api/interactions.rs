@@ -300,6 +300,26 @@ async fn jobs_exceptions_and_checkpoints_answer_from_flink() {
             "each entry names a pattern: {t}"
         );
 
+        // A long trace does not fit in the embed: it comes as a file on the edited answer.
+        let nested = required_env(&format!("FLINK{tag}_JOB_NESTED"));
+        let (answer, _, _) = ask(
+            &app,
+            payloads::command("exceptions", &[("job", json!(nested))]),
+        )
+        .await;
+        let files = answer["_files"].as_array().cloned().unwrap_or_default();
+        assert!(
+            files
+                .iter()
+                .any(|f| f["name"].as_str().unwrap().starts_with("exceptions-")
+                    && f["len"].as_u64().unwrap() > 900),
+            "the newest trace is attached: {answer}"
+        );
+        assert!(
+            text(&answer).contains("java.io.FileNotFoundException"),
+            "{answer}"
+        );
+
         let healthy = required_env(&format!("FLINK{tag}_JOB_HEALTHY"));
         let counts = flink(&url, &format!("/jobs/{healthy}/checkpoints")).await;
         let (answer, _, _) = ask(

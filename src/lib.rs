@@ -7,6 +7,8 @@
 
 pub mod alertmanager;
 pub mod audit;
+pub mod buttons;
+pub mod chat;
 pub mod cli;
 pub mod compose;
 pub mod config;
@@ -16,6 +18,7 @@ pub mod enrich;
 pub mod flink;
 pub mod incident;
 pub mod intake;
+pub mod interact;
 pub mod message;
 pub mod pipeline;
 pub mod policy;

@@ -62,12 +62,15 @@ impl Application {
                     config.server.listen
                 )
             })?;
+        let interactions =
+            crate::interact::start(&config, &secrets, clusters.clone(), store.clone())?;
         let pipeline = Arc::new(Pipeline::new(store, clusters, renderer, sink, config, wake));
         spawn_pipeline(pipeline)?;
-        Ok(Application {
-            listener,
-            router: crate::server::router(intake, sink_name),
-        })
+        let mut router = crate::server::router(intake, sink_name);
+        if let Some(interactions) = interactions {
+            router = router.merge(interactions);
+        }
+        Ok(Application { listener, router })
     }
 
     pub fn port(&self) -> u16 {

@@ -7,6 +7,7 @@
 //!   resend be acknowledged without storing it twice lives in memory, rebuilt on open.
 //! - `incidents`: one record per Alertmanager group: which Discord message shows it.
 //! - `audit`: the hash-chained audit log (see `audit.rs`).
+//! - `incident_ids`: incident id -> group key, so a button naming an incident finds it.
 
 mod audit;
 mod commit;
@@ -65,6 +66,7 @@ pub struct Store {
     db: sled::Db,
     inbox: sled::Tree,
     incidents: sled::Tree,
+    incident_ids: sled::Tree,
     committer: Committer,
     /// Hash of each pending body -> its sequence. Sequence allocation, the inbox insert and this
     /// index change under this one lock, so entries appear in sequence order and two identical
@@ -104,6 +106,7 @@ impl Store {
         Ok(Store {
             committer: Committer::start(db.clone(), path)?,
             incidents: db.open_tree("incidents")?,
+            incident_ids: db.open_tree("incident_ids")?,
             inbox,
             db,
             pending_index: Arc::new(Mutex::new(pending)),
@@ -200,6 +203,20 @@ impl Store {
         let bytes = serde_json::to_vec(incident).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         self.incidents.insert(key.as_bytes(), bytes)?;
         Ok(())
+    }
+
+    /// Records which group an incident id belongs to (durable with the next commit).
+    pub fn index_incident(&self, id: &str, key: &str) -> Result<(), StoreError> {
+        self.incident_ids.insert(id.as_bytes(), key.as_bytes())?;
+        Ok(())
+    }
+
+    /// The incident with this id, if the store still has it.
+    pub fn incident_by_id<T: DeserializeOwned>(&self, id: &str) -> Result<Option<T>, StoreError> {
+        match self.incident_ids.get(id.as_bytes())? {
+            Some(key) => self.incident(&String::from_utf8_lossy(&key)),
+            None => Ok(None),
+        }
     }
 
     /// Waits until everything written before this call is on disk.

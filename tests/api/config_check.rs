@@ -59,6 +59,24 @@ fn config_errors_name_the_file_and_the_key() {
     assert!(!ok);
     assert!(text.contains("discord.default_channel"), "{text}");
 
+    let (ok, text) = check("[discord]\napplication_id = 1\npublic_key = \"abc\"\n", &[]);
+    assert!(!ok);
+    assert!(
+        text.contains("FILE") && text.contains("discord.public_key") && text.contains("64 hex"),
+        "{text}"
+    );
+    let key = hex::encode(
+        ed25519_dalek::SigningKey::from_bytes(&[42u8; 32])
+            .verifying_key()
+            .to_bytes(),
+    );
+    let (ok, text) = check(&format!("[discord]\npublic_key = \"{key}\"\n"), &[]);
+    assert!(!ok);
+    assert!(text.contains("discord.application_id"), "{text}");
+    let (ok, text) = check("[discord]\ngateway = true\n", &[]);
+    assert!(!ok);
+    assert!(text.contains("discord.application_id"), "{text}");
+
     let (ok, text) = check(
         "[[clusters]]\nname = \"prod\"\nrest_url = \"http://flink:8081\"\n",
         &[("FLINK_CHATOPS__CLUSTERS__0__REST_URL", "http://other:8081")],

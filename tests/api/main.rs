@@ -3,6 +3,7 @@
 //! Alertmanager processes and real Flink clusters started by tests/run.sh.
 
 mod helpers;
+mod payloads;
 mod recorder;
 
 mod audit;
@@ -10,6 +11,7 @@ mod config_check;
 mod delivery;
 mod enrichment;
 mod intake;
+mod interactions;
 mod lifecycle;
 mod message_limits;
 mod restart;

@@ -5,6 +5,7 @@
 //! `enrich` (Flink REST) -> `diagnose` (failure pattern) -> `render` (handlebars) ->
 //! `deliver` (Discord via serenity, or the console).
 
+pub mod action;
 pub mod alertmanager;
 pub mod cli;
 pub mod compose;
@@ -19,6 +20,7 @@ pub mod message;
 pub mod pipeline;
 pub mod render;
 pub mod server;
+pub mod silences;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

@@ -5,6 +5,7 @@
 mod helpers;
 mod recorder;
 
+mod actions;
 mod config_check;
 mod delivery;
 mod enrichment;

@@ -342,4 +342,37 @@ mod tests {
             .problem
             .contains("alertmanager.token_env"));
     }
+
+    #[test]
+    fn config_keys_are_checked_and_named() {
+        let load = |text: &str| {
+            let dir = tempfile::tempdir().unwrap();
+            let file = dir.path().join("bot.toml");
+            std::fs::write(&file, text).unwrap();
+            crate::config::Config::load(Some(&file), Vec::new())
+        };
+        let defaults = load("").unwrap();
+        assert_eq!(defaults.flink.action_timeout_ms, 30_000);
+        assert!(defaults.alertmanager.url.is_none());
+        let ok =
+            load("[alertmanager]\nurl = \"http://am:9093\"\nsilence_ignore_labels = [\"pod\"]\n")
+                .unwrap();
+        assert_eq!(ok.alertmanager.silence_ignore_labels, ["pod"]);
+        for (text, key) in [
+            ("[alertmanager]\nurl = \"ftp://am\"\n", "alertmanager.url"),
+            ("[alertmanager]\nurl = \"not a url\"\n", "alertmanager.url"),
+            (
+                "[alertmanager]\npassword_env = \"X\"\n",
+                "alertmanager.username",
+            ),
+            ("[alertmanager]\nurll = \"http://am\"\n", "urll"),
+            (
+                "[flink]\naction_timeout_ms = 0\n",
+                "flink.action_timeout_ms",
+            ),
+        ] {
+            let err = load(text).unwrap_err().to_string();
+            assert!(err.contains(key), "{text}: {err}");
+        }
+    }
 }

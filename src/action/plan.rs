@@ -84,9 +84,11 @@ pub enum Effect {
         trigger_id: String,
     },
     Cancel,
-    /// The JobManager always, then these TaskManagers.
+    /// The JobManager always, then these TaskManagers; `struggling` is the subset `confirm`
+    /// asks about (leave them out if the answer is no).
     ThreadDumps {
         task_managers: Vec<String>,
+        struggling: Vec<String>,
     },
     Silence {
         minutes: u32,
@@ -145,8 +147,12 @@ pub fn plan(
     job: &JobSnapshot,
     request_id: &str,
 ) -> Result<Plan, Refusal> {
-    let who = job_words(job);
-    let on = &cluster.name;
+    if kind.changes_job() && !is_job_id(&job.id) {
+        return Err(Refusal::new(
+            "no_job",
+            "this alert does not name a Flink job, so there is nothing to act on",
+        ));
+    }
     let mut plan = Plan {
         kind: kind.clone(),
         cluster: cluster.name.clone(),
@@ -158,12 +164,7 @@ pub fn plan(
         warning: None,
         confirm: None,
     };
-    if kind.changes_job() && !is_job_id(&job.id) {
-        return Err(Refusal::new(
-            "no_job",
-            "this alert does not name a Flink job, so there is nothing to act on",
-        ));
-    }
+    let (who, on) = (job_words(job), &cluster.name);
     match kind {
         ActionKind::Savepoint { format } => {
             require_running(job, "a savepoint")?;
@@ -206,11 +207,7 @@ pub fn plan(
                 })),
             });
             plan.facts = Some(state_and_checkpoint(job));
-            plan.warning = Some(if *drain {
-                "stopping ends the job; drain first sends MAX_WATERMARK, so event-time windows and timers fire as if the input had ended".into()
-            } else {
-                "stopping ends the job until someone resumes it from the savepoint; if the savepoint fails, the job keeps running".into()
-            });
+            plan.warning = Some(stop_warning(*drain));
             plan.effect = Effect::StopWithSavepoint {
                 target_dir,
                 drain: *drain,
@@ -219,21 +216,7 @@ pub fn plan(
             };
         }
         ActionKind::Cancel => {
-            match job.state.as_str() {
-                "FINISHED" | "CANCELED" | "FAILED" => {
-                    return Err(Refusal::new(
-                        "job_finished",
-                        format!("{who} is already {}: there is nothing to cancel", job.state),
-                    ))
-                }
-                "CANCELLING" => {
-                    return Err(Refusal::new(
-                        "job_cancelling",
-                        format!("{who} is already being cancelled"),
-                    ))
-                }
-                _ => {}
-            }
+            refuse_cancel(job)?;
             plan.summary = format!("Cancel {who} on {on} (no savepoint)");
             plan.calls.push(Call {
                 method: Method::Patch,
@@ -244,49 +227,7 @@ pub fn plan(
             plan.warning = Some(cancel_warning(job.last_completed_checkpoint_age_secs));
             plan.effect = Effect::Cancel;
         }
-        ActionKind::ThreadDump => {
-            plan.calls.push(Call {
-                method: Method::Get,
-                path: "/jobmanager/thread-dump".into(),
-                body: None,
-            });
-            let mut ids = Vec::new();
-            for tm in &job.task_managers {
-                if !is_task_manager_id(&tm.id) {
-                    continue;
-                }
-                plan.calls.push(Call {
-                    method: Method::Get,
-                    path: format!("/taskmanagers/{}/thread-dump", tm.id),
-                    body: None,
-                });
-                ids.push(tm.id.clone());
-            }
-            plan.summary = match ids.len() {
-                0 => format!("Thread dump of the JobManager of {on}"),
-                n => {
-                    format!("Thread dump of the JobManager and {n} TaskManager(s) of {who} on {on}")
-                }
-            };
-            let struggling: Vec<String> = job
-                .task_managers
-                .iter()
-                .filter(|tm| ids.contains(&tm.id))
-                .filter_map(|tm| {
-                    let concerns = tm.concerns();
-                    (!concerns.is_empty())
-                        .then(|| format!("TaskManager {} ({})", tm.id, concerns.join(", ")))
-                })
-                .collect();
-            if !struggling.is_empty() {
-                plan.confirm = Some(format!(
-                    "{} {} struggling: a thread dump can stall a busy TaskManager past its heartbeat timeout. Dump anyway?",
-                    struggling.join("; "),
-                    if struggling.len() == 1 { "is" } else { "are" }
-                ));
-            }
-            plan.effect = Effect::ThreadDumps { task_managers: ids };
-        }
+        ActionKind::ThreadDump => super::threaddump::plan_dumps(&mut plan, job),
         ActionKind::Silence { minutes } => {
             if *minutes == 0 || *minutes > MAX_SILENCE_MINUTES {
                 return Err(Refusal::new(
@@ -312,11 +253,35 @@ pub fn plan(
                 silence_id: silence_id.clone(),
             };
         }
-        ActionKind::Acknowledge => {
-            plan.summary = "Acknowledge: you are on it".into();
-        }
+        ActionKind::Acknowledge => plan.summary = "Acknowledge: you are on it".into(),
     }
     Ok(plan)
+}
+
+fn refuse_cancel(job: &JobSnapshot) -> Result<(), Refusal> {
+    match job.state.as_str() {
+        "FINISHED" | "CANCELED" | "FAILED" => Err(Refusal::new(
+            "job_finished",
+            format!(
+                "{} is already {}: there is nothing to cancel",
+                job_words(job),
+                job.state
+            ),
+        )),
+        "CANCELLING" => Err(Refusal::new(
+            "job_cancelling",
+            format!("{} is already being cancelled", job_words(job)),
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn stop_warning(drain: bool) -> String {
+    if drain {
+        "stopping ends the job; drain first sends MAX_WATERMARK, so event-time windows and timers fire as if the input had ended".into()
+    } else {
+        "stopping ends the job until someone resumes it from the savepoint; if the savepoint fails, the job keeps running".into()
+    }
 }
 
 fn require_running(job: &JobSnapshot, what: &str) -> Result<(), Refusal> {
@@ -356,7 +321,7 @@ fn savepoint_dir(cluster: &ClusterConfig, job: &JobSnapshot) -> Result<String, R
         })
 }
 
-fn job_words(job: &JobSnapshot) -> String {
+pub(super) fn job_words(job: &JobSnapshot) -> String {
     match &job.name {
         Some(name) => format!("job {name}"),
         None if job.id.is_empty() => "the job".into(),

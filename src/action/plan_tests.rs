@@ -299,7 +299,8 @@ fn thread_dump_asks_before_dumping_a_struggling_task_manager() {
     assert_eq!(
         p.effect,
         Effect::ThreadDumps {
-            task_managers: vec!["10.0.0.7:6122-3f9a1c".into(), "10.0.0.8:6122-aaaaaa".into()]
+            task_managers: vec!["10.0.0.7:6122-3f9a1c".into(), "10.0.0.8:6122-aaaaaa".into()],
+            struggling: vec!["10.0.0.7:6122-3f9a1c".into()],
         }
     );
     assert_eq!(p.calls.len(), 3);

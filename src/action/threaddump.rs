@@ -1,8 +1,9 @@
-//! The pure half of thread dumps: is a TaskManager already struggling (then ask before dumping
-//! it, since a dump of thousands of threads can stall it past its heartbeat timeout), and the
-//! text file a dump becomes, capped in size with a note when cut.
-
+//! The pure half of thread dumps: which dumps a plan asks for, whether a TaskManager is already
+//! struggling (then ask first, since a dump of thousands of threads can stall it past its
+//! heartbeat timeout), and the text file a dump becomes, capped in size with a note when cut.
 use serde::{Deserialize, Serialize};
+
+use super::plan::{is_task_manager_id, job_words, Call, Effect, JobSnapshot, Method, Plan};
 
 /// Largest dump file. Discord limits the whole upload request, not each file, and that limit
 /// has been 8 MiB for unboosted servers for most of its history (25 MiB in 2023-24, 10 MiB
@@ -64,6 +65,54 @@ impl TaskManagerHealth {
     pub fn is_struggling(&self) -> bool {
         !self.concerns().is_empty()
     }
+}
+
+/// The JobManager, then every TaskManager of the snapshot with a usable id; a question first
+/// when one of them is struggling.
+pub(super) fn plan_dumps(plan: &mut Plan, job: &JobSnapshot) {
+    plan.calls.push(Call {
+        method: Method::Get,
+        path: "/jobmanager/thread-dump".into(),
+        body: None,
+    });
+    let tms: Vec<&TaskManagerHealth> = job
+        .task_managers
+        .iter()
+        .filter(|tm| is_task_manager_id(&tm.id))
+        .collect();
+    plan.calls.extend(tms.iter().map(|tm| Call {
+        method: Method::Get,
+        path: format!("/taskmanagers/{}/thread-dump", tm.id),
+        body: None,
+    }));
+    plan.summary = match tms.len() {
+        0 => format!("Thread dump of the JobManager of {}", plan.cluster),
+        n => format!(
+            "Thread dump of the JobManager and {n} TaskManager(s) of {} on {}",
+            job_words(job),
+            plan.cluster
+        ),
+    };
+    let troubled: Vec<(&str, Vec<String>)> = tms
+        .iter()
+        .map(|tm| (tm.id.as_str(), tm.concerns()))
+        .filter(|(_, c)| !c.is_empty())
+        .collect();
+    if !troubled.is_empty() {
+        let list: Vec<String> = troubled
+            .iter()
+            .map(|(id, c)| format!("TaskManager {id} ({})", c.join(", ")))
+            .collect();
+        plan.confirm = Some(format!(
+            "{} {} struggling: a thread dump can stall a busy TaskManager past its heartbeat timeout. Dump anyway?",
+            list.join("; "),
+            if list.len() == 1 { "is" } else { "are" }
+        ));
+    }
+    plan.effect = Effect::ThreadDumps {
+        task_managers: tms.iter().map(|tm| tm.id.clone()).collect(),
+        struggling: troubled.iter().map(|(id, _)| id.to_string()).collect(),
+    };
 }
 
 /// A rendered dump, ready to attach.

@@ -26,6 +26,27 @@ impl FlinkClient {
         }))
     }
 
+    /// The newest completed savepoint of the job triggered at or after `since_ms`, from its
+    /// checkpoint statistics. For when `savepoint_status` answers `Unknown` because the trigger
+    /// outlived `rest.async.store-duration` (the bot was down a while); after a JobManager
+    /// failover the statistics are gone too, and only the savepoint directory can tell.
+    pub async fn savepoint_since(
+        &self,
+        job_id: &str,
+        since_ms: i64,
+    ) -> Result<Option<String>, FlinkError> {
+        let c = self.checkpoints(job_id).await?;
+        Ok(c.latest
+            .savepoint
+            .iter()
+            .chain(c.history.iter())
+            .filter(|s| {
+                s.is_savepoint && s.status == "COMPLETED" && s.trigger_timestamp >= since_ms
+            })
+            .max_by_key(|s| s.trigger_timestamp)
+            .and_then(|s| s.external_path.clone()))
+    }
+
     pub async fn taskmanagers(&self) -> Result<TaskManagers, FlinkError> {
         self.get("taskmanagers").await
     }

@@ -75,6 +75,35 @@ async fn savepoint_then_stop(version: &'static str) {
     assert_eq!(target_dir, cluster.savepoint_dir);
     assert_eq!(sp_id, trigger_id(&request, &SAVEPOINT));
 
+    // Flink does not know an id it never got.
+    assert_eq!(
+        client
+            .savepoint_status(&job.id, &trigger_id("never-sent", &SAVEPOINT))
+            .await
+            .unwrap(),
+        SavepointStatus::Unknown
+    );
+    // A savepoint Flink cannot write fails with Flink's reason, and the job keeps running.
+    let bad = trigger_id("unwritable", &SAVEPOINT);
+    client
+        .trigger_savepoint(&job.id, "file:///proc/flink-chatops-test", format, &bad)
+        .await
+        .unwrap();
+    let cause = loop {
+        match client.savepoint_status(&job.id, &bad).await.unwrap() {
+            SavepointStatus::Failed { cause } => break cause,
+            SavepointStatus::InProgress => tokio::time::sleep(Duration::from_millis(250)).await,
+            other => panic!("a savepoint into /proc: {other:?}"),
+        }
+    };
+    // The innermost cause, not the CompletionException wrapper.
+    assert!(
+        cause.starts_with("java.io.IOException: Failed to create savepoint directory"),
+        "{cause}"
+    );
+    job.wait_for_state("RUNNING").await;
+
+    let before_ms = chrono::Utc::now().timestamp_millis() - 1_000;
     // A retry (lost answer, second click) with the same id is the same operation.
     for _ in 0..2 {
         let acked = client
@@ -95,6 +124,21 @@ async fn savepoint_then_stop(version: &'static str) {
         1,
         "one savepoint for three triggers"
     );
+    // Once Flink has forgotten the trigger, the checkpoint statistics still name it.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while client
+        .savepoint_since(&job.id, before_ms)
+        .await
+        .unwrap()
+        .as_deref()
+        != Some(&location)
+    {
+        assert!(
+            Instant::now() < deadline,
+            "savepoint not in the checkpoint statistics"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
 
     // Why stop needs its own id: Flink answers a reused id with the earlier savepoint.
     client
@@ -249,7 +293,7 @@ async fn thread_dumps_hold_real_threads(version: &'static str) {
         "req-dump",
     )
     .unwrap();
-    let Effect::ThreadDumps { task_managers } = &p.effect else {
+    let Effect::ThreadDumps { task_managers, .. } = &p.effect else {
         panic!("{p:?}")
     };
     let tm = &task_managers[0];

@@ -124,7 +124,7 @@ pub fn duration_words(minutes: u32) -> String {
 /// Why the bot will not do what was asked, written for the person who asked: safe to post in
 /// chat as is. It never carries a URL, a file path, a token or a stack trace; internal errors
 /// are logged instead and never become a `Refusal`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
 #[error("{message}")]
 pub struct Refusal {
     /// Stable machine-readable reason (tests, audit): `job_not_running`, `no_savepoint_dir`, ...

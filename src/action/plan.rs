@@ -117,6 +117,18 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// What an approval is bound to: a digest of the action, cluster, job and effect (with
+    /// its parameters and trigger id). An approval given for one binding counts for no other.
+    pub fn binding(&self) -> String {
+        let bound = json!({
+            "kind": self.kind,
+            "cluster": self.cluster,
+            "job": self.job_id,
+            "effect": self.effect,
+        });
+        hex::encode(Sha256::digest(bound.to_string().as_bytes()))
+    }
+
     /// The approval text: summary, each call, then facts, warning and question.
     pub fn shown(&self) -> String {
         let mut lines = vec![self.summary.clone()];

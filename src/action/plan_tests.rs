@@ -254,6 +254,36 @@ fn a_plan_is_the_same_for_the_same_request() {
 }
 
 #[test]
+fn an_approval_binds_to_action_cluster_job_and_parameters() {
+    let c = cluster(Some("s3://b"));
+    let j = job("RUNNING", Some(5));
+    let base = plan(&STOP, &c, &j, "r-1").unwrap().binding();
+    assert_eq!(base.len(), 64);
+    assert_eq!(base, plan(&STOP, &c, &j, "r-1").unwrap().binding());
+    let drain = ActionKind::StopWithSavepoint {
+        drain: true,
+        format: SavepointFormat::Canonical,
+    };
+    let mut other_job = j.clone();
+    other_job.id = "0123456789abcdef0123456789abcdef".into();
+    let mut other_cluster = c.clone();
+    other_cluster.name = "staging".into();
+    for (what, other) in [
+        ("drain", plan(&drain, &c, &j, "r-1")),
+        ("job", plan(&STOP, &c, &other_job, "r-1")),
+        ("cluster", plan(&STOP, &other_cluster, &j, "r-1")),
+        (
+            "directory",
+            plan(&STOP, &cluster(Some("s3://elsewhere")), &j, "r-1"),
+        ),
+        ("request (trigger id)", plan(&STOP, &c, &j, "r-2")),
+        ("action", plan(&ActionKind::Cancel, &c, &j, "r-1")),
+    ] {
+        assert_ne!(other.unwrap().binding(), base, "{what}");
+    }
+}
+
+#[test]
 fn job_actions_need_a_job() {
     let mut j = job("RUNNING", None);
     j.id = String::new();

@@ -7,6 +7,7 @@
 
 pub mod action;
 pub mod alertmanager;
+pub mod audit;
 pub mod cli;
 pub mod compose;
 pub mod config;
@@ -18,6 +19,7 @@ pub mod incident;
 pub mod intake;
 pub mod message;
 pub mod pipeline;
+pub mod policy;
 pub mod render;
 pub mod server;
 pub mod silences;

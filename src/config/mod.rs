@@ -4,6 +4,7 @@
 //! fix. Secrets never live in this struct as plain strings: they are resolved by [`secrets`] into
 //! `SecretString`s that do not print.
 
+pub mod policy;
 pub mod secrets;
 
 use std::collections::BTreeMap;
@@ -12,6 +13,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+pub use policy::{AuditConfig, PolicyConfig, Principal};
 pub use secrets::{FlinkAuth, Secrets};
 
 /// Environment variables starting with this prefix override keys of the file: `__` separates
@@ -29,6 +31,8 @@ pub struct Config {
     pub responses: ResponsesConfig,
     pub delivery: DeliveryConfig,
     pub alertmanager: AlertmanagerConfig,
+    pub policy: PolicyConfig,
+    pub audit: AuditConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -152,6 +156,8 @@ impl Default for Config {
             responses: ResponsesConfig::default(),
             delivery: DeliveryConfig::default(),
             alertmanager: AlertmanagerConfig::default(),
+            policy: PolicyConfig::default(),
+            audit: AuditConfig::default(),
         }
     }
 }
@@ -374,6 +380,8 @@ impl Config {
             return Err("key `flink.action_timeout_ms`: must be at least 1".into());
         }
         self.alertmanager.validate()?;
+        self.policy.validate()?;
+        self.audit.validate(&self.storage.path)?;
         Ok(())
     }
 

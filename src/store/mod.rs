@@ -6,7 +6,9 @@
 //!   each entry carries its body's hash, so the index of pending hashes that lets a byte-identical
 //!   resend be acknowledged without storing it twice lives in memory, rebuilt on open.
 //! - `incidents`: one record per Alertmanager group: which Discord message shows it.
+//! - `audit`: the hash-chained audit log (see `audit.rs`).
 
+mod audit;
 mod commit;
 
 use std::collections::HashMap;
@@ -17,6 +19,7 @@ use std::sync::{Arc, Mutex};
 use serde::{de::DeserializeOwned, Serialize};
 use sha2::{Digest, Sha256};
 
+pub use audit::{AuditError, AuditLog};
 pub use commit::Committer;
 
 #[derive(Debug, thiserror::Error)]

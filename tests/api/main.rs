@@ -6,6 +6,7 @@ mod helpers;
 mod recorder;
 
 mod actions;
+mod audit;
 mod config_check;
 mod delivery;
 mod enrichment;

@@ -17,6 +17,7 @@ pub mod deliver;
 pub mod diagnose;
 pub mod enrich;
 pub mod flink;
+pub mod guard;
 pub mod incident;
 pub mod intake;
 pub mod interact;

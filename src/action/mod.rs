@@ -182,6 +182,15 @@ mod tests {
     }
 
     #[test]
+    fn the_policy_governs_exactly_these_actions() {
+        let mut governed: Vec<&str> = crate::config::policy::ACTIONS.iter().map(|a| a.0).collect();
+        let mut ours: Vec<&str> = all().iter().map(ActionKind::slug).collect();
+        governed.sort();
+        ours.sort();
+        assert_eq!(governed, ours);
+    }
+
+    #[test]
     fn serde_names_match_the_slugs() {
         for kind in all() {
             let v = serde_json::to_value(&kind).unwrap();

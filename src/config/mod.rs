@@ -30,9 +30,9 @@ pub struct Config {
     pub discord: DiscordConfig,
     pub responses: ResponsesConfig,
     pub delivery: DeliveryConfig,
+    pub alertmanager: AlertmanagerConfig,
     pub policy: PolicyConfig,
     pub audit: AuditConfig,
-    pub alertmanager: AlertmanagerConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -168,9 +168,9 @@ impl Default for Config {
             discord: DiscordConfig::default(),
             responses: ResponsesConfig::default(),
             delivery: DeliveryConfig::default(),
+            alertmanager: AlertmanagerConfig::default(),
             policy: PolicyConfig::default(),
             audit: AuditConfig::default(),
-            alertmanager: AlertmanagerConfig::default(),
         }
     }
 }
@@ -416,12 +416,12 @@ impl Config {
         if self.flink.call_timeout_ms == 0 {
             return Err("key `flink.call_timeout_ms`: must be at least 1".into());
         }
-        self.policy.validate()?;
-        self.audit.validate(&self.storage.path)?;
         if self.flink.action_timeout_ms == 0 {
             return Err("key `flink.action_timeout_ms`: must be at least 1".into());
         }
         self.alertmanager.validate()?;
+        self.policy.validate()?;
+        self.audit.validate(&self.storage.path)?;
         Ok(())
     }
 

@@ -66,7 +66,10 @@ impl Offer {
             "exceptions" => Offer::Exceptions,
             "checkpoints" => Offer::Checkpoints,
             "savepoint" => Offer::Act(ActionKind::Savepoint { format: canonical }),
-            "stop" => Offer::Act(ActionKind::StopWithSavepoint { drain: false, format: canonical }),
+            "stop" => Offer::Act(ActionKind::StopWithSavepoint {
+                drain: false,
+                format: canonical,
+            }),
             "cancel" => Offer::Act(ActionKind::Cancel),
             "threaddump" => Offer::Act(ActionKind::ThreadDump),
             "acknowledge" => Offer::Act(ActionKind::Acknowledge),
@@ -177,26 +180,40 @@ pub fn encode(incident_id: &str, offer: &Offer) -> String {
 /// The Approve / Deny buttons of a request: `fc1r:<request id>:approve:<binding prefix>`.
 pub fn encode_vote(request_id: &str, approve: bool, binding: &str) -> String {
     let verb = if approve { "approve" } else { "deny" };
-    format!("{REQUEST_PREFIX}:{request_id}:{verb}:{}", &binding[..binding.len().min(16)])
+    format!(
+        "{REQUEST_PREFIX}:{request_id}:{verb}:{}",
+        &binding[..binding.len().min(16)]
+    )
 }
 
 /// What a pressed button asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Pressed {
-    Incident { incident_id: String, offer: Offer },
-    Vote { request_id: String, approve: bool, binding: String },
+    Incident {
+        incident_id: String,
+        offer: Offer,
+    },
+    Vote {
+        request_id: String,
+        approve: bool,
+        binding: String,
+    },
 }
 
 /// Decodes a `custom_id`; `None` for anything this version did not write.
 pub fn decode(custom_id: &str) -> Option<Pressed> {
     let parts: Vec<&str> = custom_id.split(':').collect();
-    let id_ok = |id: &str| !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric());
+    let id_ok = |id: &str| {
+        !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric())
+    };
     match parts.as_slice() {
         [PREFIX, id, verb] if id_ok(id) => Some(Pressed::Incident {
             incident_id: id.to_string(),
             offer: Offer::from_slug(verb)?,
         }),
-        [REQUEST_PREFIX, id, verb @ ("approve" | "deny"), binding] if id_ok(id) && id_ok(binding) => {
+        [REQUEST_PREFIX, id, verb @ ("approve" | "deny"), binding]
+            if id_ok(id) && id_ok(binding) =>
+        {
             Some(Pressed::Vote {
                 request_id: id.to_string(),
                 approve: *verb == "approve",
@@ -211,15 +228,37 @@ pub fn decode(custom_id: &str) -> Option<Pressed> {
 mod tests {
     use super::*;
 
-    const ALL: Available = Available { answers: true, actions: true, silence: true };
+    const ALL: Available = Available {
+        answers: true,
+        actions: true,
+        silence: true,
+    };
 
     fn page<'a>(has_job: bool, resolved: bool, suggested: &'a [&'a str]) -> Page<'a> {
-        Page { incident_id: "0123456789abcdef01234567", has_job, resolved, suggested }
+        Page {
+            incident_id: "0123456789abcdef01234567",
+            has_job,
+            resolved,
+            suggested,
+        }
     }
 
     #[test]
     fn round_trip_and_rejects() {
-        for b in for_incident(&page(true, false, &["savepoint", "stop_with_savepoint", "cancel", "thread_dump", "silence"]), ALL) {
+        for b in for_incident(
+            &page(
+                true,
+                false,
+                &[
+                    "savepoint",
+                    "stop_with_savepoint",
+                    "cancel",
+                    "thread_dump",
+                    "silence",
+                ],
+            ),
+            ALL,
+        ) {
             assert!(b.custom_id.len() <= 100 && b.label.len() <= 80);
             match decode(&b.custom_id) {
                 Some(Pressed::Incident { incident_id, offer }) => {
@@ -232,11 +271,23 @@ mod tests {
         let vote = encode_vote("abc123", true, "0011223344556677889900");
         assert_eq!(
             decode(&vote),
-            Some(Pressed::Vote { request_id: "abc123".into(), approve: true, binding: "0011223344556677".into() })
+            Some(Pressed::Vote {
+                request_id: "abc123".into(),
+                approve: true,
+                binding: "0011223344556677".into()
+            })
         );
         for bad in [
-            "", "fc1", "fc1::status", "fc1:abc:reboot", "fc2:abc:status", "fc1:a/b:status",
-            "fc1:abc:status:extra", "fc1:abc:silence7", "fc1r:abc:approve", "fc1r:abc:run:00",
+            "",
+            "fc1",
+            "fc1::status",
+            "fc1:abc:reboot",
+            "fc2:abc:status",
+            "fc1:a/b:status",
+            "fc1:abc:status:extra",
+            "fc1:abc:silence7",
+            "fc1r:abc:approve",
+            "fc1r:abc:run:00",
         ] {
             assert_eq!(decode(bad), None, "{bad:?}");
         }
@@ -248,18 +299,53 @@ mod tests {
             for_incident(p, a).into_iter().map(|b| b.label).collect()
         };
         let s = ["status", "savepoint", "cancel", "silence"];
-        assert!(labels(&page(true, false, &s), Available::default()).is_empty(), "nobody answers buttons");
-        let read_only = Available { answers: true, ..Default::default() };
-        assert_eq!(labels(&page(true, false, &s), read_only), ["Status", "Exceptions", "Checkpoints"]);
+        assert!(
+            labels(&page(true, false, &s), Available::default()).is_empty(),
+            "nobody answers buttons"
+        );
+        let read_only = Available {
+            answers: true,
+            ..Default::default()
+        };
+        assert_eq!(
+            labels(&page(true, false, &s), read_only),
+            ["Status", "Exceptions", "Checkpoints"]
+        );
         assert_eq!(
             labels(&page(true, false, &s), ALL),
-            ["Status", "Exceptions", "Checkpoints", "Acknowledge", "Savepoint", "Cancel job", "Silence 1 h", "Silence 4 h", "Silence 1 d"]
+            [
+                "Status",
+                "Exceptions",
+                "Checkpoints",
+                "Acknowledge",
+                "Savepoint",
+                "Cancel job",
+                "Silence 1 h",
+                "Silence 4 h",
+                "Silence 1 d"
+            ]
         );
-        assert_eq!(labels(&page(true, true, &s), ALL), ["Status", "Exceptions", "Checkpoints"], "resolved: read-only");
-        assert_eq!(labels(&page(false, false, &s), ALL), ["Acknowledge", "Silence 1 h", "Silence 4 h", "Silence 1 d"], "no job: nothing to act on");
-        let no_am = Available { silence: false, ..ALL };
-        assert!(!labels(&page(true, false, &s), no_am).iter().any(|l| l.starts_with("Silence")));
-        let cancel = for_incident(&page(true, false, &s), ALL).into_iter().find(|b| b.label == "Cancel job").unwrap();
+        assert_eq!(
+            labels(&page(true, true, &s), ALL),
+            ["Status", "Exceptions", "Checkpoints"],
+            "resolved: read-only"
+        );
+        assert_eq!(
+            labels(&page(false, false, &s), ALL),
+            ["Acknowledge", "Silence 1 h", "Silence 4 h", "Silence 1 d"],
+            "no job: nothing to act on"
+        );
+        let no_am = Available {
+            silence: false,
+            ..ALL
+        };
+        assert!(!labels(&page(true, false, &s), no_am)
+            .iter()
+            .any(|l| l.starts_with("Silence")));
+        let cancel = for_incident(&page(true, false, &s), ALL)
+            .into_iter()
+            .find(|b| b.label == "Cancel job")
+            .unwrap();
         assert_eq!(cancel.style, Style::Danger);
     }
 }

@@ -63,7 +63,7 @@ impl Application {
                 )
             })?;
         let interactions =
-            crate::interact::start(&config, &secrets, clusters.clone(), store.clone())?;
+            crate::interact::start(&config, &secrets, env, clusters.clone(), store.clone())?;
         let pipeline = Arc::new(Pipeline::new(store, clusters, renderer, sink, config, wake));
         spawn_pipeline(pipeline)?;
         let mut router = crate::server::router(intake, sink_name);

@@ -25,14 +25,20 @@ pub async fn execute(guard: &Guard, req: &Request, resumed: bool) -> Outcome {
     let plan = &req.plan;
     if req.approval.dry_run {
         return (
-            Ok(format!("dry run: nothing was changed; it would have run {}", calls(req))),
+            Ok(format!(
+                "dry run: nothing was changed; it would have run {}",
+                calls(req)
+            )),
             vec![],
         );
     }
     let client = guard.clusters.get(&plan.cluster);
     let job = plan.job_id.as_str();
     match (&plan.effect, client) {
-        (Effect::Acknowledge, _) => (Ok(format!("acknowledged by {}", req.approval.requester.name)), vec![]),
+        (Effect::Acknowledge, _) => (
+            Ok(format!("acknowledged by {}", req.approval.requester.name)),
+            vec![],
+        ),
         (Effect::Silence { minutes }, _) => (silence(guard, req, *minutes, resumed).await, vec![]),
         (Effect::Unsilence { silence_id }, _) => match &guard.silences {
             Some(s) => (
@@ -44,16 +50,45 @@ pub async fn execute(guard: &Guard, req: &Request, resumed: bool) -> Outcome {
             ),
             None => (Err("no Alertmanager is configured".into()), vec![]),
         },
-        (_, None) => (Err(format!("cluster {} is not configured", plan.cluster)), vec![]),
-        (Effect::TriggerSavepoint { target_dir, format, trigger_id }, Some(c)) => (
+        (_, None) => (
+            Err(format!("cluster {} is not configured", plan.cluster)),
+            vec![],
+        ),
+        (
+            Effect::TriggerSavepoint {
+                target_dir,
+                format,
+                trigger_id,
+            },
+            Some(c),
+        ) => (
             savepoint(c, job, target_dir, *format, trigger_id, None, req, resumed).await,
             vec![],
         ),
-        (Effect::StopWithSavepoint { target_dir, drain, format, trigger_id }, Some(c)) => {
-            let taken =
-                savepoint(c, job, target_dir, *format, trigger_id, Some(*drain), req, resumed).await;
+        (
+            Effect::StopWithSavepoint {
+                target_dir,
+                drain,
+                format,
+                trigger_id,
+            },
+            Some(c),
+        ) => {
+            let taken = savepoint(
+                c,
+                job,
+                target_dir,
+                *format,
+                trigger_id,
+                Some(*drain),
+                req,
+                resumed,
+            )
+            .await;
             let outcome = match taken {
-                Ok(location) => settle(c, job).await.map(|state| format!("{location}; the job is now {state}")),
+                Ok(location) => settle(c, job)
+                    .await
+                    .map(|state| format!("{location}; the job is now {state}")),
                 Err(e) => Err(e),
             };
             (outcome, vec![])
@@ -67,7 +102,12 @@ fn calls(req: &Request) -> String {
     if req.plan.calls.is_empty() {
         req.plan.summary.clone()
     } else {
-        req.plan.calls.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", ")
+        req.plan
+            .calls
+            .iter()
+            .map(|c| format!("`{c}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 }
 
@@ -93,7 +133,10 @@ async fn savepoint(
                 | SavepointStatus::InProgress)
         );
     if resumed && !known {
-        if let Ok(Some(location)) = c.savepoint_since(job, req.created_at.timestamp_millis()).await {
+        if let Ok(Some(location)) = c
+            .savepoint_since(job, req.created_at.timestamp_millis())
+            .await
+        {
             return Ok(format!("savepoint at `{location}`"));
         }
     }
@@ -102,17 +145,27 @@ async fn savepoint(
     } else {
         match stop {
             None => c.trigger_savepoint(job, dir, format, trigger).await,
-            Some(drain) => c.stop_with_savepoint(job, dir, drain, format, trigger).await,
+            Some(drain) => {
+                c.stop_with_savepoint(job, dir, drain, format, trigger)
+                    .await
+            }
         }
     };
     if let Err(e) = triggered {
-        return Err(format!("Flink refused the trigger: {}", crate::interact::commands::flink_problem(&e)));
+        return Err(format!(
+            "Flink refused the trigger: {}",
+            crate::interact::commands::flink_problem(&e)
+        ));
     }
     let started = tokio::time::Instant::now();
     loop {
         match c.savepoint_status(job, trigger).await {
-            Ok(SavepointStatus::Completed { location }) => return Ok(format!("savepoint at `{location}`")),
-            Ok(SavepointStatus::Failed { cause }) => return Err(format!("the savepoint failed: {cause}")),
+            Ok(SavepointStatus::Completed { location }) => {
+                return Ok(format!("savepoint at `{location}`"))
+            }
+            Ok(SavepointStatus::Failed { cause }) => {
+                return Err(format!("the savepoint failed: {cause}"))
+            }
             // Flink no longer knows the trigger (its cache expired while we were down): the
             // job's checkpoint history still shows a savepoint taken since the request.
             Ok(SavepointStatus::Unknown) => {
@@ -125,7 +178,9 @@ async fn savepoint(
             Ok(SavepointStatus::InProgress) | Err(_) => {}
         }
         if started.elapsed() > SAVEPOINT_LIMIT {
-            return Err("the savepoint did not finish within 15 min; Flink may still complete it".into());
+            return Err(
+                "the savepoint did not finish within 15 min; Flink may still complete it".into(),
+            );
         }
         tokio::time::sleep(POLL).await;
     }
@@ -139,7 +194,10 @@ async fn cancel(c: &FlinkClient, job: &str) -> Result<String, String> {
             state.as_deref().unwrap_or("terminal")
         )),
         Ok(CancelOutcome::NotFound) => Err("Flink does not know this job any more".into()),
-        Err(e) => Err(format!("Flink refused the cancel: {}", crate::interact::commands::flink_problem(&e))),
+        Err(e) => Err(format!(
+            "Flink refused the cancel: {}",
+            crate::interact::commands::flink_problem(&e)
+        )),
     }
 }
 
@@ -149,7 +207,10 @@ async fn settle(c: &FlinkClient, job: &str) -> Result<String, String> {
     let mut last = String::from("unknown");
     while started.elapsed() < SETTLE_LIMIT {
         if let Ok(d) = c.job(job).await {
-            if matches!(d.state.as_str(), "FINISHED" | "CANCELED" | "FAILED" | "SUSPENDED") {
+            if matches!(
+                d.state.as_str(),
+                "FINISHED" | "CANCELED" | "FAILED" | "SUSPENDED"
+            ) {
                 return Ok(d.state);
             }
             last = d.state;
@@ -164,48 +225,79 @@ async fn dumps(c: &FlinkClient, task_managers: &[String]) -> Outcome {
     let mut notes = Vec::new();
     match c.jobmanager_thread_dump().await {
         Ok(d) => files.push(dump_file("JobManager", "jobmanager", &d)),
-        Err(e) => notes.push(format!("JobManager: {}", crate::interact::commands::flink_problem(&e))),
+        Err(e) => notes.push(format!(
+            "JobManager: {}",
+            crate::interact::commands::flink_problem(&e)
+        )),
     }
     for tm in task_managers {
         match c.taskmanager_thread_dump(tm).await {
-            Ok(d) => files.push(dump_file(&format!("TaskManager {tm}"), &format!("taskmanager-{}", short(tm)), &d)),
-            Err(e) => notes.push(format!("TaskManager {tm}: {}", crate::interact::commands::flink_problem(&e))),
+            Ok(d) => files.push(dump_file(
+                &format!("TaskManager {tm}"),
+                &format!("taskmanager-{}", short(tm)),
+                &d,
+            )),
+            Err(e) => notes.push(format!(
+                "TaskManager {tm}: {}",
+                crate::interact::commands::flink_problem(&e)
+            )),
         }
     }
     let cut: Vec<&Attachment> = files.iter().filter(|f| f.note.is_some()).collect();
     let mut summary = format!("{} thread dump(s) attached", files.len());
     for f in &cut {
-        summary.push_str(&format!("; {}: {}", f.name, f.note.as_deref().unwrap_or("")));
+        summary.push_str(&format!(
+            "; {}: {}",
+            f.name,
+            f.note.as_deref().unwrap_or("")
+        ));
     }
     if !notes.is_empty() {
         summary.push_str(&format!("; not dumped: {}", notes.join("; ")));
     }
-    let outcome = if files.is_empty() { Err(summary) } else { Ok(summary) };
+    let outcome = if files.is_empty() {
+        Err(summary)
+    } else {
+        Ok(summary)
+    };
     (outcome, files)
 }
 
 fn dump_file(source: &str, stem: &str, d: &crate::flink::types::ThreadDump) -> Attachment {
     let rendered = render_thread_dump(
         source,
-        d.thread_infos.iter().map(|t| (t.thread_name.as_str(), t.stringified.as_str())),
+        d.thread_infos
+            .iter()
+            .map(|t| (t.thread_name.as_str(), t.stringified.as_str())),
         DUMP_FILE_CAP_BYTES,
     );
     Attachment {
         name: format!("{stem}-threads.txt"),
         note: rendered.truncated().then(|| {
-            format!("cut to {} of {} threads", rendered.threads_shown, rendered.threads_total)
+            format!(
+                "cut to {} of {} threads",
+                rendered.threads_shown, rendered.threads_total
+            )
         }),
         bytes: rendered.text.into_bytes(),
     }
 }
 
 fn short(id: &str) -> String {
-    id.chars().filter(|c| c.is_ascii_alphanumeric()).take(12).collect()
+    id.chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .take(12)
+        .collect()
 }
 
 /// Creates the silence. Never twice: after a restart in the middle (the request was Running)
 /// Alertmanager may already have it, so the bot says so instead of creating a second one.
-async fn silence(guard: &Guard, req: &Request, minutes: u32, resumed: bool) -> Result<String, String> {
+async fn silence(
+    guard: &Guard,
+    req: &Request,
+    minutes: u32,
+    resumed: bool,
+) -> Result<String, String> {
     let Some(s) = &guard.silences else {
         return Err("no Alertmanager is configured (alertmanager.url)".into());
     };
@@ -223,11 +315,22 @@ async fn silence(guard: &Guard, req: &Request, minutes: u32, resumed: bool) -> R
         Some(i) => format!("flink-chatops request {} for incident {i}", req.id),
         None => format!("flink-chatops request {}", req.id),
     };
-    let silence = s.silence_for(&req.labels, now, minutes, &req.approval.requester.name, &comment);
+    let silence = s.silence_for(
+        &req.labels,
+        now,
+        minutes,
+        &req.approval.requester.name,
+        &comment,
+    );
     let until = silence.ends_at;
     s.create(&silence)
         .await
-        .map(|id| format!("silenced until {} UTC (silence {id})", until.format("%Y-%m-%d %H:%M")))
+        .map(|id| {
+            format!(
+                "silenced until {} UTC (silence {id})",
+                until.format("%Y-%m-%d %H:%M")
+            )
+        })
         .map_err(|e| problem("Alertmanager", &e))
 }
 

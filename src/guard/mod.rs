@@ -101,7 +101,12 @@ impl Guard {
 
     /// Policy first (who may ask), then the job as it is now, then the exact plan; audited and
     /// stored before anything is shown.
-    pub async fn request(&self, actor: &Actor, kind: ActionKind, target: Target) -> Result<Request, Refusal> {
+    pub async fn request(
+        &self,
+        actor: &Actor,
+        kind: ActionKind,
+        target: Target,
+    ) -> Result<Request, Refusal> {
         let now = Utc::now();
         let slug = kind.slug();
         let approval = Approval::request(&self.policy, slug, actor, now)
@@ -110,16 +115,27 @@ impl Guard {
             .cluster_configs
             .iter()
             .find(|c| c.name == target.cluster)
-            .ok_or_else(|| Refusal::new("unknown_cluster", format!("no cluster is named {}", target.cluster)))?;
+            .ok_or_else(|| {
+                Refusal::new(
+                    "unknown_cluster",
+                    format!("no cluster is named {}", target.cluster),
+                )
+            })?;
         let snapshot = if kind.changes_job() || kind == ActionKind::ThreadDump {
-            let client = self.clusters.get(&cluster.name).ok_or_else(|| Refusal::new("unknown_cluster", "that cluster has no client"))?;
+            let client = self
+                .clusters
+                .get(&cluster.name)
+                .ok_or_else(|| Refusal::new("unknown_cluster", "that cluster has no client"))?;
             client
                 .job_snapshot(&target.job_id, kind == ActionKind::ThreadDump)
                 .await
                 .map_err(|e| {
                     Refusal::new(
                         "flink_unavailable",
-                        format!("cannot check the job first ({}), so nothing was requested", crate::interact::commands::flink_problem(&e)),
+                        format!(
+                            "cannot check the job first ({}), so nothing was requested",
+                            crate::interact::commands::flink_problem(&e)
+                        ),
                     )
                 })?
         } else {
@@ -128,15 +144,24 @@ impl Guard {
                 ..Default::default()
             }
         };
-        let id = format!("{:016x}{:08x}", self.store.next_id().map_err(internal)?, rand_suffix());
+        let id = format!(
+            "{:016x}{:08x}",
+            self.store.next_id().map_err(internal)?,
+            rand_suffix()
+        );
         let plan = plan(&kind, cluster, &snapshot, &id)?;
         let mut req = Request::new(id, plan, approval, target.channel, now);
         req.incident_id = target.incident_id;
         req.labels = target.labels;
         let detail = json!({ "plan": req.plan.shown(), "binding": req.binding, "approvals_needed": req.approval.needed, "expires_at": req.approval.expires_at });
-        self.record(event(EventKind::Requested, &req, Some(actor)).with_detail(detail)).await?;
+        self.record(event(EventKind::Requested, &req, Some(actor)).with_detail(detail))
+            .await?;
         if req.run == Run::Ready {
-            self.record(event(EventKind::Approved, &req, None).with_detail(json!({"reason": "no approval needed"}))).await?;
+            self.record(
+                event(EventKind::Approved, &req, None)
+                    .with_detail(json!({"reason": "no approval needed"})),
+            )
+            .await?;
         }
         let _held = self.lock.lock().await;
         self.save(&req).await?;
@@ -145,14 +170,20 @@ impl Guard {
     }
 
     /// Counts an approval given on the button made for `binding`.
-    pub async fn approve(&self, id: &str, binding: &str, actor: &Actor) -> Result<(Request, Approved), Refusal> {
+    pub async fn approve(
+        &self,
+        id: &str,
+        binding: &str,
+        actor: &Actor,
+    ) -> Result<(Request, Approved), Refusal> {
         let _held = self.lock.lock().await;
         let mut req = self.load(id)?;
         let now = Utc::now();
         match req.approve(actor, binding, now) {
             Ok(progress) => {
                 let detail = json!({"votes": req.approval.votes.len(), "needed": req.approval.needed, "binding": req.binding});
-                self.record(event(EventKind::Approved, &req, Some(actor)).with_detail(detail)).await?;
+                self.record(event(EventKind::Approved, &req, Some(actor)).with_detail(detail))
+                    .await?;
                 self.save(&req).await?;
                 if progress == Approved::Complete {
                     self.wake.notify_one();
@@ -164,7 +195,12 @@ impl Guard {
                 if matches!(req.run, Run::Expired { .. }) {
                     self.expired(&req).await;
                 }
-                let _ = self.record(event(EventKind::Refused, &req, Some(actor)).with_detail(json!({"reason": e.to_string()}))).await;
+                let _ = self
+                    .record(
+                        event(EventKind::Refused, &req, Some(actor))
+                            .with_detail(json!({"reason": e.to_string()})),
+                    )
+                    .await;
                 Err(Refusal::new("approval", e.to_string()))
             }
         }
@@ -173,15 +209,22 @@ impl Guard {
     pub async fn deny(&self, id: &str, actor: &Actor) -> Result<Request, Refusal> {
         let _held = self.lock.lock().await;
         let mut req = self.load(id)?;
-        req.deny(actor, Utc::now()).map_err(|e| Refusal::new("approval", e.to_string()))?;
-        self.record(event(EventKind::Denied, &req, Some(actor))).await?;
+        req.deny(actor, Utc::now())
+            .map_err(|e| Refusal::new("approval", e.to_string()))?;
+        self.record(event(EventKind::Denied, &req, Some(actor)))
+            .await?;
         self.save(&req).await?;
         self.publish(&req, vec![]);
         Ok(req)
     }
 
     /// Remembers where the request's message is (for later edits).
-    pub async fn set_message(&self, id: &str, channel: u64, message: u64) -> Result<Request, Refusal> {
+    pub async fn set_message(
+        &self,
+        id: &str,
+        channel: u64,
+        message: u64,
+    ) -> Result<Request, Refusal> {
         let _held = self.lock.lock().await;
         let mut req = self.load(id)?;
         req.channel = channel;
@@ -219,7 +262,9 @@ impl Guard {
             match r.run {
                 Run::Waiting => {
                     let _held = self.lock.lock().await;
-                    let Ok(mut fresh) = self.load(&r.id) else { continue };
+                    let Ok(mut fresh) = self.load(&r.id) else {
+                        continue;
+                    };
                     if fresh.expire(Utc::now()) {
                         self.expired(&fresh).await;
                     }
@@ -248,9 +293,15 @@ impl Guard {
                 matches!(req.run, Run::Running { .. }).then_some(req)
             } else if req.run == Run::Ready {
                 let detail = json!({"calls": req.plan.calls.iter().map(|c| c.to_string()).collect::<Vec<_>>(), "dry_run": req.approval.dry_run});
-                if let Err(e) = self.record(event(EventKind::Executing, &req, None).with_detail(detail)).await {
+                if let Err(e) = self
+                    .record(event(EventKind::Executing, &req, None).with_detail(detail))
+                    .await
+                {
                     tracing::error!(request = id, error = %e, "audit unavailable: the action does not run");
-                    req.finish(Err("not run: the audit log could not be written".into()), Utc::now());
+                    req.finish(
+                        Err("not run: the audit log could not be written".into()),
+                        Utc::now(),
+                    );
                     let _ = self.save(&req).await;
                     self.publish(&req, vec![]);
                     return;
@@ -270,12 +321,19 @@ impl Guard {
         let (outcome, files) = execute::execute(&self, &req, resumed).await;
         let _held = self.lock.lock().await;
         let Ok(mut req) = self.load(id) else { return };
-        let kind = if outcome.is_ok() { EventKind::Succeeded } else { EventKind::Failed };
+        let kind = if outcome.is_ok() {
+            EventKind::Succeeded
+        } else {
+            EventKind::Failed
+        };
         let detail = match &outcome {
             Ok(r) => json!({ "result": r }),
             Err(e) => json!({ "reason": e }),
         };
-        if let Err(e) = self.record(event(kind, &req, None).with_detail(detail)).await {
+        if let Err(e) = self
+            .record(event(kind, &req, None).with_detail(detail))
+            .await
+        {
             tracing::error!(request = id, error = %e, "could not audit the result");
         }
         req.finish(outcome, Utc::now());
@@ -320,7 +378,10 @@ impl Guard {
             .map(|_| ())
             .map_err(|e| {
                 tracing::error!(error = %e, "audit log write failed; refusing");
-                Refusal::new("audit_unavailable", "the audit log cannot be written, so nothing was done")
+                Refusal::new(
+                    "audit_unavailable",
+                    "the audit log cannot be written, so nothing was done",
+                )
             })
     }
 }

@@ -39,11 +39,24 @@ pub enum Run {
     /// Approved; the worker runs it next.
     Ready,
     /// Claimed by the worker (the audit entry "executing" is written before this is stored).
-    Running { since: DateTime<Utc> },
-    Succeeded { result: String, at: DateTime<Utc> },
-    Failed { reason: String, at: DateTime<Utc> },
-    Denied { by: String, at: DateTime<Utc> },
-    Expired { at: DateTime<Utc> },
+    Running {
+        since: DateTime<Utc>,
+    },
+    Succeeded {
+        result: String,
+        at: DateTime<Utc>,
+    },
+    Failed {
+        reason: String,
+        at: DateTime<Utc>,
+    },
+    Denied {
+        by: String,
+        at: DateTime<Utc>,
+    },
+    Expired {
+        at: DateTime<Utc>,
+    },
 }
 
 impl Run {

@@ -24,8 +24,8 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use futures::FutureExt;
 use serenity::all::{
-    AutocompleteChoice, CommandInteraction, CreateAutocompleteResponse,
-    CreateInteractionResponse, Interaction,
+    AutocompleteChoice, CommandInteraction, CreateAutocompleteResponse, CreateInteractionResponse,
+    Interaction,
 };
 use serenity::http::Http;
 
@@ -130,6 +130,8 @@ async fn command(state: Arc<InteractState>, cmd: CommandInteraction) -> Answer {
     };
     tracing::info!(user = %cmd.user.id, command = ?parsed, "slash command");
     let reference = cmd.id.to_string();
+    let channel = cmd.channel_id.get();
+    let actor = press::actor(cmd.member.as_deref(), &cmd.user);
     let ephemeral = !matches!(
         &parsed,
         Command::Jobs { public: true, .. }
@@ -145,6 +147,8 @@ async fn command(state: Arc<InteractState>, cmd: CommandInteraction) -> Answer {
             Command::Status(q) => commands::status::answer(&state, &q).await,
             Command::Exceptions(q) => commands::exceptions::answer(&state, &q).await,
             Command::Checkpoints(q) => commands::checkpoints::answer(&state, &q).await,
+            Command::Act(kind, q) => commands::act::answer(&state, kind, &q, actor, channel).await,
+            Command::Audit { job } => commands::act::audit(&state, job.as_deref()).await,
             Command::Help => commands::help::run(),
         }
     })
@@ -233,6 +237,7 @@ pub async fn finish_deferred(http: Arc<Http>, token: String, rest: BoxFuture<'st
 pub fn start(
     config: &Config,
     secrets: &crate::config::Secrets,
+    env: &std::collections::HashMap<String, String>,
     clusters: Clusters,
     store: Store,
 ) -> anyhow::Result<Option<axum::Router>> {
@@ -255,7 +260,12 @@ pub fn start(
         return Ok(None);
     }
     let http = Arc::new(register::http_client(token, &d.api_base, Some(app_id)));
-    let state = Arc::new(InteractState::new(config, clusters, store, http));
+    let mut state = InteractState::new(config, clusters.clone(), store.clone(), http.clone());
+    let (guard, updates) = guard(config, secrets, env, clusters, store)?;
+    tokio::spawn(guard.clone().run());
+    tokio::spawn(requests::follow(http, guard.clone(), updates));
+    state.guard = Some(guard);
+    let state = Arc::new(state);
     state.jobs.refresh_in_background();
     if d.register_commands {
         let (http, guild, names) = (
@@ -292,10 +302,60 @@ pub fn start(
 /// (the audit log and policy always exist), silences when an Alertmanager is configured.
 pub fn available(config: &Config) -> crate::buttons::Available {
     let d = &config.discord;
-    let answers = d.application_id.is_some() && (d.gateway != Some(false) || d.public_key.is_some());
+    let answers =
+        d.application_id.is_some() && (d.gateway != Some(false) || d.public_key.is_some());
     crate::buttons::Available {
         answers,
         actions: answers,
         silence: answers && config.alertmanager.url.is_some(),
     }
+}
+
+/// The guarded-action service: the audit log (verified at start, loudly), the policy, the
+/// Alertmanager client for silences.
+fn guard(
+    config: &Config,
+    secrets: &crate::config::Secrets,
+    env: &std::collections::HashMap<String, String>,
+    clusters: Clusters,
+    store: Store,
+) -> anyhow::Result<(
+    Arc<crate::guard::Guard>,
+    tokio::sync::mpsc::UnboundedReceiver<crate::guard::Update>,
+)> {
+    let head_file = config.audit.head_file(&config.storage.path);
+    let audit = crate::store::AuditLog::open(
+        store.clone(),
+        secrets.audit_hmac_key.clone(),
+        head_file.clone(),
+    )
+    .map_err(|e| {
+        anyhow::anyhow!(
+            "opening the audit head file {} (key `audit.head_file`): {e}",
+            head_file.display()
+        )
+    })?;
+    match audit.verify() {
+        Ok(Ok(summary)) => tracing::info!(?summary, "audit log verified"),
+        Ok(Err(broken)) => {
+            tracing::error!(%broken, "THE AUDIT LOG DOES NOT VERIFY; run `flink-chatops audit verify`")
+        }
+        Err(e) => tracing::error!(error = %e, "the audit log could not be verified"),
+    }
+    if config.audit.heartbeat_secs > 0 {
+        audit.spawn_heartbeat(Duration::from_secs(config.audit.heartbeat_secs));
+    }
+    let auth = crate::silences::auth(&config.alertmanager, env)?;
+    let http = reqwest::Client::builder().build()?;
+    let silences = crate::silences::SilenceClient::new(&config.alertmanager, auth, http)
+        .map_err(|e| anyhow::anyhow!("key `alertmanager.url`: {e}"))?;
+    let policy = crate::policy::Policy::new(&config.policy);
+    Ok(crate::guard::Guard::new(
+        store,
+        audit,
+        policy,
+        clusters,
+        config.clusters.clone(),
+        silences,
+    ))
 }

@@ -23,16 +23,25 @@ pub async fn component(state: Arc<InteractState>, c: ComponentInteraction) -> An
             let incident = match find_incident(&state, &incident_id).await {
                 Ok(Some(inc)) => inc,
                 Ok(None) => return gone(),
-                Err(e) => return Answer::Now(Reply::internal(&reference, "Looking up the incident", &e).into_response()),
+                Err(e) => {
+                    return Answer::Now(
+                        Reply::internal(&reference, "Looking up the incident", &e).into_response(),
+                    )
+                }
             };
             tracing::info!(user = %c.user.id, incident = %incident.id, button = %offer.slug(), "button");
             match offer {
                 Offer::Act(kind) => {
                     let actor = actor(c.member.as_ref(), &c.user);
-                    within_budget(true, reference, async move { request(&state, &c, incident, kind, actor).await }).await
+                    within_budget(true, reference, async move {
+                        request(&state, &c, incident, kind, actor).await
+                    })
+                    .await
                 }
                 read_only => {
-                    let Some(job) = incident.job else { return gone() };
+                    let Some(job) = incident.job else {
+                        return gone();
+                    };
                     let q = JobQuery {
                         job: format!("{}/{}", job.cluster, job.id),
                         cluster: None,
@@ -49,17 +58,34 @@ pub async fn component(state: Arc<InteractState>, c: ComponentInteraction) -> An
                 }
             }
         }
-        Some(Pressed::Vote { request_id, approve, binding }) => {
-            let Some(guard) = state.guard.clone() else { return gone() };
+        Some(Pressed::Vote {
+            request_id,
+            approve,
+            binding,
+        }) => {
+            let Some(guard) = state.guard.clone() else {
+                return gone();
+            };
             let actor = actor(c.member.as_ref(), &c.user);
             within_budget(true, reference, async move {
                 let result = if approve {
-                    guard.approve(&request_id, &binding, &actor).await.map(|(_, p)| match p {
-                        Approved::Complete => "Approved: it runs now. Progress and result show on the request.".to_string(),
-                        Approved::Counted { have, needed } => format!("Approval counted ({have} of {needed})."),
-                    })
+                    guard
+                        .approve(&request_id, &binding, &actor)
+                        .await
+                        .map(|(_, p)| match p {
+                            Approved::Complete => {
+                                "Approved: it runs now. Progress and result show on the request."
+                                    .to_string()
+                            }
+                            Approved::Counted { have, needed } => {
+                                format!("Approval counted ({have} of {needed}).")
+                            }
+                        })
                 } else {
-                    guard.deny(&request_id, &actor).await.map(|_| "Denied: it will not run.".to_string())
+                    guard
+                        .deny(&request_id, &actor)
+                        .await
+                        .map(|_| "Denied: it will not run.".to_string())
                 };
                 match result {
                     Ok(text) => Reply::text(text),
@@ -72,17 +98,36 @@ pub async fn component(state: Arc<InteractState>, c: ComponentInteraction) -> An
 }
 
 /// A guarded request from a button on an incident's message; discussed in a thread on it.
-async fn request(state: &InteractState, c: &ComponentInteraction, incident: Incident, kind: ActionKind, actor: Actor) -> Reply {
+async fn request(
+    state: &InteractState,
+    c: &ComponentInteraction,
+    incident: Incident,
+    kind: ActionKind,
+    actor: Actor,
+) -> Reply {
     let Some(guard) = state.guard.clone() else {
         return Reply::text("Actions are not enabled on this bot.");
     };
     let (cluster, job_id) = match &incident.job {
         Some(j) => (j.cluster.clone(), j.id.clone()),
-        None if !kind.changes_job() && kind != ActionKind::ThreadDump => (state.cluster_names.first().cloned().unwrap_or_default(), String::new()),
-        None => return Reply::text("This alert names no Flink job, so there is nothing to act on."),
+        None if !kind.changes_job() && kind != ActionKind::ThreadDump => (
+            state.cluster_names.first().cloned().unwrap_or_default(),
+            String::new(),
+        ),
+        None => {
+            return Reply::text("This alert names no Flink job, so there is nothing to act on.")
+        }
     };
     let channel = c.channel_id.get();
-    let name = format!("{} · {}", incident.job.as_ref().and_then(|j| j.name.clone()).unwrap_or_else(|| "incident".into()), incident.id);
+    let name = format!(
+        "{} · {}",
+        incident
+            .job
+            .as_ref()
+            .and_then(|j| j.name.clone())
+            .unwrap_or_else(|| "incident".into()),
+        incident.id
+    );
     let thread = requests::thread_for(&state.http, channel, c.message.id.get(), &name).await;
     let target = Target {
         cluster,
@@ -96,7 +141,10 @@ async fn request(state: &InteractState, c: &ComponentInteraction, incident: Inci
             requests::post(&state.http, &guard, &req, channel).await;
             let needed = req.approval.needed;
             Reply::text(if needed == 0 {
-                format!("{}: starting now; follow it in the thread.", req.plan.summary)
+                format!(
+                    "{}: starting now; follow it in the thread.",
+                    req.plan.summary
+                )
             } else {
                 format!("Requested: {}. It needs {needed} approval(s) from someone else; see the thread.", req.plan.summary)
             })
@@ -105,7 +153,10 @@ async fn request(state: &InteractState, c: &ComponentInteraction, incident: Inci
     }
 }
 
-async fn find_incident(state: &InteractState, id: &str) -> Result<Option<Incident>, crate::store::StoreError> {
+async fn find_incident(
+    state: &InteractState,
+    id: &str,
+) -> Result<Option<Incident>, crate::store::StoreError> {
     let store = state.store.clone();
     let wanted = id.to_string();
     let found = tokio::task::spawn_blocking(move || store.incident_by_id::<Incident>(&wanted))
@@ -123,7 +174,9 @@ pub fn actor(member: Option<&Member>, user: &User) -> Actor {
         .unwrap_or_else(|| user.name.clone());
     Actor {
         user: user.id.get(),
-        roles: member.map(|m| m.roles.iter().map(|r| r.get()).collect()).unwrap_or_default(),
+        roles: member
+            .map(|m| m.roles.iter().map(|r| r.get()).collect())
+            .unwrap_or_default(),
         name,
     }
 }

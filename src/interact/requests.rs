@@ -29,7 +29,11 @@ pub fn message(req: &Request) -> Message {
                 "{} of {}{}",
                 a.votes.len(),
                 a.needed,
-                if names.is_empty() { String::new() } else { format!(": {}", names.join(", ")) }
+                if names.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", names.join(", "))
+                }
             ),
             true,
         ));
@@ -37,15 +41,29 @@ pub fn message(req: &Request) -> Message {
     if req.run == Run::Waiting {
         fields.push(Field::new(
             "Expires",
-            format!("<t:{}:R> ({} UTC)", a.expires_at.timestamp(), a.expires_at.format("%H:%M")),
+            format!(
+                "<t:{}:R> ({} UTC)",
+                a.expires_at.timestamp(),
+                a.expires_at.format("%H:%M")
+            ),
             true,
         ));
     }
     if a.dry_run {
-        fields.push(Field::new("Mode", "dry run: approved and audited, never executed", false));
+        fields.push(Field::new(
+            "Mode",
+            "dry run: approved and audited, never executed",
+            false,
+        ));
     }
     let (color, status) = match &req.run {
-        Run::Waiting => (colors::WARNING, format!("waiting for {} more approval(s)", a.needed as usize - a.votes.len())),
+        Run::Waiting => (
+            colors::WARNING,
+            format!(
+                "waiting for {} more approval(s)",
+                a.needed as usize - a.votes.len()
+            ),
+        ),
         Run::Ready => (colors::INFO, "approved; starting".into()),
         Run::Running { .. } => (colors::INFO, "running…".into()),
         Run::Succeeded { result, .. } => (colors::RESOLVED, format!("✅ {result}")),
@@ -91,9 +109,8 @@ pub fn message(req: &Request) -> Message {
 /// a thread started from that message (one per incident; a thread's id is its message's id,
 /// so a second request finds the first one's thread), else the channel itself.
 pub async fn thread_for(http: &Http, channel: u64, message: u64, name: &str) -> u64 {
-    let builder = CreateThread::new(crate::message::truncate(name, 100)).auto_archive_duration(
-        serenity::all::AutoArchiveDuration::OneDay,
-    );
+    let builder = CreateThread::new(crate::message::truncate(name, 100))
+        .auto_archive_duration(serenity::all::AutoArchiveDuration::OneDay);
     match ChannelId::new(channel)
         .create_thread_from_message(http, MessageId::new(message), builder)
         .await
@@ -122,13 +139,19 @@ pub async fn post(http: &Http, guard: &Guard, req: &Request, fallback: u64) {
                 }
                 return;
             }
-            Err(e) => tracing::warn!(request = %req.id, channel, error = %e, "posting the request failed"),
+            Err(e) => {
+                tracing::warn!(request = %req.id, channel, error = %e, "posting the request failed")
+            }
         }
     }
 }
 
 /// Keeps each request's message in step with the guard, and posts result files under it.
-pub async fn follow(http: Arc<Http>, guard: Arc<Guard>, mut updates: mpsc::UnboundedReceiver<Update>) {
+pub async fn follow(
+    http: Arc<Http>,
+    guard: Arc<Guard>,
+    mut updates: mpsc::UnboundedReceiver<Update>,
+) {
     while let Some(update) = updates.recv().await {
         let mut req = update.request;
         // A request that needs no approval may start before its message is posted.
@@ -151,7 +174,10 @@ pub async fn follow(http: Arc<Http>, guard: Arc<Guard>, mut updates: mpsc::Unbou
         let edit = EditMessage::new()
             .embed(crate::deliver::discord::embed(&msg))
             .components(crate::deliver::discord::components(&msg));
-        if let Err(e) = ChannelId::new(req.channel).edit_message(&*http, MessageId::new(message_id), edit).await {
+        if let Err(e) = ChannelId::new(req.channel)
+            .edit_message(&*http, MessageId::new(message_id), edit)
+            .await
+        {
             tracing::warn!(request = %req.id, error = %e, "editing the request's message failed");
         }
         if !update.files.is_empty() {

@@ -2,7 +2,7 @@
 //! stop-with-savepoint, cancel and thread dumps, each planned with `action::plan` and run with
 //! `flink::actions`. Jobs that get stopped or cancelled are the test's own (see `own_job`).
 
-mod own_job;
+pub mod own_job;
 mod silences;
 
 use std::time::{Duration, Instant};

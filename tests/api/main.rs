@@ -11,6 +11,7 @@ mod audit;
 mod config_check;
 mod delivery;
 mod enrichment;
+mod guarded;
 mod intake;
 mod interactions;
 mod lifecycle;

@@ -230,3 +230,44 @@ async fn gateway_resumes_after_a_dropped_connection_and_answers_the_missed_inter
     assert_eq!(peer.handshakes().len(), 2, "one reconnect");
     assert_eq!(peer.received(2).len(), 1, "resumed, not identified again");
 }
+
+#[tokio::test]
+async fn gateway_exceptions_with_a_long_trace_are_deferred_and_edited_with_the_file() {
+    let job = required_env("FLINK23_JOB_NESTED");
+    let (peer, app) = connected(45_000).await;
+    let interaction = payloads::command("exceptions", &[("job", json!(job.clone()))]);
+    let token = interaction["token"].as_str().unwrap().to_string();
+    let answer = ask(&peer, &app, interaction).await;
+    // A reply with a file cannot be the immediate callback, so it is deferred and edited in.
+    assert_eq!(answer.0["type"], 5, "{}", answer.0);
+    assert_eq!(answer.0["data"]["flags"], 64, "deferred as ephemeral");
+    let edit = app
+        .recorder
+        .calls("@original")
+        .into_iter()
+        .find(|r| r.path.contains(&token))
+        .unwrap();
+    let flink: Value = reqwest::get(format!(
+        "{}/jobs/{job}/exceptions",
+        required_env("FLINK23_URL")
+    ))
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let newest = flink["exceptionHistory"]["entries"][0]["stacktrace"]
+        .as_str()
+        .unwrap();
+    assert_eq!(edit.files.len(), 1, "{:?}", edit.body);
+    assert_eq!(
+        String::from_utf8_lossy(&edit.files[0].1),
+        newest,
+        "the attached trace is Flink's newest, whole"
+    );
+    assert!(
+        edit.text().contains("harness-nested-failure"),
+        "{}",
+        edit.text()
+    );
+}

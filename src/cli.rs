@@ -1,4 +1,6 @@
-//! Command line: `serve`, `check-config`, `render`.
+//! Command line: `serve`, `check-config`, `render`, `audit`.
+
+mod audit;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -46,6 +48,13 @@ enum Command {
         #[arg(long, env = "FLINK_CHATOPS_CONFIG")]
         config: Option<PathBuf>,
     },
+    /// Read and verify the audit log (stop the bot first: one process at a time opens the store).
+    Audit {
+        #[arg(long, env = "FLINK_CHATOPS_CONFIG")]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        command: audit::AuditCommand,
+    },
     /// Register the /flink slash commands with Discord (overwrites the application's commands).
     RegisterCommands {
         /// Register in this guild only (updates at once); without it, globally.
@@ -75,6 +84,7 @@ pub fn main() -> ExitCode {
             enrich,
             config,
         } => runtime.block_on(render(alerts, enrich, config, &env)),
+        Command::Audit { config, command } => runtime.block_on(audit::run(config, command, &env)),
         Command::RegisterCommands { guild, config } => {
             runtime.block_on(register_commands(guild, config, &env))
         }
@@ -117,6 +127,22 @@ fn check_config(path: Option<PathBuf>, env: &HashMap<String, String>) -> anyhow:
         } else {
             "console"
         },
+    );
+    for line in crate::policy::Policy::new(&config.policy).describe() {
+        println!("policy: {line}");
+    }
+    println!(
+        "audit: heads published to {}, {}, heartbeat {}",
+        config.audit.head_file(&config.storage.path).display(),
+        if secrets.audit_hmac_key.is_some() {
+            "entries HMAC-sealed"
+        } else {
+            "no HMAC key (whoever can write the store could rebuild the chain)"
+        },
+        match config.audit.heartbeat_secs {
+            0 => "off".to_string(),
+            s => format!("every {s} s"),
+        }
     );
     Ok(())
 }

@@ -6,6 +6,7 @@
 //! `deliver` (Discord via serenity, or the console).
 
 pub mod alertmanager;
+pub mod audit;
 pub mod buttons;
 pub mod chat;
 pub mod cli;
@@ -20,6 +21,7 @@ pub mod intake;
 pub mod interact;
 pub mod message;
 pub mod pipeline;
+pub mod policy;
 pub mod render;
 pub mod server;
 pub mod startup;

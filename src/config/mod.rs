@@ -4,6 +4,7 @@
 //! fix. Secrets never live in this struct as plain strings: they are resolved by [`secrets`] into
 //! `SecretString`s that do not print.
 
+pub mod policy;
 pub mod secrets;
 
 use std::collections::BTreeMap;
@@ -12,6 +13,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+pub use policy::{AuditConfig, PolicyConfig, Principal};
 pub use secrets::{FlinkAuth, Secrets};
 
 /// Environment variables starting with this prefix override keys of the file: `__` separates
@@ -28,6 +30,8 @@ pub struct Config {
     pub discord: DiscordConfig,
     pub responses: ResponsesConfig,
     pub delivery: DeliveryConfig,
+    pub policy: PolicyConfig,
+    pub audit: AuditConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -160,6 +164,8 @@ impl Default for Config {
             discord: DiscordConfig::default(),
             responses: ResponsesConfig::default(),
             delivery: DeliveryConfig::default(),
+            policy: PolicyConfig::default(),
+            audit: AuditConfig::default(),
         }
     }
 }
@@ -371,6 +377,8 @@ impl Config {
         if self.flink.call_timeout_ms == 0 {
             return Err("key `flink.call_timeout_ms`: must be at least 1".into());
         }
+        self.policy.validate()?;
+        self.audit.validate(&self.storage.path)?;
         Ok(())
     }
 

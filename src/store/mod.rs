@@ -6,8 +6,10 @@
 //!   each entry carries its body's hash, so the index of pending hashes that lets a byte-identical
 //!   resend be acknowledged without storing it twice lives in memory, rebuilt on open.
 //! - `incidents`: one record per Alertmanager group: which Discord message shows it.
+//! - `audit`: the hash-chained audit log (see `audit.rs`).
 //! - `incident_ids`: incident id -> group key, so a button naming an incident finds it.
 
+mod audit;
 mod commit;
 
 use std::collections::HashMap;
@@ -18,6 +20,7 @@ use std::sync::{Arc, Mutex};
 use serde::{de::DeserializeOwned, Serialize};
 use sha2::{Digest, Sha256};
 
+pub use audit::{AuditError, AuditLog};
 pub use commit::Committer;
 
 #[derive(Debug, thiserror::Error)]

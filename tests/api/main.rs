@@ -7,11 +7,13 @@ mod helpers;
 mod payloads;
 mod recorder;
 
+mod audit;
 mod config_check;
 mod delivery;
 mod enrichment;
 mod gateway;
 mod intake;
+mod interactions;
 mod lifecycle;
 mod message_limits;
 mod restart;

@@ -47,20 +47,26 @@ pub fn ping() -> Value {
 
 /// `/flink <sub>` with options as (name, value) pairs: strings are type 3, booleans type 5.
 pub fn command(sub: &str, options: &[(&str, Value)]) -> Value {
-    envelope(2, json!({
-        "id": "1250000000000000001", "name": "flink", "type": 1,
-        "options": [{"name": sub, "type": 1, "options": opts(options, None)}]
-    }))
+    envelope(
+        2,
+        json!({
+            "id": "1250000000000000001", "name": "flink", "type": 1,
+            "options": [{"name": sub, "type": 1, "options": opts(options, None)}]
+        }),
+    )
 }
 
 /// An autocomplete request with `job` focused and holding `partial`.
 pub fn autocomplete(sub: &str, partial: &str, others: &[(&str, Value)]) -> Value {
     let mut options = opts(others, None);
     options.push(json!({"name": "job", "type": 3, "value": partial, "focused": true}));
-    envelope(4, json!({
-        "id": "1250000000000000001", "name": "flink", "type": 1,
-        "options": [{"name": sub, "type": 1, "options": options}]
-    }))
+    envelope(
+        4,
+        json!({
+            "id": "1250000000000000001", "name": "flink", "type": 1,
+            "options": [{"name": sub, "type": 1, "options": options}]
+        }),
+    )
 }
 
 /// A press of the button `custom_id` on the bot's message `message_id`.
@@ -95,7 +101,6 @@ fn serenity_reads_every_payload() {
         autocomplete("status", "ha", &[]),
         button("fc1:abc:status", "1300000000000000999"),
     ] {
-        serde_json::from_value::<Interaction>(v.clone())
-            .unwrap_or_else(|e| panic!("{e}: {v}"));
+        serde_json::from_value::<Interaction>(v.clone()).unwrap_or_else(|e| panic!("{e}: {v}"));
     }
 }

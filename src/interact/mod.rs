@@ -11,8 +11,10 @@ pub mod commands;
 pub mod endpoint;
 pub mod gateway;
 pub mod jobs;
+pub mod press;
 pub mod register;
 pub mod reply;
+pub mod requests;
 pub mod resolve;
 pub mod verify;
 
@@ -22,15 +24,13 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use futures::FutureExt;
 use serenity::all::{
-    AutocompleteChoice, CommandInteraction, ComponentInteraction, CreateAutocompleteResponse,
+    AutocompleteChoice, CommandInteraction, CreateAutocompleteResponse,
     CreateInteractionResponse, Interaction,
 };
 use serenity::http::Http;
 
-use crate::buttons::{self, Offer};
 use crate::config::Config;
 use crate::enrich::Clusters;
-use crate::incident::Incident;
 use crate::store::Store;
 use commands::{Command, JobQuery};
 use jobs::{JobIndex, KnownJob};
@@ -53,6 +53,8 @@ pub struct InteractState {
     pub store: Store,
     /// serenity's HTTP client: interaction callbacks (gateway) and edits of deferred answers.
     pub http: Arc<Http>,
+    /// Guarded actions (requests, approvals, runs); `None` when they are off.
+    pub guard: Option<Arc<crate::guard::Guard>>,
 }
 
 impl InteractState {
@@ -71,6 +73,7 @@ impl InteractState {
             cluster_names,
             store,
             http,
+            guard: None,
         }
     }
 
@@ -115,7 +118,7 @@ pub async fn dispatch(state: Arc<InteractState>, interaction: Interaction) -> An
         Interaction::Ping(_) => Answer::Now(CreateInteractionResponse::Pong),
         Interaction::Autocomplete(cmd) => Answer::Now(autocomplete(&state, &cmd)),
         Interaction::Command(cmd) => command(state, cmd).await,
-        Interaction::Component(c) => component(state, c).await,
+        Interaction::Component(c) => press::component(state, c).await,
         _ => Answer::Now(Reply::text("This kind of interaction is not supported.").into_response()),
     }
 }
@@ -143,50 +146,6 @@ async fn command(state: Arc<InteractState>, cmd: CommandInteraction) -> Answer {
             Command::Exceptions(q) => commands::exceptions::answer(&state, &q).await,
             Command::Checkpoints(q) => commands::checkpoints::answer(&state, &q).await,
             Command::Help => commands::help::run(),
-        }
-    })
-    .await
-}
-
-/// A button on an incident message: the same read-only answers, about that incident's job.
-async fn component(state: Arc<InteractState>, c: ComponentInteraction) -> Answer {
-    let gone = || Answer::Now(Reply::text("This button is no longer valid.").into_response());
-    let Some(pressed) = buttons::decode(&c.data.custom_id) else {
-        return gone();
-    };
-    let lookup = {
-        let store = state.store.clone();
-        let id = pressed.incident_id.clone();
-        tokio::task::spawn_blocking(move || store.incident_by_id::<Incident>(&id)).await
-    };
-    let incident = match lookup {
-        Ok(Ok(Some(inc))) if inc.id == pressed.incident_id => inc,
-        Ok(Ok(_)) => return gone(),
-        Ok(Err(e)) => {
-            return Answer::Now(
-                Reply::internal(&c.id.to_string(), "Looking up the incident", &e).into_response(),
-            )
-        }
-        Err(e) => {
-            return Answer::Now(
-                Reply::internal(&c.id.to_string(), "Looking up the incident", &e).into_response(),
-            )
-        }
-    };
-    let Some(job) = incident.job else {
-        return gone();
-    };
-    tracing::info!(user = %c.user.id, incident = %incident.id, button = pressed.offer.slug(), "button");
-    let q = JobQuery {
-        job: format!("{}/{}", job.cluster, job.id),
-        cluster: None,
-        public: false,
-    };
-    within_budget(true, c.id.to_string(), async move {
-        match pressed.offer {
-            Offer::Status => commands::status::answer(&state, &q).await,
-            Offer::Exceptions => commands::exceptions::answer(&state, &q).await,
-            Offer::Checkpoints => commands::checkpoints::answer(&state, &q).await,
         }
     })
     .await
@@ -326,4 +285,17 @@ pub fn start(
         None => None,
     };
     Ok(router)
+}
+
+/// What buttons can do on this deployment, as configured: answered at all when interactions
+/// can arrive (an application id and the gateway or the endpoint), guarded actions then too
+/// (the audit log and policy always exist), silences when an Alertmanager is configured.
+pub fn available(config: &Config) -> crate::buttons::Available {
+    let d = &config.discord;
+    let answers = d.application_id.is_some() && (d.gateway != Some(false) || d.public_key.is_some());
+    crate::buttons::Available {
+        answers,
+        actions: answers,
+        silence: answers && config.alertmanager.url.is_some(),
+    }
 }

@@ -8,9 +8,11 @@
 //! - `incidents`: one record per Alertmanager group: which Discord message shows it.
 //! - `audit`: the hash-chained audit log (see `audit.rs`).
 //! - `incident_ids`: incident id -> group key, so a button naming an incident finds it.
+//! - `requests`: guarded action requests and their approvals (see `requests.rs`).
 
 mod audit;
 mod commit;
+mod requests;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -67,6 +69,7 @@ pub struct Store {
     inbox: sled::Tree,
     incidents: sled::Tree,
     incident_ids: sled::Tree,
+    requests: sled::Tree,
     committer: Committer,
     /// Hash of each pending body -> its sequence. Sequence allocation, the inbox insert and this
     /// index change under this one lock, so entries appear in sequence order and two identical
@@ -107,6 +110,7 @@ impl Store {
             committer: Committer::start(db.clone(), path)?,
             incidents: db.open_tree("incidents")?,
             incident_ids: db.open_tree("incident_ids")?,
+            requests: db.open_tree("requests")?,
             inbox,
             db,
             pending_index: Arc::new(Mutex::new(pending)),

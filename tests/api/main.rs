@@ -7,6 +7,7 @@ mod helpers;
 mod payloads;
 mod recorder;
 
+mod actions;
 mod audit;
 mod config_check;
 mod delivery;

@@ -14,6 +14,7 @@ mod delivery;
 mod enrichment;
 mod gateway;
 mod guarded;
+mod guarded_restart;
 mod intake;
 mod interactions;
 mod lifecycle;

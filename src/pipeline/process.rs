@@ -109,7 +109,13 @@ impl Pipeline {
         delivery: Delivery,
     ) -> (Facts, u64) {
         let facts = compose::facts(&self.clusters, hook, target).await;
-        let (message, pattern) = compose::message(&self.config, &self.renderer, hook, inc, &facts);
+        let note = self
+            .store
+            .incident_note::<crate::guard::Note>(&inc.id)
+            .ok()
+            .and_then(|n| n.line());
+        let (message, pattern) =
+            compose::message(&self.config, &self.renderer, hook, inc, &facts, note);
         let id = deliver::deliver(
             &self.sink,
             self.retry_policy(),

@@ -23,6 +23,8 @@ pub enum Offer {
     Checkpoints,
     /// A guarded action: a request that the policy and approvals decide.
     Act(ActionKind),
+    /// Ends the silence made from this incident's message (its id is in the incident's note).
+    Unsilence,
 }
 
 impl Offer {
@@ -35,6 +37,7 @@ impl Offer {
             Offer::Exceptions => "exceptions".into(),
             Offer::Checkpoints => "checkpoints".into(),
             Offer::Act(ActionKind::Silence { minutes }) => format!("silence{minutes}"),
+            Offer::Unsilence => "unsilence".into(),
             Offer::Act(kind) => kind.slug().into(),
         }
     }
@@ -56,6 +59,7 @@ impl Offer {
             Offer::Exceptions => "Exceptions".into(),
             Offer::Checkpoints => "Checkpoints".into(),
             Offer::Act(kind) => kind.label(),
+            Offer::Unsilence => "Unsilence".into(),
         }
     }
 
@@ -73,6 +77,7 @@ impl Offer {
             "cancel" => Offer::Act(ActionKind::Cancel),
             "threaddump" => Offer::Act(ActionKind::ThreadDump),
             "acknowledge" => Offer::Act(ActionKind::Acknowledge),
+            "unsilence" => Offer::Unsilence,
             s => {
                 let minutes: u32 = s.strip_prefix("silence")?.parse().ok()?;
                 SILENCE_PRESETS

@@ -29,6 +29,9 @@ pub struct Request {
     pub channel: u64,
     pub message: Option<u64>,
     pub created_at: DateTime<Utc>,
+    /// The message the request came from.
+    #[serde(default)]
+    pub link: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -114,6 +117,7 @@ impl Request {
             channel,
             message: None,
             created_at: now,
+            link: None,
         }
     }
 

@@ -31,6 +31,22 @@ pub async fn component(state: Arc<InteractState>, c: ComponentInteraction) -> An
             };
             tracing::info!(user = %c.user.id, incident = %incident.id, button = %offer.slug(), "button");
             match offer {
+                Offer::Unsilence => {
+                    let note: crate::guard::Note =
+                        state.store.incident_note(&incident.id).unwrap_or_default();
+                    let Some(silence_id) = note.silence_id else {
+                        return Answer::Now(
+                            Reply::text("There is no silence from this incident to end.")
+                                .into_response(),
+                        );
+                    };
+                    let actor = actor(c.member.as_ref(), &c.user);
+                    let kind = ActionKind::Unsilence { silence_id };
+                    within_budget(true, reference, async move {
+                        request(&state, &c, incident, kind, actor).await
+                    })
+                    .await
+                }
                 Offer::Act(kind) => {
                     let actor = actor(c.member.as_ref(), &c.user);
                     within_budget(true, reference, async move {
@@ -129,12 +145,19 @@ async fn request(
         incident.id
     );
     let thread = requests::thread_for(&state.http, channel, c.message.id.get(), &name).await;
+    let link = c.guild_id.map(|g| {
+        format!(
+            "https://discord.com/channels/{g}/{channel}/{}",
+            c.message.id
+        )
+    });
     let target = Target {
         cluster,
         job_id,
         incident_id: Some(incident.id.clone()),
         labels: incident.labels.clone(),
         channel: thread,
+        link,
     };
     match guard.request(&actor, kind, target).await {
         Ok(req) => {

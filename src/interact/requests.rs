@@ -87,6 +87,19 @@ pub fn message(req: &Request) -> Message {
                 key: "deny".into(),
             },
         ]
+    } else if let (
+        Run::Succeeded { .. },
+        crate::action::ActionKind::Silence { .. },
+        Some(incident),
+    ) = (&req.run, &req.plan.kind, &req.incident_id)
+    {
+        let offer = crate::buttons::Offer::Unsilence;
+        vec![Button {
+            custom_id: crate::buttons::encode(incident, &offer),
+            label: offer.label(),
+            style: Style::Secondary,
+            key: offer.template_key(),
+        }]
     } else {
         Vec::new()
     };

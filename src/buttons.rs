@@ -191,6 +191,15 @@ pub fn encode_vote(request_id: &str, approve: bool, binding: &str) -> String {
     )
 }
 
+/// The requester's answer to a request's question: `fc1r:<request id>:yes|no:<binding prefix>`.
+pub fn encode_answer(request_id: &str, yes: bool, binding: &str) -> String {
+    let verb = if yes { "yes" } else { "no" };
+    format!(
+        "{REQUEST_PREFIX}:{request_id}:{verb}:{}",
+        &binding[..binding.len().min(16)]
+    )
+}
+
 /// What a pressed button asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Pressed {
@@ -202,6 +211,11 @@ pub enum Pressed {
         request_id: String,
         approve: bool,
         binding: String,
+    },
+    /// The requester's answer to the request's question.
+    Answer {
+        request_id: String,
+        yes: bool,
     },
 }
 
@@ -223,6 +237,12 @@ pub fn decode(custom_id: &str) -> Option<Pressed> {
                 request_id: id.to_string(),
                 approve: *verb == "approve",
                 binding: binding.to_string(),
+            })
+        }
+        [REQUEST_PREFIX, id, verb @ ("yes" | "no"), binding] if id_ok(id) && id_ok(binding) => {
+            Some(Pressed::Answer {
+                request_id: id.to_string(),
+                yes: *verb == "yes",
             })
         }
         _ => None,

@@ -272,6 +272,21 @@ impl Guard {
         }
     }
 
+    /// The requester's answer to the plan's question (see [`Request::confirm`]).
+    pub async fn confirm(&self, id: &str, actor: &Actor, yes: bool) -> Result<Request, Refusal> {
+        let _held = self.lock.lock().await;
+        let mut req = self.load(id)?;
+        req.confirm(actor, yes)
+            .map_err(|e| Refusal::new("confirm", e.to_string()))?;
+        let detail = json!({"confirmed": yes, "calls": req.plan.calls.iter().map(|c| c.to_string()).collect::<Vec<_>>()});
+        self.record(event(EventKind::Approved, &req, Some(actor)).with_detail(detail))
+            .await?;
+        self.save(&req).await?;
+        self.wake.notify_one();
+        self.publish(&req, vec![]);
+        Ok(req)
+    }
+
     pub async fn deny(&self, id: &str, actor: &Actor) -> Result<Request, Refusal> {
         let _held = self.lock.lock().await;
         let mut req = self.load(id)?;
@@ -326,7 +341,7 @@ impl Guard {
         open.sort_by_key(|r| r.created_at);
         for r in open {
             match r.run {
-                Run::Waiting => {
+                Run::Waiting | Run::Confirm => {
                     let _held = self.lock.lock().await;
                     let Ok(mut fresh) = self.load(&r.id) else {
                         continue;

@@ -74,6 +74,20 @@ pub async fn component(state: Arc<InteractState>, c: ComponentInteraction) -> An
                 }
             }
         }
+        Some(Pressed::Answer { request_id, yes }) => {
+            let Some(guard) = state.guard.clone() else {
+                return gone();
+            };
+            let actor = actor(c.member.as_ref(), &c.user);
+            within_budget(true, reference, async move {
+                match guard.confirm(&request_id, &actor, yes).await {
+                    Ok(_) if yes => Reply::text("Confirmed: every TaskManager is dumped."),
+                    Ok(_) => Reply::text("Confirmed: the struggling TaskManagers are left out."),
+                    Err(r) => Reply::refusal(&Refusal::new(r.message)),
+                }
+            })
+            .await
+        }
         Some(Pressed::Vote {
             request_id,
             approve,
@@ -163,7 +177,13 @@ async fn request(
         Ok(req) => {
             requests::post(&state.http, &guard, &req, channel).await;
             let needed = req.approval.needed;
-            Reply::text(if needed == 0 {
+            Reply::text(if req.run == crate::guard::Run::Confirm {
+                format!(
+                    "{}: {} Answer on the request in the thread.",
+                    req.plan.summary,
+                    req.plan.confirm.clone().unwrap_or_default()
+                )
+            } else if needed == 0 {
                 format!(
                     "{}: starting now; follow it in the thread.",
                     req.plan.summary

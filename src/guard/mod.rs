@@ -25,6 +25,7 @@ use tokio::sync::{mpsc, Mutex, Notify};
 
 use crate::action::{plan, ActionKind, Refusal};
 use crate::audit::{AuditEvent, EventKind};
+use crate::chat::{ChannelId, MessageId};
 use crate::config::ClusterConfig;
 use crate::enrich::Clusters;
 use crate::policy::{Actor, Approval, Policy};
@@ -49,14 +50,14 @@ pub struct Update {
 }
 
 /// What a request is about.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Target {
     pub cluster: String,
     pub job_id: String,
     pub incident_id: Option<String>,
     pub labels: BTreeMap<String, String>,
     /// Where the request's message goes.
-    pub channel: u64,
+    pub channel: ChannelId,
     /// A link to the message the request came from (a silence's comment carries it).
     pub link: Option<String>,
 }
@@ -243,8 +244,8 @@ impl Guard {
     pub async fn set_message(
         &self,
         id: &str,
-        channel: u64,
-        message: u64,
+        channel: ChannelId,
+        message: MessageId,
     ) -> Result<Request, Refusal> {
         let _held = self.lock.lock().await;
         let mut req = self.load(id)?;

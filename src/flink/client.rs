@@ -36,6 +36,8 @@ pub struct FlinkClient {
     auth: FlinkAuth,
     http: reqwest::Client,
     timeout: Duration,
+    /// Set by `Metrics::instrument` when the bot runs; `render` calls are not counted.
+    pub metrics: Option<crate::metrics::FlinkCallMetrics>,
 }
 
 impl FlinkClient {
@@ -54,6 +56,7 @@ impl FlinkClient {
             auth,
             http,
             timeout,
+            metrics: None,
         })
     }
 
@@ -110,6 +113,15 @@ impl FlinkClient {
     }
 
     async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, FlinkError> {
+        let started = std::time::Instant::now();
+        let result = self.fetch(path).await;
+        if let Some(m) = &self.metrics {
+            m.record(&self.name, path, &result, started);
+        }
+        result
+    }
+
+    async fn fetch<T: DeserializeOwned>(&self, path: &str) -> Result<T, FlinkError> {
         let url = self
             .base
             .join(path)

@@ -11,4 +11,6 @@ mod enrichment;
 mod intake;
 mod lifecycle;
 mod message_limits;
+mod metrics;
+mod operations;
 mod restart;

@@ -6,6 +6,7 @@ mod helpers;
 mod recorder;
 
 mod config_check;
+mod dashboard;
 mod delivery;
 mod enrichment;
 mod intake;

@@ -69,7 +69,7 @@ install_system_packages() {
         missing+=(openjdk-17-jdk-headless)
     command -v prometheus-alertmanager >/dev/null 2>&1 && command -v amtool >/dev/null 2>&1 ||
         missing+=(prometheus-alertmanager)
-    command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
+    command -v promtool >/dev/null 2>&1 && command -v prometheus >/dev/null 2>&1 || missing+=(prometheus)
     command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd) # checks deploy/systemd/
     command -v curl >/dev/null 2>&1 || missing+=(curl)
     command -v jq >/dev/null 2>&1 || missing+=(jq)
@@ -105,7 +105,7 @@ install_system_packages() {
 
 check_tools() {
     local tool
-    for tool in java javac jar curl jq unzip tar sha256sum flock prometheus-alertmanager amtool promtool systemd-analyze; do
+    for tool in java javac jar curl jq unzip tar sha256sum flock prometheus-alertmanager amtool promtool prometheus systemd-analyze; do
         command -v "$tool" >/dev/null 2>&1 || die "required tool '$tool' is still missing after installing packages"
     done
     ((${#PIP[@]})) || find_pip || die "pip is missing (python3 -m pip / pip3) after installing python3-pip"
@@ -609,6 +609,7 @@ write_env() {
         printf 'export ALERTMANAGER_BIN=%q\n' "$(command -v prometheus-alertmanager)"
         printf 'export AMTOOL_BIN=%q\n' "$(command -v amtool)"
         printf 'export PROMTOOL_BIN=%q\n' "$(command -v promtool)"
+        printf 'export PROMETHEUS_BIN=%q\n' "$(command -v prometheus)"
         printf 'export SYSTEMD_ANALYZE_BIN=%q\n' "$(command -v systemd-analyze)"
         printf 'export HADOLINT_BIN=%q\n' "$HADOLINT_BIN"
         printf 'export KUBERNETES_VALIDATE_BIN=%q\n' "$KUBERNETES_VALIDATE_BIN"

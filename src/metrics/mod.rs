@@ -294,7 +294,10 @@ impl Metrics {
 
 /// `GET /metrics` in the Prometheus text format.
 pub async fn scrape(State(state): State<Arc<IntakeState>>) -> Response {
-    let body = state.metrics.render(&state.store);
+    // Counting the inbox walks it (sled keeps no count), so render off the async workers.
+    let body = tokio::task::spawn_blocking(move || state.metrics.render(&state.store))
+        .await
+        .unwrap_or_default();
     (
         StatusCode::OK,
         [(header::CONTENT_TYPE, prometheus::TEXT_FORMAT)],

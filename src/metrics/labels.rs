@@ -77,20 +77,19 @@ pub(super) const FLINK_ENDPOINTS: [&str; 6] = [
     "/jobs/:id/vertices/:id/backpressure",
 ];
 
-/// A REST path as an endpoint label: no query, ids replaced by `:id` (`jobs/ab12/exceptions?x`
-/// -> `/jobs/:id/exceptions`), so job and vertex ids never become label values.
+/// A REST path as an endpoint label: no query, and every segment that is not a plain word (ids of
+/// jobs, vertices, TaskManagers, checkpoints, triggers all carry digits) replaced by `:id`
+/// (`jobs/ab12/exceptions?x` -> `/jobs/:id/exceptions`), so no id becomes a label value.
 pub fn endpoint(path: &str) -> String {
     let path = path.split('?').next().unwrap_or("");
     let mut out = String::new();
-    let mut after_collection = false;
     for seg in path.split('/').filter(|s| !s.is_empty()) {
         out.push('/');
-        if after_collection && seg != "overview" {
-            out.push_str(":id");
-        } else {
+        if seg.bytes().all(|b| b.is_ascii_lowercase() || b == b'-') {
             out.push_str(seg);
+        } else {
+            out.push_str(":id");
         }
-        after_collection = matches!(seg, "jobs" | "vertices" | "taskmanagers") && !after_collection;
     }
     out
 }
@@ -107,16 +106,31 @@ mod tests {
             ("jobs/overview", "/jobs/overview"),
             ("jobs/a3f1c9e2b7d64e0f9c1a2b3c4d5e6f70", "/jobs/:id"),
             (
-                "jobs/abc/exceptions?maxExceptions=10",
+                "jobs/7c2e5a9b/exceptions?maxExceptions=10",
                 "/jobs/:id/exceptions",
             ),
-            ("jobs/abc/checkpoints", "/jobs/:id/checkpoints"),
-            ("jobs/abc/metrics?get=numRestarts,x", "/jobs/:id/metrics"),
+            ("jobs/7c2e5a9b/checkpoints", "/jobs/:id/checkpoints"),
             (
-                "jobs/abc/vertices/def/backpressure",
+                "jobs/7c2e5a9b/metrics?get=numRestarts,x",
+                "/jobs/:id/metrics",
+            ),
+            (
+                "jobs/7c2e5a9b/vertices/cbc357cc/backpressure",
                 "/jobs/:id/vertices/:id/backpressure",
             ),
             ("/overview", "/overview"),
+            (
+                "jobs/abc1/checkpoints/details/42",
+                "/jobs/:id/checkpoints/details/:id",
+            ),
+            (
+                "taskmanagers/10.0.0.7:41234-a1b2c3/thread-dump",
+                "/taskmanagers/:id/thread-dump",
+            ),
+            (
+                "jobs/abc1/savepoints/0f9e8d7c6b5a4938",
+                "/jobs/:id/savepoints/:id",
+            ),
         ] {
             assert_eq!(endpoint(path), want, "{path}");
         }

@@ -6,8 +6,13 @@
 //!   each entry carries its body's hash, so the index of pending hashes that lets a byte-identical
 //!   resend be acknowledged without storing it twice lives in memory, rebuilt on open.
 //! - `incidents`: one record per Alertmanager group: which Discord message shows it.
+//! - `audit`: the hash-chained audit log (see `audit.rs`).
+//! - `incident_ids`: incident id -> group key, so a button naming an incident finds it.
+//! - `requests`: guarded action requests and their approvals (see `requests.rs`).
 
+mod audit;
 mod commit;
+mod requests;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -17,6 +22,7 @@ use std::sync::{Arc, Mutex};
 use serde::{de::DeserializeOwned, Serialize};
 use sha2::{Digest, Sha256};
 
+pub use audit::{AuditError, AuditLog};
 pub use commit::Committer;
 
 #[derive(Debug, thiserror::Error)]
@@ -62,6 +68,8 @@ pub struct Store {
     db: sled::Db,
     inbox: sled::Tree,
     incidents: sled::Tree,
+    incident_ids: sled::Tree,
+    requests: sled::Tree,
     committer: Committer,
     /// Hash of each pending body -> its sequence. Sequence allocation, the inbox insert and this
     /// index change under this one lock, so entries appear in sequence order and two identical
@@ -101,6 +109,8 @@ impl Store {
         Ok(Store {
             committer: Committer::start(db.clone(), path)?,
             incidents: db.open_tree("incidents")?,
+            incident_ids: db.open_tree("incident_ids")?,
+            requests: db.open_tree("requests")?,
             inbox,
             db,
             pending_index: Arc::new(Mutex::new(pending)),
@@ -197,6 +207,20 @@ impl Store {
         let bytes = serde_json::to_vec(incident).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         self.incidents.insert(key.as_bytes(), bytes)?;
         Ok(())
+    }
+
+    /// Records which group an incident id belongs to (durable with the next commit).
+    pub fn index_incident(&self, id: &str, key: &str) -> Result<(), StoreError> {
+        self.incident_ids.insert(id.as_bytes(), key.as_bytes())?;
+        Ok(())
+    }
+
+    /// The incident with this id, if the store still has it.
+    pub fn incident_by_id<T: DeserializeOwned>(&self, id: &str) -> Result<Option<T>, StoreError> {
+        match self.incident_ids.get(id.as_bytes())? {
+            Some(key) => self.incident(&String::from_utf8_lossy(&key)),
+            None => Ok(None),
+        }
     }
 
     /// Waits until everything written before this call is on disk.

@@ -224,7 +224,7 @@ async fn render(
                 ..Default::default()
             }
         };
-        let (message, _) = compose::message(&config, &renderer, &hook, &incident, &facts);
+        let (message, _) = compose::message(&config, &renderer, &hook, &incident, &facts, None);
         println!("===== {} =====", file.display());
         print!("{}", crate::deliver::console::format(&message));
     }

@@ -38,6 +38,56 @@ pub struct Attachment {
     pub note: Option<String>,
 }
 
+/// What an incident's message says about the people on it, one line under its title.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Note {
+    pub acknowledged_by: Option<String>,
+    pub silenced_until: Option<String>,
+    pub last_action: Option<String>,
+}
+
+impl Note {
+    /// "acknowledged by Ana · silenced until 04:00 UTC · Savepoint: done (03:12 UTC)"
+    pub fn line(&self) -> Option<String> {
+        let parts: Vec<String> = [
+            self.acknowledged_by
+                .as_ref()
+                .map(|a| format!("acknowledged by {a}")),
+            self.silenced_until
+                .as_ref()
+                .map(|s| format!("silenced until {s}")),
+            self.last_action.clone(),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        (!parts.is_empty()).then(|| parts.join(" · "))
+    }
+
+    /// Folds a finished request into the note (pure).
+    pub fn after(mut self, req: &Request) -> Note {
+        let at = chrono::Utc::now().format("%H:%M UTC");
+        match (&req.plan.kind, &req.run) {
+            (ActionKind::Acknowledge, Run::Succeeded { .. }) => {
+                self.acknowledged_by = Some(req.approval.requester.name.clone())
+            }
+            (ActionKind::Silence { minutes }, Run::Succeeded { at: done, .. }) => {
+                let until = *done + chrono::Duration::minutes(i64::from(*minutes));
+                self.silenced_until = Some(until.format("%H:%M UTC").to_string());
+            }
+            (ActionKind::Unsilence { .. }, Run::Succeeded { .. }) => self.silenced_until = None,
+            (kind, Run::Succeeded { .. }) => {
+                self.last_action = Some(format!("{}: done ({at})", kind.label()))
+            }
+            (kind, Run::Failed { .. }) => {
+                self.last_action = Some(format!("{}: failed ({at})", kind.label()))
+            }
+            _ => {}
+        }
+        self
+    }
+}
+
 /// A request changed; the chat side shows it.
 #[derive(Debug, Clone)]
 pub struct Update {
@@ -337,6 +387,12 @@ impl Guard {
             tracing::error!(request = id, error = %e, "could not audit the result");
         }
         req.finish(outcome, Utc::now());
+        if let Some(incident) = &req.incident_id {
+            let note: Note = self.store.incident_note(incident).unwrap_or_default();
+            if let Err(e) = self.store.put_incident_note(incident, &note.after(&req)) {
+                tracing::error!(request = id, error = %e, "could not update the incident's note");
+            }
+        }
         if let Err(e) = self.save(&req).await {
             tracing::error!(request = id, error = %e.message, "could not store the result");
         }

@@ -150,6 +150,7 @@ pub async fn post(http: &Http, guard: &Guard, req: &Request, fallback: u64) {
 pub async fn follow(
     http: Arc<Http>,
     guard: Arc<Guard>,
+    store: crate::store::Store,
     mut updates: mpsc::UnboundedReceiver<Update>,
 ) {
     while let Some(update) = updates.recv().await {
@@ -180,6 +181,11 @@ pub async fn follow(
         {
             tracing::warn!(request = %req.id, error = %e, "editing the request's message failed");
         }
+        if req.run.is_final() {
+            if let Some(incident) = &req.incident_id {
+                note_on_incident(&http, &store, incident).await;
+            }
+        }
         if !update.files.is_empty() {
             let mut post = CreateMessage::new()
                 .content(format!("Files for request {}:", req.id))
@@ -191,5 +197,81 @@ pub async fn follow(
                 tracing::error!(request = %req.id, error = %e, "posting the result files failed");
             }
         }
+    }
+}
+
+/// Replaces (or adds, first) the note field of the incident's message, keeping everything else
+/// Discord shows: the pipeline renders the same note on its next edit.
+async fn note_on_incident(http: &Http, store: &crate::store::Store, incident_id: &str) {
+    let (incident, note) = {
+        let store = store.clone();
+        let id = incident_id.to_string();
+        let read = tokio::task::spawn_blocking(move || {
+            let inc = store
+                .incident_by_id::<crate::incident::Incident>(&id)
+                .ok()
+                .flatten();
+            let note = store
+                .incident_note::<crate::guard::Note>(&id)
+                .unwrap_or_default();
+            (inc.filter(|i| i.id == id), note)
+        })
+        .await;
+        match read {
+            Ok(r) => r,
+            Err(_) => return,
+        }
+    };
+    let (Some(incident), Some(line)) = (incident, note.line()) else {
+        return;
+    };
+    let Some(message_id) = incident.message_id else {
+        return;
+    };
+    let channel = ChannelId::new(incident.channel_id);
+    let current = match channel.message(http, MessageId::new(message_id)).await {
+        Ok(m) => m,
+        Err(e) => {
+            tracing::warn!(incident = incident_id, error = %e, "cannot read the incident's message");
+            return;
+        }
+    };
+    let Some(embed) = current.embeds.into_iter().next() else {
+        return;
+    };
+    let mut fields: Vec<(String, String, bool)> = embed
+        .fields
+        .into_iter()
+        .filter(|f| f.name != crate::render::NOTE_FIELD)
+        .map(|f| (f.name, f.value, f.inline))
+        .collect();
+    fields.insert(0, (crate::render::NOTE_FIELD.to_string(), line, false));
+    fields.truncate(25);
+    let mut e = serenity::all::CreateEmbed::new()
+        .title(embed.title.unwrap_or_default())
+        .description(embed.description.unwrap_or_default())
+        .fields(fields);
+    if let Some(c) = embed.colour {
+        e = e.colour(c);
+    }
+    if let Some(u) = embed.url {
+        e = e.url(u);
+    }
+    if let Some(f) = embed.footer {
+        e = e.footer(serenity::all::CreateEmbedFooter::new(f.text));
+    }
+    if let Some(t) = embed.timestamp {
+        e = e.timestamp(t);
+    }
+    // Only the embed: Discord keeps the message's buttons when `components` is not sent.
+    if let Err(err) = channel
+        .edit_message(
+            http,
+            MessageId::new(message_id),
+            EditMessage::new().embed(e),
+        )
+        .await
+    {
+        tracing::warn!(incident = incident_id, error = %err, "cannot update the incident's message");
     }
 }

@@ -115,7 +115,13 @@ impl Pipeline {
             .instrument(span.clone())
             .await;
         self.metrics.enrichment(&facts);
-        let (message, pattern) = compose::message(&self.config, &self.renderer, hook, inc, &facts);
+        let note = self
+            .store
+            .incident_note::<crate::guard::Note>(&inc.id)
+            .ok()
+            .and_then(|n| n.line());
+        let (message, pattern) =
+            compose::message(&self.config, &self.renderer, hook, inc, &facts, note);
         let id = deliver::deliver(
             &self.sink,
             self.retry_policy(),

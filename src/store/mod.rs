@@ -9,6 +9,7 @@
 //! - `audit`: the hash-chained audit log (see `audit.rs`).
 //! - `incident_ids`: incident id -> group key, so a button naming an incident finds it.
 //! - `requests`: guarded action requests and their approvals (see `requests.rs`).
+//! - `notes`: incident id -> the one-line state its message shows (acknowledged, silenced, last action).
 
 mod audit;
 mod commit;
@@ -70,6 +71,7 @@ pub struct Store {
     incidents: sled::Tree,
     incident_ids: sled::Tree,
     requests: sled::Tree,
+    notes: sled::Tree,
     committer: Committer,
     /// Hash of each pending body -> its sequence. Sequence allocation, the inbox insert and this
     /// index change under this one lock, so entries appear in sequence order and two identical
@@ -111,6 +113,7 @@ impl Store {
             incidents: db.open_tree("incidents")?,
             incident_ids: db.open_tree("incident_ids")?,
             requests: db.open_tree("requests")?,
+            notes: db.open_tree("notes")?,
             inbox,
             db,
             pending_index: Arc::new(Mutex::new(pending)),

@@ -36,6 +36,30 @@ impl Store {
             .collect()
     }
 
+    /// The one-line state an incident's message shows (acknowledged by, silenced until, last
+    /// action), kept apart from the incident record so the pipeline and the guard never write
+    /// the same record.
+    pub fn incident_note<T: DeserializeOwned + Default>(
+        &self,
+        incident_id: &str,
+    ) -> Result<T, StoreError> {
+        match self.notes.get(incident_id.as_bytes())? {
+            Some(v) => serde_json::from_slice(&v)
+                .map_err(|e| StoreError::Corrupt(format!("note {incident_id:?}: {e}"))),
+            None => Ok(T::default()),
+        }
+    }
+
+    pub fn put_incident_note<T: Serialize>(
+        &self,
+        incident_id: &str,
+        note: &T,
+    ) -> Result<(), StoreError> {
+        let bytes = serde_json::to_vec(note).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        self.notes.insert(incident_id.as_bytes(), bytes)?;
+        Ok(())
+    }
+
     /// A fresh, store-unique id (sled's monotonic id, never reused across restarts).
     pub fn next_id(&self) -> Result<u64, StoreError> {
         Ok(self.db.generate_id()?)

@@ -201,6 +201,38 @@ async fn a_savepoint_from_a_page_runs_once_a_second_person_approves() {
     for step in ["requested", "approved", "executing", "succeeded"] {
         assert!(audit.contains(step), "audit has {step}: {audit}");
     }
+
+    // The incident's own message tells the story at a glance.
+    let ack = press(&app, button(&page, "Acknowledge"), page_id, CAROL).await;
+    assert!(
+        ack.contains("starting now"),
+        "acknowledge needs no approval: {ack}"
+    );
+    let seen = app
+        .recorder
+        .wait_for("the incident's note", Duration::from_secs(30), |r| {
+            r.iter().any(|x| {
+                x.method == "PATCH"
+                    && x.message_id == Some(page_id)
+                    && x.text().contains("acknowledged by")
+            })
+        })
+        .await;
+    let note = seen
+        .iter()
+        .rev()
+        .find(|x| {
+            x.method == "PATCH"
+                && x.message_id == Some(page_id)
+                && x.text().contains("acknowledged by")
+        })
+        .unwrap()
+        .text();
+    assert!(note.contains("Savepoint: done"), "{note}");
+    assert!(
+        note.contains("FlinkCheckpointTooOld"),
+        "the rest of the page is kept: {note}"
+    );
 }
 
 #[tokio::test]

@@ -184,7 +184,7 @@ async fn metrics_pass_promtool_and_export_every_family() {
 #[tokio::test]
 async fn counters_follow_a_real_alertmanager_page_on_real_flink() {
     let url = required_env("FLINK23_URL");
-    let job = required_env("FLINK23_JOB_NESTED");
+    let job = required_env("FLINK23_JOB_HEALTHY");
     let app = spawn_app(AppOptions {
         clusters: vec![("flink23".into(), url)],
         ..Default::default()
@@ -192,7 +192,7 @@ async fn counters_follow_a_real_alertmanager_page_on_real_flink() {
     .await;
     let am = Alertmanager::start(&app.addr, FAST).await;
     am.send(
-        json!({"alertname": "FlinkJobNotRunning", "severity": "critical", "flink_cluster": "flink23", "job_id": job, "job_name": "harness-nested-failure"}),
+        json!({"alertname": "FlinkJobUnstable", "severity": "critical", "flink_cluster": "flink23", "job_id": job, "job_name": "harness-healthy"}),
         json!({"summary": "metrics test"}),
         false,
     )

@@ -143,7 +143,7 @@ impl Metrics {
         let calls = IntCounterVec::new(
             Opts::new(
                 "flink_chatops_flink_calls_total",
-                "Flink REST calls made during enrichment, by cluster, endpoint and outcome.",
+                "Flink REST reads (enrichment, chat commands, action checks), by cluster, endpoint and outcome.",
             ),
             &["flink_cluster", "endpoint", "outcome"],
         )?;

@@ -28,6 +28,7 @@ pub mod pipeline;
 pub mod policy;
 pub mod render;
 pub mod server;
+pub mod severity;
 pub mod silences;
 pub mod startup;
 pub mod store;

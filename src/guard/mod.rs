@@ -43,6 +43,9 @@ pub struct Attachment {
 pub struct Note {
     pub acknowledged_by: Option<String>,
     pub silenced_until: Option<String>,
+    /// The silence made from chat, for Unsilence.
+    #[serde(default)]
+    pub silence_id: Option<String>,
     pub last_action: Option<String>,
 }
 
@@ -71,11 +74,15 @@ impl Note {
             (ActionKind::Acknowledge, Run::Succeeded { .. }) => {
                 self.acknowledged_by = Some(req.approval.requester.name.clone())
             }
-            (ActionKind::Silence { minutes }, Run::Succeeded { at: done, .. }) => {
+            (ActionKind::Silence { minutes }, Run::Succeeded { at: done, result }) => {
                 let until = *done + chrono::Duration::minutes(i64::from(*minutes));
                 self.silenced_until = Some(until.format("%H:%M UTC").to_string());
+                self.silence_id = silence_id_in(result);
             }
-            (ActionKind::Unsilence { .. }, Run::Succeeded { .. }) => self.silenced_until = None,
+            (ActionKind::Unsilence { .. }, Run::Succeeded { .. }) => {
+                self.silenced_until = None;
+                self.silence_id = None;
+            }
             (kind, Run::Succeeded { .. }) => {
                 self.last_action = Some(format!("{}: done ({at})", kind.label()))
             }
@@ -86,6 +93,12 @@ impl Note {
         }
         self
     }
+}
+
+/// The id in a silence's result ("… (silence <id>)").
+pub fn silence_id_in(result: &str) -> Option<String> {
+    let id = result.rsplit("(silence ").next()?.strip_suffix(')')?;
+    crate::silences::is_silence_id(id).then(|| id.to_string())
 }
 
 /// A request changed; the chat side shows it.
@@ -104,6 +117,8 @@ pub struct Target {
     pub labels: BTreeMap<String, String>,
     /// Where the request's message goes.
     pub channel: u64,
+    /// A link to the message the request came from (a silence's comment carries it).
+    pub link: Option<String>,
 }
 
 pub struct Guard {
@@ -203,6 +218,7 @@ impl Guard {
         let mut req = Request::new(id, plan, approval, target.channel, now);
         req.incident_id = target.incident_id;
         req.labels = target.labels;
+        req.link = target.link;
         let detail = json!({ "plan": req.plan.shown(), "binding": req.binding, "approvals_needed": req.approval.needed, "expires_at": req.approval.expires_at });
         self.record(event(EventKind::Requested, &req, Some(actor)).with_detail(detail))
             .await?;
@@ -254,6 +270,21 @@ impl Guard {
                 Err(Refusal::new("approval", e.to_string()))
             }
         }
+    }
+
+    /// The requester's answer to the plan's question (see [`Request::confirm`]).
+    pub async fn confirm(&self, id: &str, actor: &Actor, yes: bool) -> Result<Request, Refusal> {
+        let _held = self.lock.lock().await;
+        let mut req = self.load(id)?;
+        req.confirm(actor, yes)
+            .map_err(|e| Refusal::new("confirm", e.to_string()))?;
+        let detail = json!({"confirmed": yes, "calls": req.plan.calls.iter().map(|c| c.to_string()).collect::<Vec<_>>()});
+        self.record(event(EventKind::Approved, &req, Some(actor)).with_detail(detail))
+            .await?;
+        self.save(&req).await?;
+        self.wake.notify_one();
+        self.publish(&req, vec![]);
+        Ok(req)
     }
 
     pub async fn deny(&self, id: &str, actor: &Actor) -> Result<Request, Refusal> {
@@ -310,7 +341,7 @@ impl Guard {
         open.sort_by_key(|r| r.created_at);
         for r in open {
             match r.run {
-                Run::Waiting => {
+                Run::Waiting | Run::Confirm => {
                     let _held = self.lock.lock().await;
                     let Ok(mut fresh) = self.load(&r.id) else {
                         continue;

@@ -57,6 +57,10 @@ pub fn message(req: &Request) -> Message {
         ));
     }
     let (color, status) = match &req.run {
+        Run::Confirm => (
+            colors::WARNING,
+            format!("{} must answer first", a.requester.name),
+        ),
         Run::Waiting => (
             colors::WARNING,
             format!(
@@ -72,7 +76,22 @@ pub fn message(req: &Request) -> Message {
         Run::Expired { .. } => (colors::CRITICAL, "expired before it was approved".into()),
     };
     fields.push(Field::new("Status", status, false));
-    let buttons = if req.run == Run::Waiting {
+    let buttons = if req.run == Run::Confirm {
+        vec![
+            Button {
+                custom_id: crate::buttons::encode_answer(&req.id, true, &req.binding),
+                label: "Dump anyway".into(),
+                style: Style::Danger,
+                key: "confirm".into(),
+            },
+            Button {
+                custom_id: crate::buttons::encode_answer(&req.id, false, &req.binding),
+                label: "Skip the struggling ones".into(),
+                style: Style::Secondary,
+                key: "skip".into(),
+            },
+        ]
+    } else if req.run == Run::Waiting {
         vec![
             Button {
                 custom_id: encode_vote(&req.id, true, &req.binding),
@@ -87,6 +106,19 @@ pub fn message(req: &Request) -> Message {
                 key: "deny".into(),
             },
         ]
+    } else if let (
+        Run::Succeeded { .. },
+        crate::action::ActionKind::Silence { .. },
+        Some(incident),
+    ) = (&req.run, &req.plan.kind, &req.incident_id)
+    {
+        let offer = crate::buttons::Offer::Unsilence;
+        vec![Button {
+            custom_id: crate::buttons::encode(incident, &offer),
+            label: offer.label(),
+            style: Style::Secondary,
+            key: offer.template_key(),
+        }]
     } else {
         Vec::new()
     };

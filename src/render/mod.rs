@@ -132,12 +132,9 @@ fn assemble(input: &RenderInput<'_>, description: String) -> Message {
     let color = if resolved {
         colors::RESOLVED
     } else {
-        match severity.as_str() {
-            "critical" | "page" | "error" => colors::CRITICAL,
-            "warning" => colors::WARNING,
-            _ => colors::INFO,
-        }
+        crate::severity::Level::of(&severity).color()
     };
+
     let subject = facts
         .job
         .as_ref()

@@ -341,3 +341,170 @@ async fn the_policy_decides_who_may_ask() {
     let state = crate::interactions::flink(&cluster.url, &format!("/jobs/{healthy}")).await;
     assert_eq!(state["state"], "RUNNING");
 }
+
+#[tokio::test]
+async fn a_silence_from_a_page_is_in_alertmanager_until_unsilenced() {
+    let cluster = Cluster::get("2.3");
+    let am = Alertmanager::start("127.0.0.1:9", FAST).await;
+    let app = bot(
+        &cluster,
+        &[("FLINK_CHATOPS__ALERTMANAGER__URL", am.url.as_str())],
+    )
+    .await;
+    let name = cluster.config().name;
+    // An alert the diagnosis does not know offers Silence.
+    let body = webhook(
+        json!({"alertname": "OrdersTeamCustomAlert", "flink_cluster": name, "job_id": cluster.harness_job("HEALTHY"), "team": "orders"}),
+    );
+    assert_eq!(
+        app.post_webhook(body, Some(WEBHOOK_TOKEN)).await.status(),
+        200
+    );
+    let seen = app
+        .recorder
+        .wait_for("the page", Duration::from_secs(30), |r| {
+            r.iter()
+                .any(|x| x.method == "POST" && x.text().contains("OrdersTeamCustomAlert"))
+        })
+        .await;
+    let page = seen
+        .into_iter()
+        .find(|x| x.method == "POST" && x.text().contains("OrdersTeamCustomAlert"))
+        .unwrap();
+    let page_id = page.message_id.unwrap();
+    while app.pending().await > 0 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let reply = press(&app, button(&page, "Silence 1 h"), page_id, BOB).await;
+    assert!(reply.contains("starting now"), "{reply}");
+    let request = request_message(&app, "Silence").await;
+    let done = request_edit(
+        &app,
+        request.message_id.unwrap(),
+        "✅",
+        Duration::from_secs(30),
+    )
+    .await;
+    assert!(done.contains("silenced until"), "{done}");
+
+    let silences: serde_json::Value = reqwest::get(format!("{}/api/v2/silences", am.url))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let ours = silences
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| {
+            s["status"]["state"] == "active"
+                && s["comment"]
+                    .as_str()
+                    .unwrap_or("")
+                    .contains("flink-chatops request")
+        })
+        .unwrap_or_else(|| panic!("no active silence from the bot: {silences}"));
+    assert_eq!(ours["createdBy"], format!("User {}", BOB % 1000), "{ours}");
+    assert!(
+        ours["comment"].as_str().unwrap().contains(&format!(
+            "/channels/{}/111222333/{page_id}",
+            payloads::GUILD_ID
+        )),
+        "links the message: {ours}"
+    );
+    let matchers = ours["matchers"].as_array().unwrap();
+    assert!(
+        matchers.iter().any(|m| m["name"] == "alertname"
+            && m["value"] == "OrdersTeamCustomAlert"
+            && m["isEqual"] == true),
+        "{ours}"
+    );
+    assert!(
+        matchers
+            .iter()
+            .any(|m| m["name"] == "team" && m["value"] == "orders"),
+        "{ours}"
+    );
+    let ends = chrono::DateTime::parse_from_rfc3339(ours["endsAt"].as_str().unwrap()).unwrap();
+    let left = ends.with_timezone(&chrono::Utc) - chrono::Utc::now();
+    assert!(
+        left > chrono::Duration::minutes(55) && left <= chrono::Duration::minutes(60),
+        "1 h: {left}"
+    );
+
+    // Unsilence, from the request's result.
+    let finished = app
+        .recorder
+        .requests()
+        .into_iter()
+        .rev()
+        .find(|x| {
+            x.method == "PATCH" && x.message_id == request.message_id && x.text().contains("✅")
+        })
+        .unwrap();
+    let unsilence = button(&finished, "Unsilence").to_string();
+    let reply = press(&app, &unsilence, request.message_id.unwrap(), BOB).await;
+    assert!(reply.contains("starting now"), "{reply}");
+    let id = ours["id"].as_str().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let s: serde_json::Value = reqwest::get(format!("{}/api/v2/silence/{id}", am.url))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if s["status"]["state"] == "expired" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "still {s}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_thread_dump_from_a_page_attaches_the_real_threads() {
+    let cluster = Cluster::get("2.3");
+    let app = bot(&cluster, &[]).await;
+    let healthy = cluster.harness_job("HEALTHY");
+    let page = page(&app, &cluster.config().name, &healthy).await;
+    let reply = press(
+        &app,
+        button(&page, "Thread dump"),
+        page.message_id.unwrap(),
+        USER_ID,
+    )
+    .await;
+    assert!(
+        reply.contains("starting now"),
+        "a dump needs no approval: {reply}"
+    );
+    let seen = app
+        .recorder
+        .wait_for("the dump files", Duration::from_secs(60), |r| {
+            r.iter().any(|x| x.method == "POST" && !x.files.is_empty())
+        })
+        .await;
+    let files = &seen
+        .iter()
+        .find(|x| x.method == "POST" && !x.files.is_empty())
+        .unwrap()
+        .files;
+    let jm = files
+        .iter()
+        .find(|(n, _)| n.starts_with("jobmanager"))
+        .expect("the JobManager's dump");
+    assert!(
+        String::from_utf8_lossy(&jm.1).contains("flink-pekko"),
+        "real JobManager threads"
+    );
+    let tm = files
+        .iter()
+        .find(|(n, _)| n.starts_with("taskmanager"))
+        .expect("a TaskManager's dump");
+    assert!(
+        String::from_utf8_lossy(&tm.1).contains("count-per-key"),
+        "the job's own task thread"
+    );
+}

@@ -128,6 +128,34 @@ async fn a_savepoint_in_flight_during_a_sigkill_completes_after_restart_and_is_r
         "one request message"
     );
     assert_eq!(job.savepoints_on_disk().len(), 1, "one savepoint");
+
+    // The audit log, read with the bot stopped, holds every step once, and verifies.
+    drop(_bot);
+    let cli = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_flink-chatops"))
+            .arg("audit")
+            .arg("--config")
+            .arg(&setup.file)
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).to_string()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+    let (ok, list) = cli(&["list"]);
+    assert!(ok, "{list}");
+    for step in ["requested", "approved", "executing", "succeeded"] {
+        assert_eq!(
+            list.matches(&format!("{step} savepoint")).count(),
+            1,
+            "{step} once: {list}"
+        );
+    }
+    let (ok, verified) = cli(&["verify"]);
+    assert!(ok, "{verified}");
 }
 
 #[tokio::test]

@@ -116,6 +116,7 @@ pub async fn answer(
         incident_id: None,
         labels,
         channel,
+        link: None,
     };
     match guard.request(&actor, kind, target).await {
         Ok(req) => {

@@ -11,7 +11,9 @@
 //! audit entry cannot be written, the step does not happen.
 
 pub mod execute;
+mod note;
 pub mod request;
+mod worker;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -23,11 +25,13 @@ use tokio::sync::{mpsc, Mutex, Notify};
 
 use crate::action::{plan, ActionKind, Refusal};
 use crate::audit::{AuditEvent, EventKind};
+use crate::chat::{ChannelId, MessageId};
 use crate::config::ClusterConfig;
 use crate::enrich::Clusters;
 use crate::policy::{Actor, Approval, Policy};
 use crate::silences::SilenceClient;
 use crate::store::{AuditLog, Store};
+pub use note::{silence_id_in, Note};
 pub use request::{Approved, Request, Run};
 
 /// A file a result carries (a thread dump), with a note when it was cut.
@@ -38,69 +42,6 @@ pub struct Attachment {
     pub note: Option<String>,
 }
 
-/// What an incident's message says about the people on it, one line under its title.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Note {
-    pub acknowledged_by: Option<String>,
-    pub silenced_until: Option<String>,
-    /// The silence made from chat, for Unsilence.
-    #[serde(default)]
-    pub silence_id: Option<String>,
-    pub last_action: Option<String>,
-}
-
-impl Note {
-    /// "acknowledged by Ana · silenced until 04:00 UTC · Savepoint: done (03:12 UTC)"
-    pub fn line(&self) -> Option<String> {
-        let parts: Vec<String> = [
-            self.acknowledged_by
-                .as_ref()
-                .map(|a| format!("acknowledged by {a}")),
-            self.silenced_until
-                .as_ref()
-                .map(|s| format!("silenced until {s}")),
-            self.last_action.clone(),
-        ]
-        .into_iter()
-        .flatten()
-        .collect();
-        (!parts.is_empty()).then(|| parts.join(" · "))
-    }
-
-    /// Folds a finished request into the note (pure).
-    pub fn after(mut self, req: &Request) -> Note {
-        let at = chrono::Utc::now().format("%H:%M UTC");
-        match (&req.plan.kind, &req.run) {
-            (ActionKind::Acknowledge, Run::Succeeded { .. }) => {
-                self.acknowledged_by = Some(req.approval.requester.name.clone())
-            }
-            (ActionKind::Silence { minutes }, Run::Succeeded { at: done, result }) => {
-                let until = *done + chrono::Duration::minutes(i64::from(*minutes));
-                self.silenced_until = Some(until.format("%H:%M UTC").to_string());
-                self.silence_id = silence_id_in(result);
-            }
-            (ActionKind::Unsilence { .. }, Run::Succeeded { .. }) => {
-                self.silenced_until = None;
-                self.silence_id = None;
-            }
-            (kind, Run::Succeeded { .. }) => {
-                self.last_action = Some(format!("{}: done ({at})", kind.label()))
-            }
-            (kind, Run::Failed { .. }) => {
-                self.last_action = Some(format!("{}: failed ({at})", kind.label()))
-            }
-            _ => {}
-        }
-        self
-    }
-}
-
-/// The id in a silence's result ("… (silence <id>)").
-pub fn silence_id_in(result: &str) -> Option<String> {
-    let id = result.rsplit("(silence ").next()?.strip_suffix(')')?;
-    crate::silences::is_silence_id(id).then(|| id.to_string())
-}
-
 /// A request changed; the chat side shows it.
 #[derive(Debug, Clone)]
 pub struct Update {
@@ -109,14 +50,14 @@ pub struct Update {
 }
 
 /// What a request is about.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Target {
     pub cluster: String,
     pub job_id: String,
     pub incident_id: Option<String>,
     pub labels: BTreeMap<String, String>,
     /// Where the request's message goes.
-    pub channel: u64,
+    pub channel: ChannelId,
     /// A link to the message the request came from (a silence's comment carries it).
     pub link: Option<String>,
 }
@@ -134,7 +75,7 @@ pub struct Guard {
 }
 
 /// How often the worker looks for expired and runnable requests without being woken.
-const SWEEP: Duration = Duration::from_secs(2);
+pub(crate) const SWEEP: Duration = Duration::from_secs(2);
 
 impl Guard {
     pub fn new(
@@ -303,8 +244,8 @@ impl Guard {
     pub async fn set_message(
         &self,
         id: &str,
-        channel: u64,
-        message: u64,
+        channel: ChannelId,
+        message: MessageId,
     ) -> Result<Request, Refusal> {
         let _held = self.lock.lock().await;
         let mut req = self.load(id)?;
@@ -318,147 +259,26 @@ impl Guard {
         self.load(id)
     }
 
-    /// The worker: expires what waited too long, runs what is Ready, and after a restart
-    /// resumes what was Running. One request at a time per sweep, in creation order.
-    pub async fn run(self: Arc<Self>) {
-        let mut first = true;
-        loop {
-            let woken = self.wake.notified();
-            if let Err(e) = self.sweep(first).await {
-                tracing::error!(error = %e, "guarded requests: sweep failed");
-            }
-            first = false;
-            tokio::select! {
-                _ = woken => {}
-                _ = tokio::time::sleep(SWEEP) => {}
-            }
-        }
-    }
-
-    async fn sweep(self: &Arc<Self>, after_restart: bool) -> Result<(), crate::store::StoreError> {
-        let mut open: Vec<Request> = self.store.requests()?;
-        open.retain(|r| !r.run.is_final());
-        open.sort_by_key(|r| r.created_at);
-        for r in open {
-            match r.run {
-                Run::Waiting | Run::Confirm => {
-                    let _held = self.lock.lock().await;
-                    let Ok(mut fresh) = self.load(&r.id) else {
-                        continue;
-                    };
-                    if fresh.expire(Utc::now()) {
-                        self.expired(&fresh).await;
-                    }
-                }
-                Run::Ready => {
-                    let me = self.clone();
-                    tokio::spawn(async move { me.start(&r.id, false).await });
-                }
-                // Only a restart can leave a request Running with nobody running it.
-                Run::Running { .. } if after_restart => {
-                    let me = self.clone();
-                    tokio::spawn(async move { me.start(&r.id, true).await });
-                }
-                _ => {}
-            }
-        }
-        Ok(())
-    }
-
-    /// Claims the request (Ready -> Running, or a resumed Running), runs it, records the result.
-    async fn start(self: Arc<Self>, id: &str, resumed: bool) {
-        let claimed = {
-            let _held = self.lock.lock().await;
-            let Ok(mut req) = self.load(id) else { return };
-            if resumed {
-                matches!(req.run, Run::Running { .. }).then_some(req)
-            } else if req.run == Run::Ready {
-                let detail = json!({"calls": req.plan.calls.iter().map(|c| c.to_string()).collect::<Vec<_>>(), "dry_run": req.approval.dry_run});
-                if let Err(e) = self
-                    .record(event(EventKind::Executing, &req, None).with_detail(detail))
-                    .await
-                {
-                    tracing::error!(request = id, error = %e, "audit unavailable: the action does not run");
-                    req.finish(
-                        Err("not run: the audit log could not be written".into()),
-                        Utc::now(),
-                    );
-                    let _ = self.save(&req).await;
-                    self.publish(&req, vec![]);
-                    return;
-                }
-                req.start(Utc::now());
-                if self.save(&req).await.is_err() {
-                    return;
-                }
-                Some(req)
-            } else {
-                None
-            }
-        };
-        let Some(req) = claimed else { return };
-        self.publish(&req, vec![]);
-        tracing::info!(request = %req.id, action = req.plan.kind.slug(), resumed, "running a guarded action");
-        let (outcome, files) = execute::execute(&self, &req, resumed).await;
-        let _held = self.lock.lock().await;
-        let Ok(mut req) = self.load(id) else { return };
-        let kind = if outcome.is_ok() {
-            EventKind::Succeeded
-        } else {
-            EventKind::Failed
-        };
-        let detail = match &outcome {
-            Ok(r) => json!({ "result": r }),
-            Err(e) => json!({ "reason": e }),
-        };
-        if let Err(e) = self
-            .record(event(kind, &req, None).with_detail(detail))
-            .await
-        {
-            tracing::error!(request = id, error = %e, "could not audit the result");
-        }
-        req.finish(outcome, Utc::now());
-        if let Some(incident) = &req.incident_id {
-            let note: Note = self.store.incident_note(incident).unwrap_or_default();
-            if let Err(e) = self.store.put_incident_note(incident, &note.after(&req)) {
-                tracing::error!(request = id, error = %e, "could not update the incident's note");
-            }
-        }
-        if let Err(e) = self.save(&req).await {
-            tracing::error!(request = id, error = %e.message, "could not store the result");
-        }
-        self.publish(&req, files);
-    }
-
-    async fn expired(&self, req: &Request) {
-        if let Err(e) = self.record(event(EventKind::Expired, req, None)).await {
-            tracing::error!(request = %req.id, error = %e, "could not audit an expiry");
-        }
-        if self.save(req).await.is_ok() {
-            self.publish(req, vec![]);
-        }
-    }
-
-    fn publish(&self, req: &Request, files: Vec<Attachment>) {
+    pub(crate) fn publish(&self, req: &Request, files: Vec<Attachment>) {
         let _ = self.updates.send(Update {
             request: req.clone(),
             files,
         });
     }
 
-    fn load(&self, id: &str) -> Result<Request, Refusal> {
+    pub(crate) fn load(&self, id: &str) -> Result<Request, Refusal> {
         self.store
             .request(id)
             .map_err(internal)?
             .ok_or_else(|| Refusal::new("unknown_request", "this request is no longer known"))
     }
 
-    async fn save(&self, req: &Request) -> Result<(), Refusal> {
+    pub(crate) async fn save(&self, req: &Request) -> Result<(), Refusal> {
         self.store.put_request(&req.id, req).map_err(internal)?;
         self.store.durable().await.map_err(internal)
     }
 
-    async fn record(&self, e: AuditEvent) -> Result<(), Refusal> {
+    pub(crate) async fn record(&self, e: AuditEvent) -> Result<(), Refusal> {
         self.audit
             .record(e, Utc::now().timestamp_millis())
             .await
@@ -473,7 +293,7 @@ impl Guard {
     }
 }
 
-fn event(kind: EventKind, req: &Request, actor: Option<&Actor>) -> AuditEvent {
+pub(crate) fn event(kind: EventKind, req: &Request, actor: Option<&Actor>) -> AuditEvent {
     let mut e = AuditEvent::new(kind)
         .with_job(req.plan.cluster.clone(), req.plan.job_id.clone())
         .with_action(req.plan.kind.slug())

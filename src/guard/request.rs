@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::action::Plan;
+use crate::chat::{ChannelId, MessageId};
 use crate::policy::{Actor, Approval, Progress, Refusal as PolicyRefusal};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -26,8 +27,8 @@ pub struct Request {
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
     /// Where the request's message lives (a thread on the incident message, or the channel).
-    pub channel: u64,
-    pub message: Option<u64>,
+    pub channel: ChannelId,
+    pub message: Option<MessageId>,
     pub created_at: DateTime<Utc>,
     /// The message the request came from.
     #[serde(default)]
@@ -101,7 +102,7 @@ impl Request {
         id: String,
         plan: Plan,
         approval: Approval,
-        channel: u64,
+        channel: ChannelId,
         now: DateTime<Utc>,
     ) -> Request {
         let run = match (approval.is_approved(), &plan.confirm) {

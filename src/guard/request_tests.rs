@@ -45,7 +45,7 @@ fn request(needed: u8) -> Request {
             State::Pending
         },
     };
-    Request::new("r1".into(), p, approval, 42, now)
+    Request::new("r1".into(), p, approval, crate::chat::ChannelId(42), now)
 }
 
 #[test]

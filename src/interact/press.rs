@@ -170,7 +170,7 @@ async fn request(
         job_id,
         incident_id: Some(incident.id.clone()),
         labels: incident.labels.clone(),
-        channel: thread,
+        channel: crate::chat::ChannelId(thread),
         link,
     };
     match guard.request(&actor, kind, target).await {

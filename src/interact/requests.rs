@@ -159,14 +159,21 @@ pub async fn thread_for(http: &Http, channel: u64, message: u64, name: &str) -> 
 /// refuses it.
 pub async fn post(http: &Http, guard: &Guard, req: &Request, fallback: u64) {
     let msg = message(req);
-    for channel in [req.channel, fallback] {
+    for channel in [req.channel.0, fallback] {
         let builder = CreateMessage::new()
             .embed(crate::deliver::discord::embed(&msg))
             .components(crate::deliver::discord::components(&msg))
             .allowed_mentions(CreateAllowedMentions::new());
         match ChannelId::new(channel).send_message(http, builder).await {
             Ok(posted) => {
-                if let Err(e) = guard.set_message(&req.id, channel, posted.id.get()).await {
+                if let Err(e) = guard
+                    .set_message(
+                        &req.id,
+                        crate::chat::ChannelId(channel),
+                        crate::chat::MessageId(posted.id.get()),
+                    )
+                    .await
+                {
                     tracing::error!(request = %req.id, error = %e, "could not remember the request's message");
                 }
                 return;
@@ -207,8 +214,8 @@ pub async fn follow(
         let edit = EditMessage::new()
             .embed(crate::deliver::discord::embed(&msg))
             .components(crate::deliver::discord::components(&msg));
-        if let Err(e) = ChannelId::new(req.channel)
-            .edit_message(&*http, MessageId::new(message_id), edit)
+        if let Err(e) = ChannelId::new(req.channel.0)
+            .edit_message(&*http, MessageId::new(message_id.0), edit)
             .await
         {
             tracing::warn!(request = %req.id, error = %e, "editing the request's message failed");
@@ -225,7 +232,10 @@ pub async fn follow(
             for f in update.files {
                 post = post.add_file(CreateAttachment::bytes(f.bytes, f.name));
             }
-            if let Err(e) = ChannelId::new(req.channel).send_message(&*http, post).await {
+            if let Err(e) = ChannelId::new(req.channel.0)
+                .send_message(&*http, post)
+                .await
+            {
                 tracing::error!(request = %req.id, error = %e, "posting the result files failed");
             }
         }

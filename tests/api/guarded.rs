@@ -508,3 +508,64 @@ async fn a_thread_dump_from_a_page_attaches_the_real_threads() {
         "the job's own task thread"
     );
 }
+
+#[tokio::test]
+async fn stop_with_savepoint_leaves_the_job_finished_with_a_savepoint() {
+    let cluster = Cluster::get("2.3");
+    let job = OwnJob::start(&cluster, "chatops-guarded-stop").await;
+    let app = bot(&cluster, &[]).await;
+    let (answer, _, _) = ask(&app, payloads::command("stop", &[("job", json!(job.id))])).await;
+    assert!(text(&answer).contains("needs 2 approval(s)"), "{answer}");
+    let request = request_message(&app, "Stop with savepoint").await;
+    assert!(
+        request
+            .text()
+            .contains(&format!("POST /jobs/{}/stop", job.id)),
+        "{}",
+        request.text()
+    );
+    let id = request.message_id.unwrap();
+    let approve = vote(&request, "Approve");
+    press(&app, &approve, id, BOB).await;
+    assert!(press(&app, &approve, id, CAROL).await.contains("runs now"));
+    let done = request_edit(&app, id, "✅", Duration::from_secs(120)).await;
+    assert!(
+        done.contains("savepoint at `file:") && done.contains("the job is now FINISHED"),
+        "{done}"
+    );
+    job.wait_for_state("FINISHED").await;
+    assert_eq!(job.savepoints_on_disk().len(), 1);
+}
+
+#[tokio::test]
+async fn dry_run_approves_and_audits_but_changes_nothing() {
+    let cluster = Cluster::get("2.3");
+    let app = bot(&cluster, &[("FLINK_CHATOPS__POLICY__DRY_RUN", "true")]).await;
+    let healthy = cluster.harness_job("HEALTHY");
+    let (answer, _, _) = ask(
+        &app,
+        payloads::command("cancel", &[("job", json!(healthy))]),
+    )
+    .await;
+    assert!(text(&answer).contains("needs 2 approval(s)"), "{answer}");
+    let request = request_message(&app, "Cancel").await;
+    assert!(
+        request.text().contains("dry run"),
+        "the request says so: {}",
+        request.text()
+    );
+    let id = request.message_id.unwrap();
+    let approve = vote(&request, "Approve");
+    press(&app, &approve, id, BOB).await;
+    press(&app, &approve, id, CAROL).await;
+    let done = request_edit(&app, id, "✅", Duration::from_secs(60)).await;
+    assert!(done.contains("dry run: nothing was changed"), "{done}");
+    let state = crate::interactions::flink(&cluster.url, &format!("/jobs/{healthy}")).await;
+    assert_eq!(state["state"], "RUNNING", "the shared job is untouched");
+    assert!(
+        audit_text(&app, &healthy)
+            .await
+            .contains("executing cancel"),
+        "audited as run"
+    );
+}

@@ -32,6 +32,7 @@ pub struct Pipeline {
     queues: Mutex<HashMap<String, GroupWork>>,
     ready: Mutex<VecDeque<String>>,
     ready_signal: Notify,
+    metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// What is waiting for one group: sequences only (bodies stay in the store until a worker takes
@@ -59,6 +60,7 @@ impl Pipeline {
         sink: Sink,
         config: Config,
         wake: Arc<Notify>,
+        metrics: Arc<crate::metrics::Metrics>,
     ) -> Pipeline {
         Pipeline {
             store,
@@ -70,6 +72,7 @@ impl Pipeline {
             queues: Mutex::default(),
             ready: Mutex::default(),
             ready_signal: Notify::new(),
+            metrics,
         }
     }
 

@@ -236,6 +236,19 @@ impl Store {
         self.committer.commits()
     }
 
+    /// When the oldest pending entry was received (ms since the epoch); `None` if none is pending.
+    pub fn oldest_pending_ms(&self) -> Result<Option<i64>, StoreError> {
+        match self.inbox.first()? {
+            Some((k, v)) => Ok(Some(decode_entry(&k, &v)?.received_at_ms)),
+            None => Ok(None),
+        }
+    }
+
+    /// The group-commit histograms, for `/metrics`.
+    pub fn commit_metrics(&self) -> &crate::metrics::CommitMetrics {
+        &self.committer.metrics
+    }
+
     /// A cheap liveness probe of the storage engine for `/readyz`.
     pub fn check(&self) -> Result<(), StoreError> {
         self.db.get(b"__readyz")?;

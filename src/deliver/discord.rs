@@ -22,6 +22,10 @@ pub struct DiscordSink {
     token: SecretString,
     /// `Some(base)` sends every call to `base` instead of https://discord.com.
     proxy: Option<String>,
+    /// Shared by every delivery: lets sleepers wake when Discord recovers.
+    health: super::health::Health,
+    /// The bot's own user id, asked once, to tell its messages from others'.
+    pub(super) me: tokio::sync::OnceCell<u64>,
 }
 
 impl DiscordSink {
@@ -42,6 +46,8 @@ impl DiscordSink {
             client,
             token,
             proxy,
+            health: Default::default(),
+            me: Default::default(),
         }
     }
 
@@ -84,7 +90,11 @@ impl DiscordSink {
         Ok(())
     }
 
-    async fn execute(&self, request: Request<'_>) -> Result<Vec<u8>, SendError> {
+    pub(super) fn health(&self) -> &super::health::Health {
+        &self.health
+    }
+
+    pub(super) async fn execute(&self, request: Request<'_>) -> Result<Vec<u8>, SendError> {
         let built = request
             .build(
                 &self.client,

@@ -6,8 +6,13 @@
 //!   each entry carries its body's hash, so the index of pending hashes that lets a byte-identical
 //!   resend be acknowledged without storing it twice lives in memory, rebuilt on open.
 //! - `incidents`: one record per Alertmanager group: which Discord message shows it.
+//! - `meta`: the store instance's random id, made when the store is first created.
+//! - `due`, `posting`, `dead`: refills waiting for their time, posts that may be out but are not
+//!   recorded, and pages Discord will not take (see `due.rs` and `posts.rs`).
 
 mod commit;
+mod due;
+mod posts;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -18,6 +23,7 @@ use serde::{de::DeserializeOwned, Serialize};
 use sha2::{Digest, Sha256};
 
 pub use commit::Committer;
+pub use due::DueItem;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -71,6 +77,11 @@ pub struct Store {
     /// `pending_after` never reads past it, so a reader that moves its cursor past a sequence
     /// can never miss a lower one that was still being written (seen in benchmarks before).
     visible: Arc<AtomicU64>,
+    /// Random, made once per store; mixed into incident ids so two stores never share one.
+    instance: Arc<str>,
+    due: sled::Tree,
+    posting: sled::Tree,
+    dead: sled::Tree,
 }
 
 impl Store {
@@ -98,7 +109,12 @@ impl Store {
         }
         // Stores written before the index moved to memory kept it in a tree of its own.
         db.drop_tree("seen")?;
+        let instance = instance_id(&db.open_tree("meta")?)?;
         Ok(Store {
+            instance,
+            due: db.open_tree("due")?,
+            posting: db.open_tree("posting")?,
+            dead: db.open_tree("dead")?,
             committer: Committer::start(db.clone(), path)?,
             incidents: db.open_tree("incidents")?,
             inbox,
@@ -209,11 +225,42 @@ impl Store {
         self.committer.commits()
     }
 
+    /// This store's random instance id (hex), the same on every open of the same store.
+    pub fn instance_id(&self) -> &str {
+        &self.instance
+    }
+
     /// A cheap liveness probe of the storage engine for `/readyz`.
     pub fn check(&self) -> Result<(), StoreError> {
         self.db.get(b"__readyz")?;
         Ok(())
     }
+}
+
+/// Reads the instance id, or makes one on first open and writes it through before any incident
+/// can be posted under it.
+fn instance_id(meta: &sled::Tree) -> Result<Arc<str>, StoreError> {
+    if let Some(v) = meta.get(b"instance")? {
+        return String::from_utf8(v.to_vec())
+            .map(Arc::from)
+            .map_err(|_| StoreError::Corrupt("instance id is not UTF-8".into()));
+    }
+    let id = hex::encode(random_bytes());
+    meta.insert(b"instance", id.as_bytes())?;
+    meta.flush()?;
+    Ok(Arc::from(id))
+}
+
+/// 8 bytes from the OS's random source; the clock and pid hashed if it cannot be read.
+fn random_bytes() -> [u8; 8] {
+    use std::io::Read;
+    let mut out = [0u8; 8];
+    let read = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut out));
+    if read.is_err() {
+        let seed = format!("{:?} {}", std::time::SystemTime::now(), std::process::id());
+        out.copy_from_slice(&Sha256::digest(seed)[..8]);
+    }
+    out
 }
 
 fn decode_seq(bytes: &[u8]) -> Result<u64, StoreError> {

@@ -277,3 +277,277 @@ fn render_with_enrich_previews_live_facts_on_the_console() {
     assert!(text.contains("java.io.FileNotFoundException"), "{text}");
     assert!(text.contains("pattern "), "{text}");
 }
+
+/// A stand-in for a Flink that answers every call, correctly shaped, after `delay`. A fake:
+/// a real Flink cannot be made to answer slowly on demand.
+async fn slow_flink(delay: Duration) -> String {
+    use axum::extract::Path;
+    const JOB: &str = "0123456789abcdef0123456789abcdef";
+    const VERTEX: &str = "fedcba9876543210fedcba9876543210";
+    async fn answer(delay: Duration, body: Value) -> axum::Json<Value> {
+        tokio::time::sleep(delay).await;
+        axum::Json(body)
+    }
+    let details = json!({"jid": JOB, "name": "slow-job", "state": "RUNNING", "start-time": 1,
+        "vertices": [{"id": VERTEX, "name": "numbers-source", "parallelism": 1, "status": "RUNNING"}]});
+    let app = axum::Router::new()
+        .route(
+            "/jobs/overview",
+            axum::routing::get(move || {
+                answer(delay, json!({"jobs": [{"jid": JOB, "name": "slow-job", "state": "RUNNING", "start-time": 1}]}))
+            }),
+        )
+        .route(
+            "/jobs/{id}",
+            axum::routing::get(move |_: Path<String>| answer(delay, details.clone())),
+        )
+        .route(
+            "/jobs/{id}/exceptions",
+            axum::routing::get(move |_: Path<String>| {
+                answer(delay, json!({"exceptionHistory": {"entries": [], "truncated": false}}))
+            }),
+        )
+        .route(
+            "/jobs/{id}/checkpoints",
+            axum::routing::get(move |_: Path<String>| {
+                answer(delay, json!({"counts": {"completed": 3, "failed": 0, "in_progress": 0, "restored": 0, "total": 3}, "latest": {}, "history": []}))
+            }),
+        )
+        .route(
+            "/jobs/{id}/metrics",
+            axum::routing::get(move |_: Path<String>| {
+                answer(delay, json!([{"id": "numRestarts", "value": "0"}]))
+            }),
+        )
+        .route(
+            "/jobs/{id}/vertices/{v}/backpressure",
+            axum::routing::get(move |_: Path<(String, String)>| {
+                answer(delay, json!({"status": "ok", "backpressureLevel": "high", "subtasks": [{"subtask": 0, "ratio": 0.9}]}))
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    url
+}
+
+#[tokio::test]
+async fn a_slow_flink_costs_one_deadline_for_the_whole_enrichment() {
+    const DEADLINE_MS: u64 = 3_000;
+    let flink = slow_flink(Duration::from_millis(DEADLINE_MS * 9 / 10)).await;
+    let app = spawn_app(AppOptions {
+        clusters: vec![("default".into(), flink)],
+        call_timeout_ms: DEADLINE_MS,
+        ..Default::default()
+    })
+    .await;
+    // A job_name-only alert needs a lookup by name first; a lag alert needs back-pressure after
+    // the job details. Each runs its calls in sequence, yet both must finish within about one
+    // deadline.
+    for (labels, missing) in [
+        (
+            json!({"alertname": "FlinkJobUnstable", "severity": "warning", "job_name": "slow-job"}),
+            "job state: no answer within 3000 ms",
+        ),
+        (
+            json!({"alertname": "FlinkKafkaLagGrowing", "severity": "warning", "job_id": "0123456789abcdef0123456789abcdef"}),
+            "backpressure: no answer within 3000 ms",
+        ),
+    ] {
+        let before = app.recorder.posts().len();
+        let start = std::time::Instant::now();
+        app.post_webhook(webhook(labels.clone()), Some(WEBHOOK_TOKEN))
+            .await;
+        let seen = app
+            .recorder
+            .wait_for("the page", Duration::from_secs(20), |r| {
+                r.iter().filter(|x| x.status == 200).count() > before
+            })
+            .await;
+        let page = seen.iter().filter(|x| x.status == 200).nth(before).unwrap();
+        let took = page.at - start;
+        assert!(
+            took < Duration::from_millis(DEADLINE_MS * 12 / 10),
+            "{}: the page took {took:?} with a {DEADLINE_MS} ms deadline",
+            labels["alertname"]
+        );
+        assert!(page.text().contains(missing), "{}", page.text());
+    }
+}
+
+/// A copy of the harness restart-loop job, cancelled when the test ends (even by a panic).
+struct OwnJob {
+    url: String,
+    id: String,
+}
+
+impl OwnJob {
+    async fn restart_loop(c: &Cluster) -> OwnJob {
+        let jars = flink_get(c, "/jars").await;
+        let jar = jars["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["name"] == "harness-jobs.jar")
+            .expect("tests/env/setup.sh uploaded the harness jar")["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let name = format!("restarts-probe-{}", std::process::id());
+        let run: Value = reqwest::Client::new()
+            .post(format!("{}/jars/{jar}/run", c.url))
+            .json(&json!({"entryClass": "harness.RestartLoopJob", "programArgsList": ["--name", name], "parallelism": 1}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        OwnJob {
+            url: c.url.clone(),
+            id: run["jobid"]
+                .as_str()
+                .unwrap_or_else(|| panic!("job did not start: {run}"))
+                .to_string(),
+        }
+    }
+}
+
+impl Drop for OwnJob {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("curl")
+            .args(["-sS", "-o", "/dev/null", "--max-time", "10", "-X", "PATCH"])
+            .arg(format!("{}/jobs/{}?mode=cancel", self.url, self.id))
+            .status();
+    }
+}
+
+/// Right after a job's first failures, Flink's cached `numRestarts` is absent or still 0; the
+/// page counts them from the exception history instead of leaving them out.
+async fn restarts_are_reported_before_the_metric_catches_up(version: &str) {
+    let c = cluster(version);
+    let job = OwnJob::restart_loop(&c).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(90);
+    loop {
+        let ex = flink_get(&c, &format!("/jobs/{}/exceptions?maxExceptions=10", job.id)).await;
+        let failures = ex["exceptionHistory"]["entries"]
+            .as_array()
+            .map_or(0, |e| e.len());
+        if failures >= 2 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the restart-loop copy did not fail twice: {ex}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let app = app_for(&c).await;
+    app.post_webhook(
+        webhook(json!({"alertname": "FlinkJobUnstable", "severity": "warning", "flink_cluster": c.name, "job_id": job.id})),
+        Some(WEBHOOK_TOKEN),
+    )
+    .await;
+    let seen = app
+        .recorder
+        .wait_for("the page", Duration::from_secs(30), |r| {
+            r.iter().any(|x| x.status == 200)
+        })
+        .await;
+    let msg = seen.iter().find(|x| x.status == 200).unwrap();
+    let restarts = msg.embed()["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["name"] == "Restarts")
+        .unwrap_or_else(|| panic!("no Restarts field:\n{}", msg.text()))["value"]
+        .as_str()
+        .unwrap()
+        .parse::<i64>()
+        .unwrap();
+    assert!(restarts >= 2, "{restarts} restarts:\n{}", msg.text());
+}
+
+#[tokio::test]
+async fn flink_2_3_restarts_are_reported_before_the_metric_catches_up() {
+    restarts_are_reported_before_the_metric_catches_up("2.3").await;
+}
+
+#[tokio::test]
+async fn flink_1_20_restarts_are_reported_before_the_metric_catches_up() {
+    restarts_are_reported_before_the_metric_catches_up("1.20").await;
+}
+
+#[tokio::test]
+async fn a_refill_due_when_the_bot_was_restarted_still_fills_in_the_page() {
+    let c = cluster("2.3");
+    let recorder = crate::recorder::Recorder::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bot.toml");
+    let flink_port = free_port();
+    let opts = AppOptions {
+        clusters: vec![(c.name.into(), format!("http://127.0.0.1:{flink_port}"))],
+        ..Default::default()
+    };
+    let toml = config_toml(&opts, &recorder.base_url, dir.path(), free_port())
+        .replace("[flink]\n", "[flink]\nrefill_after_ms = 4000\n");
+    std::fs::write(&file, toml).unwrap();
+
+    let bot = BotProcess::start(&file).await;
+    let labels = json!({"alertname": "FlinkJobNotRunning", "severity": "critical", "flink_cluster": c.name, "job_id": job_id(&c, "NESTED")});
+    let r = reqwest::Client::new()
+        .post(format!("http://{}/alertmanager", bot.addr))
+        .bearer_auth(WEBHOOK_TOKEN)
+        .body(webhook(labels))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let seen = recorder
+        .wait_for("the first page", Duration::from_secs(15), |r| {
+            r.iter().any(|x| x.status == 200)
+        })
+        .await;
+    assert!(
+        seen[0].text().contains("Enrichment unavailable"),
+        "{}",
+        seen[0].text()
+    );
+    // Wait until the delivery is recorded, so what survives the kill is the refill itself.
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let ready: Value = reqwest::get(format!("http://{}/readyz", bot.addr))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if ready["pending"] == 0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never recorded: {ready}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    bot.kill();
+
+    let _bot = BotProcess::start(&file).await;
+    // Flink comes back (a plain TCP relay to the real cluster on the address that refused before).
+    start_relay(flink_port, c.url.trim_start_matches("http://").to_string()).await;
+    let seen = recorder
+        .wait_for("the filled-in edit", Duration::from_secs(30), |r| {
+            r.iter().any(|x| x.method == "PATCH" && x.status == 200)
+        })
+        .await;
+    let edit = seen.iter().find(|x| x.method == "PATCH").unwrap();
+    assert_eq!(edit.message_id, seen[0].message_id, "edited in place");
+    assert!(
+        edit.text()
+            .contains("harness root cause: /data/ledger-7 is missing"),
+        "{}",
+        edit.text()
+    );
+    assert_eq!(recorder.posts().len(), 1);
+}

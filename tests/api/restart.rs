@@ -60,3 +60,71 @@ async fn sigkill_after_ack_before_delivery_delivers_exactly_once_after_restart()
     assert_eq!(ready["pending"], 0, "{ready}");
     drop(bot);
 }
+
+/// Discord had the post, the bot was killed before it heard back, and it came back after
+/// Discord forgot the nonce: it finds its message in the channel and edits it.
+#[tokio::test]
+async fn a_post_that_reached_discord_before_a_sigkill_is_adopted_after_the_nonce_window() {
+    let recorder = Recorder::start().await;
+    recorder.set_nonce_window(Duration::from_millis(500));
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bot.toml");
+    let port = free_port();
+    std::fs::write(
+        &file,
+        config_toml(&AppOptions::default(), &recorder.base_url, dir.path(), port),
+    )
+    .unwrap();
+
+    // Fault injection: the message is created, the answer never comes.
+    recorder.inject(Fault::AcceptThenHang);
+    let bot = BotProcess::start(&file).await;
+    let r = reqwest::Client::new()
+        .post(format!("http://{}/alertmanager", bot.addr))
+        .bearer_auth(WEBHOOK_TOKEN)
+        .body(fixture("am-FlinkJobUnstable-firing.json"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    recorder
+        .wait_for("the post Discord accepted", Duration::from_secs(15), |r| {
+            r.iter().any(|x| x.method == "POST" && x.status == 200)
+        })
+        .await;
+    bot.kill();
+    // Well past the nonce window: Discord would post the same nonce again.
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+
+    let bot = BotProcess::start(&file).await;
+    let seen = recorder
+        .wait_for("the delivery after restart", Duration::from_secs(20), |r| {
+            r.iter().filter(|x| x.status == 200).count() >= 2
+        })
+        .await;
+    // Give a second post, if one were coming, time to arrive.
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let messages = recorder.messages_in(CHANNEL);
+    assert_eq!(
+        messages.len(),
+        1,
+        "exactly one message in the channel; requests: {:?}",
+        seen.iter()
+            .map(|x| format!("{} {} {}", x.method, x.path, x.status))
+            .collect::<Vec<_>>()
+    );
+    let edit = recorder.edits();
+    assert_eq!(edit.len(), 1, "the earlier post was adopted and edited");
+    assert_eq!(edit[0].message_id, recorder.posts()[0].message_id);
+    assert!(
+        !recorder.reads().is_empty(),
+        "the bot looked in the channel"
+    );
+    let ready: serde_json::Value = reqwest::get(format!("http://{}/readyz", bot.addr))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ready["pending"], 0, "{ready}");
+}

@@ -1,4 +1,5 @@
-//! Acknowledged means delivered, even across a SIGKILL.
+//! Acknowledged means delivered, even across a SIGKILL: posted exactly once, and filled in later
+//! when it went out with facts missing.
 
 use std::time::Duration;
 
@@ -127,4 +128,84 @@ async fn a_post_that_reached_discord_before_a_sigkill_is_adopted_after_the_nonce
         .await
         .unwrap();
     assert_eq!(ready["pending"], 0, "{ready}");
+}
+
+/// A page sent while Flink was down, the bot restarted before its refill was due, Flink back:
+/// the refill, kept on disk, still edits the page with the facts (real Flink 2.3).
+#[tokio::test]
+async fn a_refill_due_when_the_bot_was_restarted_still_fills_in_the_page() {
+    let flink_url = required_env("FLINK23_URL");
+    let recorder = Recorder::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bot.toml");
+    let flink_port = free_port();
+    let opts = AppOptions {
+        clusters: vec![("flink23".into(), format!("http://127.0.0.1:{flink_port}"))],
+        ..Default::default()
+    };
+    let toml = config_toml(&opts, &recorder.base_url, dir.path(), free_port())
+        .replace("[flink]\n", "[flink]\nrefill_after_ms = 4000\n");
+    std::fs::write(&file, toml).unwrap();
+
+    let bot = BotProcess::start(&file).await;
+    let labels = serde_json::json!({"alertname": "FlinkJobNotRunning", "severity": "critical", "flink_cluster": "flink23", "job_id": required_env("FLINK23_JOB_NESTED")});
+    let r = reqwest::Client::new()
+        .post(format!("http://{}/alertmanager", bot.addr))
+        .bearer_auth(WEBHOOK_TOKEN)
+        .body(webhook(labels))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let seen = recorder
+        .wait_for("the first page", Duration::from_secs(15), |r| {
+            r.iter().any(|x| x.status == 200)
+        })
+        .await;
+    assert!(
+        seen[0].text().contains("Enrichment unavailable"),
+        "{}",
+        seen[0].text()
+    );
+    // Wait until the delivery is recorded, so what survives the kill is the refill itself.
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let ready: serde_json::Value = reqwest::get(format!("http://{}/readyz", bot.addr))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if ready["pending"] == 0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never recorded: {ready}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    bot.kill();
+
+    let _bot = BotProcess::start(&file).await;
+    // Flink comes back (a plain TCP relay to the real cluster on the address that refused before).
+    start_relay(
+        flink_port,
+        flink_url.trim_start_matches("http://").to_string(),
+    )
+    .await;
+    let seen = recorder
+        .wait_for("the filled-in edit", Duration::from_secs(30), |r| {
+            r.iter().any(|x| x.method == "PATCH" && x.status == 200)
+        })
+        .await;
+    let edit = seen.iter().find(|x| x.method == "PATCH").unwrap();
+    assert_eq!(edit.message_id, seen[0].message_id, "edited in place");
+    assert!(
+        edit.text()
+            .contains("harness root cause: /data/ledger-7 is missing"),
+        "{}",
+        edit.text()
+    );
+    assert_eq!(recorder.posts().len(), 1);
 }

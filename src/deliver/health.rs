@@ -83,3 +83,50 @@ impl Health {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    #[tokio::test]
+    async fn one_sleeper_probes_and_the_first_success_wakes_the_rest() {
+        let health = Arc::new(Health::default());
+        health.failed();
+        let sleepers: Vec<_> = (0..3)
+            .map(|_| {
+                let h = health.clone();
+                tokio::spawn(async move { h.back_off(Duration::from_secs(120)).await })
+            })
+            .collect();
+        // Polled, not timed: wait (generously) until one of them is released to probe.
+        let deadline = Instant::now() + PROBE_EVERY * 10;
+        while sleepers.iter().filter(|s| s.is_finished()).count() == 0 {
+            assert!(Instant::now() < deadline, "nobody probed");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(
+            sleepers.iter().filter(|s| s.is_finished()).count(),
+            1,
+            "one probe per interval, not all at once"
+        );
+        health.succeeded();
+        for s in sleepers {
+            tokio::time::timeout(Duration::from_secs(10), s)
+                .await
+                .expect("woken by the recovery, not by the 120 s backoff")
+                .unwrap();
+        }
+    }
+
+    #[tokio::test]
+    async fn a_healthy_discord_does_not_delay_anyone() {
+        let health = Health::default();
+        tokio::time::timeout(
+            Duration::from_secs(10),
+            health.back_off(Duration::from_secs(120)),
+        )
+        .await
+        .expect("not failing: no backoff");
+    }
+}

@@ -8,10 +8,11 @@
 //! - `incidents`: one record per Alertmanager group: which Discord message shows it.
 //! - `meta`: the store instance's random id, made when the store is first created.
 //! - `due`, `posting`, `dead`: refills waiting for their time, posts that may be out but are not
-//!   recorded, and pages Discord will not take (see `due.rs` and `posts.rs`).
+//!   recorded, and pages Discord will not take (see `instance.rs`, `due.rs` and `posts.rs`).
 
 mod commit;
 mod due;
+mod instance;
 mod posts;
 
 use std::collections::HashMap;
@@ -109,7 +110,7 @@ impl Store {
         }
         // Stores written before the index moved to memory kept it in a tree of its own.
         db.drop_tree("seen")?;
-        let instance = instance_id(&db.open_tree("meta")?)?;
+        let instance = instance::instance_id(&db.open_tree("meta")?)?;
         Ok(Store {
             instance,
             due: db.open_tree("due")?,
@@ -235,32 +236,6 @@ impl Store {
         self.db.get(b"__readyz")?;
         Ok(())
     }
-}
-
-/// Reads the instance id, or makes one on first open and writes it through before any incident
-/// can be posted under it.
-fn instance_id(meta: &sled::Tree) -> Result<Arc<str>, StoreError> {
-    if let Some(v) = meta.get(b"instance")? {
-        return String::from_utf8(v.to_vec())
-            .map(Arc::from)
-            .map_err(|_| StoreError::Corrupt("instance id is not UTF-8".into()));
-    }
-    let id = hex::encode(random_bytes());
-    meta.insert(b"instance", id.as_bytes())?;
-    meta.flush()?;
-    Ok(Arc::from(id))
-}
-
-/// 8 bytes from the OS's random source; the clock and pid hashed if it cannot be read.
-fn random_bytes() -> [u8; 8] {
-    use std::io::Read;
-    let mut out = [0u8; 8];
-    let read = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut out));
-    if read.is_err() {
-        let seed = format!("{:?} {}", std::time::SystemTime::now(), std::process::id());
-        out.copy_from_slice(&Sha256::digest(seed)[..8]);
-    }
-    out
 }
 
 fn decode_seq(bytes: &[u8]) -> Result<u64, StoreError> {

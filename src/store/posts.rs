@@ -52,3 +52,36 @@ impl Store {
         self.dead.len()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::store::Store;
+
+    #[tokio::test]
+    async fn marks_and_buried_pages() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        assert!(!store.mark_posting("inc1").unwrap(), "first mark");
+        assert!(store.mark_posting("inc1").unwrap(), "already marked");
+        assert!(store.is_posting("inc1").unwrap());
+        store.clear_posting("inc1").unwrap();
+        assert!(!store.is_posting("inc1").unwrap());
+
+        store.accept(b"{\"n\":1}", "g", 1).await.unwrap();
+        let seqs: Vec<u64> = store
+            .pending_after(None)
+            .unwrap()
+            .iter()
+            .map(|p| p.seq)
+            .collect();
+        let entries = store.entries(&seqs).unwrap();
+        store.bury(&entries, "HTTP 403").unwrap();
+        assert_eq!(store.pending_count(), 0, "out of the inbox");
+        assert_eq!(store.dead_count(), 1, "kept aside");
+        // Kept aside, the same body again is a new notification, not a duplicate.
+        assert!(matches!(
+            store.accept(b"{\"n\":1}", "g", 2).await.unwrap(),
+            crate::store::Accepted::Stored(_)
+        ));
+    }
+}

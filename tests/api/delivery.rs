@@ -301,3 +301,25 @@ async fn after_a_discord_outage_pending_pages_go_out_within_seconds() {
         "pages went out {took:?} after Discord recovered"
     );
 }
+
+#[tokio::test]
+async fn a_post_left_unanswered_is_looked_up_before_it_is_sent_again() {
+    let app = spawn_app(AppOptions::default()).await;
+    app.recorder.set_nonce_window(Duration::from_millis(500));
+    // Fault injection: Discord creates the message but its answer never arrives, so the bot's
+    // request times out (15 s) long after Discord forgot the nonce.
+    app.recorder.inject(Fault::AcceptThenHang);
+    app.post_webhook(
+        fixture("am-FlinkJobUnstable-firing.json"),
+        Some(WEBHOOK_TOKEN),
+    )
+    .await;
+    app.recorder
+        .wait_for("the adopted message's edit", Duration::from_secs(40), |r| {
+            r.iter().any(|x| x.method == "PATCH" && x.status == 200)
+        })
+        .await;
+    assert_eq!(app.recorder.messages_in(CHANNEL).len(), 1, "one message");
+    assert_eq!(app.recorder.posts().len(), 1, "not posted again");
+    assert_eq!(app.pending().await, 0);
+}

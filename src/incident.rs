@@ -22,6 +22,19 @@ pub struct Incident {
     pub notifications: u64,
     pub last_notified_at: DateTime<Utc>,
     pub resolved_at: Option<DateTime<Utc>>,
+    /// The Flink job the message is about, once enrichment found it: what its buttons ask about.
+    #[serde(default)]
+    pub job: Option<IncidentJob>,
+    /// The lead alert's labels: what a silence from the message matches.
+    #[serde(default)]
+    pub labels: std::collections::BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IncidentJob {
+    pub cluster: String,
+    pub id: String,
+    pub name: Option<String>,
 }
 
 /// Where a new incident comes from: the store instance and the first notification's sequence.
@@ -60,6 +73,17 @@ pub enum Delivery {
 }
 
 impl Incident {
+    /// Keeps the job enrichment found; a later lookup that found none keeps the earlier one.
+    pub fn remember_job(&mut self, facts: &crate::enrich::Facts) {
+        if let (Some(cluster), Some(job)) = (&facts.cluster, &facts.job) {
+            self.job = Some(IncidentJob {
+                cluster: cluster.name.clone(),
+                id: job.id.clone(),
+                name: job.name.clone(),
+            });
+        }
+    }
+
     pub fn is_resolved(&self) -> bool {
         self.resolved_at.is_some()
     }
@@ -117,6 +141,8 @@ pub fn advance<'a>(
                 notifications: count,
                 last_notified_at: received_at,
                 resolved_at,
+                job: None,
+                labels: hook.lead_alert().labels.clone(),
             };
             (inc, Delivery::Post)
         }

@@ -5,7 +5,11 @@
 //! `enrich` (Flink REST) -> `diagnose` (failure pattern) -> `render` (handlebars) ->
 //! `deliver` (Discord via serenity, or the console).
 
+pub mod action;
 pub mod alertmanager;
+pub mod audit;
+pub mod buttons;
+pub mod chat;
 pub mod cli;
 pub mod compose;
 pub mod config;
@@ -13,12 +17,17 @@ pub mod deliver;
 pub mod diagnose;
 pub mod enrich;
 pub mod flink;
+pub mod guard;
 pub mod incident;
 pub mod intake;
+pub mod interact;
 pub mod message;
 pub mod pipeline;
+pub mod policy;
 pub mod render;
 pub mod server;
+pub mod severity;
+pub mod silences;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

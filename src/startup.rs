@@ -62,12 +62,15 @@ impl Application {
                     config.server.listen
                 )
             })?;
+        let interactions =
+            crate::interact::start(&config, &secrets, env, clusters.clone(), store.clone())?;
         let pipeline = Arc::new(Pipeline::new(store, clusters, renderer, sink, config, wake));
         spawn_pipeline(pipeline)?;
-        Ok(Application {
-            listener,
-            router: crate::server::router(intake, sink_name),
-        })
+        let mut router = crate::server::router(intake, sink_name);
+        if let Some(interactions) = interactions {
+            router = router.merge(interactions);
+        }
+        Ok(Application { listener, router })
     }
 
     pub fn port(&self) -> u16 {
@@ -145,7 +148,10 @@ pub fn clients(config: &Config, secrets: &Secrets) -> anyhow::Result<Clusters> {
                 .cloned()
                 .unwrap_or(crate::config::FlinkAuth::None);
             FlinkClient::new(c, auth, http.clone(), timeout)
-                .map(|client| (c.name.clone(), client))
+                .map(|client| {
+                    let action = Duration::from_millis(config.flink.action_timeout_ms);
+                    (c.name.clone(), client.with_action_timeout(action))
+                })
                 .map_err(|e| anyhow::anyhow!("cluster {}: {e}", c.name))
         })
         .collect()

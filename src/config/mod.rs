@@ -4,6 +4,7 @@
 //! fix. Secrets never live in this struct as plain strings: they are resolved by [`secrets`] into
 //! `SecretString`s that do not print.
 
+pub mod policy;
 pub mod secrets;
 
 use std::collections::BTreeMap;
@@ -12,6 +13,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+pub use policy::{AuditConfig, PolicyConfig, Principal};
 pub use secrets::{FlinkAuth, Secrets};
 
 /// Environment variables starting with this prefix override keys of the file: `__` separates
@@ -28,6 +30,9 @@ pub struct Config {
     pub discord: DiscordConfig,
     pub responses: ResponsesConfig,
     pub delivery: DeliveryConfig,
+    pub alertmanager: AlertmanagerConfig,
+    pub policy: PolicyConfig,
+    pub audit: AuditConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -60,6 +65,9 @@ pub struct FlinkConfig {
     /// When a page went out with Flink facts missing, look again after this long (then twice and
     /// three times as long) and edit the message in place. 0 turns it off.
     pub refill_after_ms: u64,
+    /// Deadline for calls that act (savepoint, stop, cancel, thread dump): longer than
+    /// enrichment's, since a thread dump of a busy TaskManager takes seconds.
+    pub action_timeout_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -99,6 +107,19 @@ pub struct DiscordConfig {
     pub routes: Vec<RouteConfig>,
     /// Who to notify per severity: `"<@&ROLE>"` or `"<@USER>"` strings keyed by severity.
     pub mentions: BTreeMap<String, Vec<String>>,
+    /// The application (bot) id: needed to answer interactions and register commands.
+    pub application_id: Option<u64>,
+    /// The application's Ed25519 public key (64 hex digits), for `POST /discord/interactions`.
+    /// Set it only if the application's Interactions Endpoint URL points at this bot.
+    pub public_key: Option<String>,
+    /// Receive interactions over the gateway (needs no public URL). Default: on when a token is set.
+    pub gateway: Option<bool>,
+    /// Signed requests older (or newer) than this are refused as replays.
+    pub max_request_age_secs: u64,
+    /// Register the slash commands at start-up (bulk overwrite), in `commands_guild` if set.
+    pub register_commands: bool,
+    /// Guild for command registration: guild commands update at once, global ones can take a while.
+    pub commands_guild: Option<u64>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -147,6 +168,9 @@ impl Default for Config {
             discord: DiscordConfig::default(),
             responses: ResponsesConfig::default(),
             delivery: DeliveryConfig::default(),
+            alertmanager: AlertmanagerConfig::default(),
+            policy: PolicyConfig::default(),
+            audit: AuditConfig::default(),
         }
     }
 }
@@ -177,6 +201,7 @@ impl Default for FlinkConfig {
             default_cluster: None,
             cluster_label: "flink_cluster".into(),
             refill_after_ms: 30_000,
+            action_timeout_ms: 30_000,
         }
     }
 }
@@ -190,6 +215,45 @@ impl Default for DiscordConfig {
             default_channel: 0,
             routes: Vec::new(),
             mentions: BTreeMap::new(),
+            application_id: None,
+            public_key: None,
+            gateway: None,
+            max_request_age_secs: 300,
+            register_commands: false,
+            commands_guild: None,
+        }
+    }
+}
+
+/// The Alertmanager the bot creates silences in (API v2). No `url`: no silence action.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlertmanagerConfig {
+    pub url: Option<String>,
+    pub timeout_ms: u64,
+    /// Labels left out of a silence's matchers (every other label of the alert must match
+    /// exactly), e.g. `pod` so the silence survives a pod restart.
+    pub silence_ignore_labels: Vec<String>,
+    /// Basic auth user; the password comes from `password_env` or `password_file`.
+    pub username: Option<String>,
+    pub password_env: Option<String>,
+    pub password_file: Option<PathBuf>,
+    /// Bearer token from `token_env` or `token_file`.
+    pub token_env: Option<String>,
+    pub token_file: Option<PathBuf>,
+}
+
+impl Default for AlertmanagerConfig {
+    fn default() -> Self {
+        AlertmanagerConfig {
+            url: None,
+            timeout_ms: 5_000,
+            silence_ignore_labels: Vec::new(),
+            username: None,
+            password_env: None,
+            password_file: None,
+            token_env: None,
+            token_file: None,
         }
     }
 }
@@ -322,6 +386,27 @@ impl Config {
         }
         reqwest::Url::parse(&self.discord.api_base)
             .map_err(|e| format!("key `discord.api_base`: not a URL: {e}"))?;
+        if let Some(key) = &self.discord.public_key {
+            crate::interact::verify::parse_public_key(key)
+                .map_err(|e| format!("key `discord.public_key`: {e}"))?;
+            if self.discord.application_id.is_none() {
+                return Err("key `discord.application_id`: required when `discord.public_key` is set (answers to interactions are sent as the application)".into());
+            }
+        }
+        if self.discord.gateway == Some(true) && self.discord.application_id.is_none() {
+            return Err(
+                "key `discord.application_id`: required when `discord.gateway` is on".into(),
+            );
+        }
+        if self.discord.register_commands && self.discord.application_id.is_none() {
+            return Err(
+                "key `discord.application_id`: required when `discord.register_commands` is on"
+                    .into(),
+            );
+        }
+        if self.discord.max_request_age_secs == 0 {
+            return Err("key `discord.max_request_age_secs`: must be at least 1".into());
+        }
         if self.server.max_body_bytes < 1024 {
             return Err("key `server.max_body_bytes`: must be at least 1024".into());
         }
@@ -331,6 +416,12 @@ impl Config {
         if self.flink.call_timeout_ms == 0 {
             return Err("key `flink.call_timeout_ms`: must be at least 1".into());
         }
+        if self.flink.action_timeout_ms == 0 {
+            return Err("key `flink.action_timeout_ms`: must be at least 1".into());
+        }
+        self.alertmanager.validate()?;
+        self.policy.validate()?;
+        self.audit.validate(&self.storage.path)?;
         Ok(())
     }
 
@@ -432,5 +523,27 @@ impl DiscordConfig {
 
     pub fn mentions_for(&self, severity: &str) -> &[String] {
         self.mentions.get(severity).map_or(&[], Vec::as_slice)
+    }
+}
+
+impl AlertmanagerConfig {
+    fn validate(&self) -> Result<(), String> {
+        if let Some(url) = &self.url {
+            let parsed = reqwest::Url::parse(url)
+                .map_err(|e| format!("key `alertmanager.url`: {url:?} is not a URL: {e}"))?;
+            if !matches!(parsed.scheme(), "http" | "https") {
+                return Err("key `alertmanager.url`: only http and https are supported".into());
+            }
+        }
+        if self.timeout_ms == 0 {
+            return Err("key `alertmanager.timeout_ms`: must be at least 1".into());
+        }
+        if (self.password_env.is_some() || self.password_file.is_some()) && self.username.is_none()
+        {
+            return Err(
+                "key `alertmanager.username`: a password is configured but no username".into(),
+            );
+        }
+        Ok(())
     }
 }

@@ -195,5 +195,6 @@ fn minimal(msg: &Message) -> Message {
             footer: msg.embed.footer.clone(),
             ..Default::default()
         },
+        buttons: msg.buttons.clone(),
     }
 }

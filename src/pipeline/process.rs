@@ -59,6 +59,7 @@ impl Pipeline {
         match shown {
             Ok(message_id) => {
                 inc.message_id = Some(message_id);
+                inc.remember_job(&facts);
                 let refill = (!facts.is_complete() && !inc.is_resolved())
                     .then(|| self.refill_item(key, &inc, 1))
                     .flatten();
@@ -165,7 +166,13 @@ impl Pipeline {
         possibly_sent: bool,
     ) -> (Facts, Result<u64, Undeliverable>) {
         let facts = compose::facts(&self.clusters, hook, target).await;
-        let (message, pattern) = compose::message(&self.config, &self.renderer, hook, inc, &facts);
+        let note = self
+            .store
+            .incident_note::<crate::guard::Note>(&inc.id)
+            .ok()
+            .and_then(|n| n.line());
+        let (message, pattern) =
+            compose::message(&self.config, &self.renderer, hook, inc, &facts, note);
         let shown = deliver::deliver(
             &self.sink,
             self.retry_policy(),
@@ -199,6 +206,7 @@ impl Pipeline {
     ) {
         self.persist("a delivery", || {
             self.store.put_incident(key, inc)?;
+            self.store.index_incident(&inc.id, key)?;
             self.store.complete(batch)?;
             self.store.clear_posting(&inc.id)?;
             if let Some((item, body)) = refill {

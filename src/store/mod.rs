@@ -9,11 +9,17 @@
 //! - `meta`: the store instance's random id, made when the store is first created.
 //! - `due`, `posting`, `dead`: refills waiting for their time, posts that may be out but are not
 //!   recorded, and pages Discord will not take (see `instance.rs`, `due.rs` and `posts.rs`).
+//! - `audit`: the hash-chained audit log (see `audit.rs`).
+//! - `incident_ids`: incident id -> group key, so a button naming an incident finds it.
+//! - `requests`: guarded action requests and their approvals (see `requests.rs`).
+//! - `notes`: incident id -> the one-line state its message shows (acknowledged, silenced, last action).
 
+mod audit;
 mod commit;
 mod due;
 mod instance;
 mod posts;
+mod requests;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -23,6 +29,7 @@ use std::sync::{Arc, Mutex};
 use serde::{de::DeserializeOwned, Serialize};
 use sha2::{Digest, Sha256};
 
+pub use audit::{AuditError, AuditLog};
 pub use commit::Committer;
 pub use due::DueItem;
 
@@ -69,6 +76,9 @@ pub struct Store {
     db: sled::Db,
     inbox: sled::Tree,
     incidents: sled::Tree,
+    incident_ids: sled::Tree,
+    requests: sled::Tree,
+    notes: sled::Tree,
     committer: Committer,
     /// Hash of each pending body -> its sequence. Sequence allocation, the inbox insert and this
     /// index change under this one lock, so entries appear in sequence order and two identical
@@ -118,6 +128,9 @@ impl Store {
             dead: db.open_tree("dead")?,
             committer: Committer::start(db.clone(), path)?,
             incidents: db.open_tree("incidents")?,
+            incident_ids: db.open_tree("incident_ids")?,
+            requests: db.open_tree("requests")?,
+            notes: db.open_tree("notes")?,
             inbox,
             db,
             pending_index: Arc::new(Mutex::new(pending)),
@@ -214,6 +227,20 @@ impl Store {
         let bytes = serde_json::to_vec(incident).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         self.incidents.insert(key.as_bytes(), bytes)?;
         Ok(())
+    }
+
+    /// Records which group an incident id belongs to (durable with the next commit).
+    pub fn index_incident(&self, id: &str, key: &str) -> Result<(), StoreError> {
+        self.incident_ids.insert(id.as_bytes(), key.as_bytes())?;
+        Ok(())
+    }
+
+    /// The incident with this id, if the store still has it.
+    pub fn incident_by_id<T: DeserializeOwned>(&self, id: &str) -> Result<Option<T>, StoreError> {
+        match self.incident_ids.get(id.as_bytes())? {
+            Some(key) => self.incident(&String::from_utf8_lossy(&key)),
+            None => Ok(None),
+        }
     }
 
     /// Waits until everything written before this call is on disk.

@@ -298,6 +298,9 @@ execution.checkpointing.dir: file://$cdir/checkpoints
 # The savepoint REST handler only honours this cluster-wide key (no per-job default).
 execution.checkpointing.savepoint-dir: file://$cdir/savepoints
 execution.checkpointing.num-retained: 2
+# Finished jobs stay listed for a day instead of an hour, so the FAILED harness jobs of a
+# long-lived test cluster do not vanish between two runs of the tests.
+jobstore.expiration-time: 86400
 execution.checkpointing.externalized-checkpoint-retention: RETAIN_ON_CANCELLATION
 rest.flamegraph.enabled: true
 EOF

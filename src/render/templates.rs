@@ -95,7 +95,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("alerts")).unwrap();
         std::fs::create_dir_all(dir.path().join("..data/alerts")).unwrap();
-        std::fs::write(dir.path().join("alerts/Custom.hbs"), "custom {{alert.name}}").unwrap();
+        std::fs::write(
+            dir.path().join("alerts/Custom.hbs"),
+            "custom {{alert.name}}",
+        )
+        .unwrap();
         // What a ConfigMap mount leaves beside the real files; broken on purpose.
         std::fs::write(dir.path().join("..data/alerts/Custom.hbs"), "{{#if}").unwrap();
         let hb = super::load(Some(dir.path())).expect("hidden copies are not loaded");

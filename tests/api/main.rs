@@ -23,3 +23,4 @@ mod message_limits;
 mod metrics;
 mod operations;
 mod restart;
+mod slow_flink;

@@ -37,6 +37,7 @@ pub fn message(
     hook: &Webhook,
     incident: &Incident,
     facts: &Facts,
+    note: Option<String>,
 ) -> (Message, &'static str) {
     let lead = hook.lead_alert();
     let diagnosis = diagnose(lead.name(), facts);
@@ -48,6 +49,8 @@ pub fn message(
         diagnosis: &diagnosis,
         mentions: config.discord.mentions_for(&severity),
         now: Utc::now(),
+        available: crate::interact::available(config),
+        note,
     });
     (message, diagnosis.slug)
 }

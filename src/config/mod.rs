@@ -4,6 +4,7 @@
 //! fix. Secrets never live in this struct as plain strings: they are resolved by [`secrets`] into
 //! `SecretString`s that do not print.
 
+mod alertmanager;
 pub mod policy;
 pub mod secrets;
 
@@ -13,6 +14,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+pub use alertmanager::AlertmanagerConfig;
 pub use policy::{AuditConfig, PolicyConfig, Principal};
 pub use secrets::{FlinkAuth, Secrets};
 
@@ -30,6 +32,7 @@ pub struct Config {
     pub discord: DiscordConfig,
     pub responses: ResponsesConfig,
     pub delivery: DeliveryConfig,
+    pub alertmanager: AlertmanagerConfig,
     pub policy: PolicyConfig,
     pub audit: AuditConfig,
 }
@@ -64,6 +67,9 @@ pub struct FlinkConfig {
     /// When a page went out with Flink facts missing, look again after this long (then twice and
     /// three times as long) and edit the message in place. 0 turns it off.
     pub refill_after_ms: u64,
+    /// Deadline for calls that act (savepoint, stop, cancel, thread dump): longer than
+    /// enrichment's, since a thread dump of a busy TaskManager takes seconds.
+    pub action_timeout_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -164,6 +170,7 @@ impl Default for Config {
             discord: DiscordConfig::default(),
             responses: ResponsesConfig::default(),
             delivery: DeliveryConfig::default(),
+            alertmanager: AlertmanagerConfig::default(),
             policy: PolicyConfig::default(),
             audit: AuditConfig::default(),
         }
@@ -196,6 +203,7 @@ impl Default for FlinkConfig {
             default_cluster: None,
             cluster_label: "flink_cluster".into(),
             refill_after_ms: 30_000,
+            action_timeout_ms: 30_000,
         }
     }
 }
@@ -377,6 +385,10 @@ impl Config {
         if self.flink.call_timeout_ms == 0 {
             return Err("key `flink.call_timeout_ms`: must be at least 1".into());
         }
+        if self.flink.action_timeout_ms == 0 {
+            return Err("key `flink.action_timeout_ms`: must be at least 1".into());
+        }
+        self.alertmanager.validate()?;
         self.policy.validate()?;
         self.audit.validate(&self.storage.path)?;
         Ok(())

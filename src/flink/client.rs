@@ -31,11 +31,15 @@ impl FlinkError {
 #[derive(Debug, Clone)]
 pub struct FlinkClient {
     pub name: String,
-    base: Url,
+    pub(crate) base: Url,
     ui: Url,
     auth: FlinkAuth,
-    http: reqwest::Client,
+    pub(crate) http: reqwest::Client,
     timeout: Duration,
+    /// Deadline of calls that act (see `flink::actions`).
+    pub(crate) action_timeout: Duration,
+    /// Set by `Metrics::instrument` when the bot runs; `render` calls are not counted.
+    pub metrics: Option<crate::metrics::FlinkCallMetrics>,
 }
 
 impl FlinkClient {
@@ -54,7 +58,14 @@ impl FlinkClient {
             auth,
             http,
             timeout,
+            action_timeout: timeout,
+            metrics: None,
         })
+    }
+
+    /// The deadline of one call; enrichment also uses it as the deadline of all its calls.
+    pub fn call_timeout(&self) -> Duration {
+        self.timeout
     }
 
     /// Link to a page of the Flink web UI, e.g. `#/job/running/<id>/exceptions`.
@@ -109,7 +120,16 @@ impl FlinkClient {
         .await
     }
 
-    async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, FlinkError> {
+    pub(crate) async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, FlinkError> {
+        let started = std::time::Instant::now();
+        let result = self.fetch(path).await;
+        if let Some(m) = &self.metrics {
+            m.record(&self.name, path, &result, started);
+        }
+        result
+    }
+
+    async fn fetch<T: DeserializeOwned>(&self, path: &str) -> Result<T, FlinkError> {
         let url = self
             .base
             .join(path)
@@ -128,7 +148,7 @@ impl FlinkClient {
         serde_json::from_slice(&bytes).map_err(|e| FlinkError::Decode(e.to_string()))
     }
 
-    fn authorize(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+    pub(crate) fn authorize(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
         match &self.auth {
             FlinkAuth::None => request,
             FlinkAuth::Basic { username, password } => {
@@ -151,7 +171,7 @@ fn parse_base(url: &str) -> Result<Url, String> {
 }
 
 /// Job and vertex ids are 32 hex digits; anything else must not be spliced into a path.
-fn segment(id: &str) -> Result<&str, FlinkError> {
+pub(crate) fn segment(id: &str) -> Result<&str, FlinkError> {
     if !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric()) {
         Ok(id)
     } else {
@@ -159,7 +179,7 @@ fn segment(id: &str) -> Result<&str, FlinkError> {
     }
 }
 
-fn classify(e: reqwest::Error, timeout_ms: u64) -> FlinkError {
+pub(crate) fn classify(e: reqwest::Error, timeout_ms: u64) -> FlinkError {
     if e.is_timeout() {
         FlinkError::Timeout(timeout_ms)
     } else {
@@ -176,7 +196,7 @@ fn root_message(e: &(dyn std::error::Error + 'static)) -> String {
 }
 
 /// Flink errors look like `{"errors":["..."]}`; keep the first line of the first one.
-fn first_error(bytes: &[u8]) -> String {
+pub(crate) fn first_error(bytes: &[u8]) -> String {
     #[derive(serde::Deserialize)]
     struct Errors {
         errors: Vec<String>,

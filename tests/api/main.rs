@@ -2,16 +2,25 @@
 //! the bot on port 0, the real sled store, serenity's requests to a local recorder, real
 //! Alertmanager processes and real Flink clusters started by tests/run.sh.
 
+mod gateway_peer;
 mod helpers;
 mod payloads;
 mod recorder;
 
+mod actions;
 mod audit;
 mod config_check;
+mod dashboard;
 mod delivery;
 mod enrichment;
+mod gateway;
+mod guarded;
+mod guarded_restart;
 mod intake;
 mod interactions;
 mod lifecycle;
 mod message_limits;
+mod metrics;
+mod operations;
 mod restart;
+mod slow_flink;

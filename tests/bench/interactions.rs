@@ -168,6 +168,13 @@ impl Bot {
     fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("bot.log")).unwrap_or_default()
     }
+
+    /// The bot's own ERROR lines, to see its side of a failed question.
+    fn print_errors(&self) {
+        for line in self.log().lines().filter(|l| l.contains("ERROR")).take(5) {
+            println!("  bot log: {line}");
+        }
+    }
 }
 
 impl Drop for Bot {
@@ -245,7 +252,7 @@ impl Asker {
         let answer = match answer {
             Ok(r) if r.status().is_success() => r.json::<Value>().await.map_err(|e| e.to_string()),
             Ok(r) => Err(format!("HTTP {}", r.status())),
-            Err(e) => Err(e.to_string()),
+            Err(e) => Err(chain(&e)),
         };
         let ms = sent.elapsed().as_secs_f64() * 1e3;
         let (deferred, wrong) = match answer {
@@ -283,6 +290,17 @@ impl Asker {
         };
         (!ok).then(|| v.to_string().chars().take(300).collect())
     }
+}
+
+/// An error with its causes: reqwest's own text alone does not say what failed.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s = format!("{s}: {c}");
+        cur = c.source();
+    }
+    s
 }
 
 /// Asks `q` again and again on its own thread and runtime until `stop`, or `count` times.
@@ -429,6 +447,12 @@ async fn job_name(flink23: &str, job_id: &str) -> String {
         .json()
         .await
         .unwrap();
+    // A job that is not running would be left out of autocomplete (and not be the question).
+    assert_eq!(
+        v["state"], "RUNNING",
+        "job {job_id} is not running: {}",
+        v["state"]
+    );
     v["name"].as_str().expect("job name").to_string()
 }
 
@@ -499,6 +523,9 @@ async fn part_storm(flink23: &str, job_id: &str, name: &str, rows: &mut Vec<Stri
             "the storm was not all delivered:\n{}",
             bot.log()
         );
+        if s.iter().chain(&a).any(|x| x.wrong.is_some()) {
+            bot.print_errors();
+        }
         status.extend(s.into_iter().filter(|x| x.sent >= begun));
         ac.extend(a.into_iter().filter(|x| x.sent >= begun));
         ingest_until.push((begun, acked));

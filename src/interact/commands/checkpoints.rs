@@ -20,12 +20,9 @@ pub fn option(clusters: &[String]) -> CreateCommandOption {
 }
 
 pub async fn answer(state: &InteractState, q: &JobQuery) -> Reply {
-    let job = match state.resolve(&q.job, q.cluster.as_deref()).await {
-        Ok(job) => job,
-        Err(r) => return Reply::refusal(&r),
-    };
-    let Some(client) = state.clusters.get(&job.cluster) else {
-        return Reply::text(format!("cluster `{}` has no client", job.cluster));
+    let (job, client) = match super::job_and_client(state, q).await {
+        Ok(found) => found,
+        Err(reply) => return reply,
     };
     match client.checkpoints(&job.id).await {
         Ok(c) => run(&job, &c, chrono::Utc::now().timestamp_millis()).public(q.public),

@@ -162,6 +162,30 @@ fn flag(opts: &[ResolvedOption<'_>], name: &str) -> bool {
         .is_some_and(|o| matches!(o.value, ResolvedValue::Boolean(true)))
 }
 
+/// The query's job and its cluster's client, or the reply that says why there is none.
+pub async fn job_and_client<'a>(
+    state: &'a crate::interact::InteractState,
+    q: &JobQuery,
+) -> Result<
+    (
+        crate::interact::jobs::KnownJob,
+        &'a crate::flink::FlinkClient,
+    ),
+    super::reply::Reply,
+> {
+    let job = state
+        .resolve(&q.job, q.cluster.as_deref())
+        .await
+        .map_err(|r| super::reply::Reply::refusal(&r))?;
+    match state.clusters.get(&job.cluster) {
+        Some(client) => Ok((job, client)),
+        None => Err(super::reply::Reply::text(format!(
+            "cluster `{}` has no client",
+            job.cluster
+        ))),
+    }
+}
+
 /// A Flink failure in words fit for chat: the kind of problem, never the URL or body.
 pub fn flink_problem(e: &crate::flink::FlinkError) -> String {
     use crate::flink::FlinkError;

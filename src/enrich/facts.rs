@@ -2,6 +2,7 @@
 
 use serde::Serialize;
 
+pub use super::bottleneck::{Bottleneck, Skew};
 use super::root_cause::RootCause;
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -70,6 +71,8 @@ pub struct BackpressureFacts {
     pub vertex: String,
     pub level: String,
     pub ratio: f64,
+    /// The busy vertex downstream that holds the back-pressured ones back (see `bottleneck`).
+    pub bottleneck: Option<Bottleneck>,
 }
 
 impl Facts {

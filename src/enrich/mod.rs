@@ -3,6 +3,7 @@
 //! Best effort and bounded: every call has a deadline, the calls run in parallel, and whatever
 //! fails is listed in `Facts::missing` instead of delaying or dropping the page.
 
+pub mod bottleneck;
 pub mod facts;
 pub mod root_cause;
 
@@ -247,27 +248,44 @@ pub fn checkpoint_facts(c: &Checkpoints, now_ms: i64) -> CheckpointFacts {
     }
 }
 
+/// The vertices asked for their back-pressure, sources first; the calls run in parallel.
+const BACKPRESSURE_VERTICES: usize = 16;
+
+/// The most back-pressured vertex, and the bottleneck behind it, from one back-pressure call per
+/// vertex (no call beyond those: the job graph comes with `details`).
 async fn worst_backpressure(
     client: &FlinkClient,
     details: &JobDetails,
 ) -> Option<BackpressureFacts> {
-    let calls = details.vertices.iter().take(8).map(|v| async move {
-        (
-            v.name.clone(),
-            client.backpressure(&details.jid, &v.id).await,
-        )
-    });
-    let results = futures::future::join_all(calls).await;
-    results
+    let calls = details
+        .vertices
+        .iter()
+        .take(BACKPRESSURE_VERTICES)
+        .map(|v| async move { (v, client.backpressure(&details.jid, &v.id).await) });
+    let answers: Vec<_> = futures::future::join_all(calls)
+        .await
         .into_iter()
-        .filter_map(|(name, r)| r.ok().map(|bp| (name, bp)))
-        .map(|(vertex, bp)| {
+        .filter_map(|(v, r)| r.ok().map(|bp| (v, bp)))
+        .collect();
+    let worst = answers
+        .iter()
+        .map(|(v, bp)| {
             let ratio = bp.subtasks.iter().map(|s| s.ratio).fold(0.0, f64::max);
-            BackpressureFacts {
-                vertex,
-                level: bp.level.unwrap_or_else(|| "unknown".into()),
-                ratio,
-            }
+            (v, bp, ratio)
         })
-        .max_by(|a, b| a.ratio.total_cmp(&b.ratio))
+        .max_by(|a, b| a.2.total_cmp(&b.2))
+        .map(|(v, bp, ratio)| BackpressureFacts {
+            vertex: v.name.clone(),
+            level: bp.level.clone().unwrap_or_else(|| "unknown".into()),
+            ratio,
+            bottleneck: None,
+        })?;
+    let pressure = answers
+        .into_iter()
+        .map(|(v, bp)| (v.id.clone(), bp))
+        .collect();
+    Some(BackpressureFacts {
+        bottleneck: bottleneck::find(details, &pressure),
+        ..worst
+    })
 }

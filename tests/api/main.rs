@@ -9,6 +9,7 @@ mod recorder;
 
 mod actions;
 mod audit;
+mod bottleneck;
 mod config_check;
 mod delivery;
 mod enrichment;

@@ -18,6 +18,7 @@ use subtle::ConstantTimeEq;
 use tokio::sync::Notify;
 
 use crate::alertmanager::Webhook;
+use crate::metrics::Webhook as Outcome;
 use crate::store::{Accepted, Store};
 
 pub struct IntakeState {
@@ -25,6 +26,7 @@ pub struct IntakeState {
     pub bearer: Option<SecretString>,
     pub max_body_bytes: usize,
     pub wake: Arc<Notify>,
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 pub async fn alertmanager(State(state): State<Arc<IntakeState>>, request: Request) -> Response {
@@ -35,6 +37,7 @@ pub async fn alertmanager(State(state): State<Arc<IntakeState>>, request: Reques
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "));
         if !given.is_some_and(|g| tokens_equal(g, expected.expose_secret())) {
+            state.metrics.webhook(Outcome::Unauthorized);
             return refuse(StatusCode::UNAUTHORIZED, "missing or wrong bearer token");
         }
     }
@@ -42,27 +45,32 @@ pub async fn alertmanager(State(state): State<Arc<IntakeState>>, request: Reques
     let bytes = match to_bytes(body, state.max_body_bytes).await {
         Ok(b) => b,
         Err(_) => {
+            state.metrics.webhook(Outcome::TooLarge);
             return refuse(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 &format!(
                     "body larger than {} bytes (server.max_body_bytes)",
                     state.max_body_bytes
                 ),
-            )
+            );
         }
     };
     let hook = match Webhook::parse(&bytes) {
         Ok(hook) => hook,
-        Err(e) => return refuse(StatusCode::BAD_REQUEST, &e.to_string()),
+        Err(e) => {
+            state.metrics.webhook(Outcome::BadRequest);
+            return refuse(StatusCode::BAD_REQUEST, &e.to_string());
+        }
     };
     let now = chrono::Utc::now().timestamp_millis();
     match state.store.accept(&bytes, &hook.group_key, now).await {
         Ok(accepted) => {
             state.wake.notify_one();
-            let (status, seq) = match accepted {
-                Accepted::Stored(seq) => ("stored", seq),
-                Accepted::Duplicate(seq) => ("duplicate", seq),
+            let (status, seq, outcome) = match accepted {
+                Accepted::Stored(seq) => ("stored", seq, Outcome::Stored),
+                Accepted::Duplicate(seq) => ("duplicate", seq, Outcome::Duplicate),
             };
+            state.metrics.webhook(outcome);
             (
                 StatusCode::OK,
                 Json(json!({ "status": status, "seq": seq })),
@@ -71,6 +79,7 @@ pub async fn alertmanager(State(state): State<Arc<IntakeState>>, request: Reques
         }
         Err(e) => {
             tracing::error!(error = %e, "could not store a webhook; answering 503 so Alertmanager retries");
+            state.metrics.webhook(Outcome::Unavailable);
             refuse(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "storage unavailable; retry later",

@@ -30,9 +30,12 @@ impl Application {
     ) -> anyhow::Result<Application> {
         let secrets = Secrets::resolve(&config, env)?;
         let renderer = Renderer::new(config.responses.dir.as_deref())?;
-        let clusters = clients(&config, &secrets)?;
+        let mut clusters = clients(&config, &secrets)?;
         let store = Store::open(&config.storage.path)
             .with_context(|| format!("opening the store at {}", config.storage.path.display()))?;
+        let metrics =
+            Arc::new(crate::metrics::Metrics::new(&store).context("creating the metrics")?);
+        metrics.instrument(&mut clusters);
         check_output(&config, &secrets)?;
         let sink = match &secrets.discord_token {
             Some(token) => Sink::Discord(DiscordSink::new(token.clone(), &config.discord.api_base)),
@@ -48,6 +51,7 @@ impl Application {
             bearer: secrets.webhook_bearer.clone(),
             max_body_bytes: config.server.max_body_bytes,
             wake: wake.clone(),
+            metrics: metrics.clone(),
         });
         if intake.bearer.is_none() {
             tracing::warn!(
@@ -64,7 +68,9 @@ impl Application {
             })?;
         let interactions =
             crate::interact::start(&config, &secrets, env, clusters.clone(), store.clone())?;
-        let pipeline = Arc::new(Pipeline::new(store, clusters, renderer, sink, config, wake));
+        let pipeline = Arc::new(Pipeline::new(
+            store, clusters, renderer, sink, config, wake, metrics,
+        ));
         spawn_pipeline(pipeline)?;
         let mut router = crate::server::router(intake, sink_name);
         if let Some(interactions) = interactions {

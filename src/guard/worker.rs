@@ -8,6 +8,9 @@ use chrono::Utc;
 use serde_json::json;
 
 use super::{event, execute, Guard, Note, Run, SWEEP};
+
+/// How often a running action's message is refreshed.
+const PROGRESS: std::time::Duration = std::time::Duration::from_secs(5);
 use crate::audit::EventKind;
 use crate::guard::Request;
 
@@ -93,7 +96,20 @@ impl Guard {
         let Some(req) = claimed else { return };
         self.publish(&req, vec![]);
         tracing::info!(request = %req.id, action = req.plan.kind.slug(), resumed, "running a guarded action");
+        // While it runs, the message shows for how long (a savepoint of a big state takes minutes).
+        let ticker = {
+            let (me, running) = (self.clone(), req.clone());
+            tokio::spawn(async move {
+                let mut every = tokio::time::interval(PROGRESS);
+                every.tick().await;
+                loop {
+                    every.tick().await;
+                    me.publish(&running, vec![]);
+                }
+            })
+        };
         let (outcome, files) = execute::execute(&self, &req, resumed).await;
+        ticker.abort();
         let _held = self.lock.lock().await;
         let Ok(mut req) = self.load(id) else { return };
         let kind = if outcome.is_ok() {

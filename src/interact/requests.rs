@@ -69,7 +69,11 @@ pub fn message(req: &Request) -> Message {
             ),
         ),
         Run::Ready => (colors::INFO, "approved; starting".into()),
-        Run::Running { .. } => (colors::INFO, "running…".into()),
+        Run::Running { since } => {
+            let secs = (chrono::Utc::now() - *since).num_seconds().max(0);
+            let took = crate::render::helpers::human_duration(secs);
+            (colors::INFO, format!("running… ({took} so far)"))
+        }
         Run::Succeeded { result, .. } => (colors::RESOLVED, format!("✅ {result}")),
         Run::Failed { reason, .. } => (colors::CRITICAL, format!("❌ {reason}")),
         Run::Denied { by, .. } => (colors::CRITICAL, format!("denied by {by}")),

@@ -19,6 +19,7 @@ type Waiter = oneshot::Sender<Result<(), String>>;
 pub struct Committer {
     tx: mpsc::UnboundedSender<Waiter>,
     commits: Arc<AtomicU64>,
+    pub metrics: crate::metrics::CommitMetrics,
 }
 
 impl Committer {
@@ -31,8 +32,13 @@ impl Committer {
             .map_err(|e| StoreError::Flush(format!("opening the log for sync: {e}")))?;
         let (tx, rx) = mpsc::unbounded_channel();
         let commits = Arc::new(AtomicU64::new(0));
-        tokio::spawn(run(db, log, rx, commits.clone()));
-        Ok(Committer { tx, commits })
+        let metrics = crate::metrics::CommitMetrics::new();
+        tokio::spawn(run(db, log, rx, commits.clone(), metrics.clone()));
+        Ok(Committer {
+            tx,
+            commits,
+            metrics,
+        })
     }
 
     /// Resolves once a flush that started after this call has completed.
@@ -57,6 +63,7 @@ async fn run(
     log: File,
     mut rx: mpsc::UnboundedReceiver<Waiter>,
     commits: Arc<AtomicU64>,
+    metrics: crate::metrics::CommitMetrics,
 ) {
     let log = Arc::new(log);
     let mut batch = Vec::new();
@@ -65,7 +72,7 @@ async fn run(
         while let Ok(more) = rx.try_recv() {
             batch.push(more);
         }
-        let (db, log) = (db.clone(), log.clone());
+        let (db, log, started) = (db.clone(), log.clone(), std::time::Instant::now());
         // sled's flush_async is unreliable in 0.34; the blocking flush on a worker thread is not.
         let result = tokio::task::spawn_blocking(move || -> Result<(), String> {
             db.flush().map_err(|e| e.to_string())?;
@@ -75,6 +82,7 @@ async fn run(
         .map_err(|e| e.to_string())
         .and_then(|r| r);
         commits.fetch_add(1, Ordering::Relaxed);
+        metrics.record(started.elapsed(), batch.len());
         if let Err(e) = &result {
             tracing::error!(error = %e, "storage flush failed; answering 503 so Alertmanager retries");
         }

@@ -6,6 +6,9 @@
 //!   each entry carries its body's hash, so the index of pending hashes that lets a byte-identical
 //!   resend be acknowledged without storing it twice lives in memory, rebuilt on open.
 //! - `incidents`: one record per Alertmanager group: which Discord message shows it.
+//! - `meta`: the store instance's random id, made when the store is first created.
+//! - `due`, `posting`, `dead`: refills waiting for their time, posts that may be out but are not
+//!   recorded, and pages Discord will not take (see `instance.rs`, `due.rs` and `posts.rs`).
 //! - `audit`: the hash-chained audit log (see `audit.rs`).
 //! - `incident_ids`: incident id -> group key, so a button naming an incident finds it.
 //! - `requests`: guarded action requests and their approvals (see `requests.rs`).
@@ -13,6 +16,9 @@
 
 mod audit;
 mod commit;
+mod due;
+mod instance;
+mod posts;
 mod requests;
 
 use std::collections::HashMap;
@@ -25,6 +31,7 @@ use sha2::{Digest, Sha256};
 
 pub use audit::{AuditError, AuditLog};
 pub use commit::Committer;
+pub use due::DueItem;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -81,6 +88,11 @@ pub struct Store {
     /// `pending_after` never reads past it, so a reader that moves its cursor past a sequence
     /// can never miss a lower one that was still being written (seen in benchmarks before).
     visible: Arc<AtomicU64>,
+    /// Random, made once per store; mixed into incident ids so two stores never share one.
+    instance: Arc<str>,
+    due: sled::Tree,
+    posting: sled::Tree,
+    dead: sled::Tree,
 }
 
 impl Store {
@@ -108,7 +120,12 @@ impl Store {
         }
         // Stores written before the index moved to memory kept it in a tree of its own.
         db.drop_tree("seen")?;
+        let instance = instance::instance_id(&db.open_tree("meta")?)?;
         Ok(Store {
+            instance,
+            due: db.open_tree("due")?,
+            posting: db.open_tree("posting")?,
+            dead: db.open_tree("dead")?,
             committer: Committer::start(db.clone(), path)?,
             incidents: db.open_tree("incidents")?,
             incident_ids: db.open_tree("incident_ids")?,
@@ -234,6 +251,24 @@ impl Store {
     /// Group commits so far; with concurrent writers, fewer than writes.
     pub fn commits(&self) -> u64 {
         self.committer.commits()
+    }
+
+    /// When the oldest pending entry was received (ms since the epoch); `None` if none is pending.
+    pub fn oldest_pending_ms(&self) -> Result<Option<i64>, StoreError> {
+        match self.inbox.first()? {
+            Some((k, v)) => Ok(Some(decode_entry(&k, &v)?.received_at_ms)),
+            None => Ok(None),
+        }
+    }
+
+    /// The group-commit histograms, for `/metrics`.
+    pub fn commit_metrics(&self) -> &crate::metrics::CommitMetrics {
+        &self.committer.metrics
+    }
+
+    /// This store's random instance id (hex), the same on every open of the same store.
+    pub fn instance_id(&self) -> &str {
+        &self.instance
     }
 
     /// A cheap liveness probe of the storage engine for `/readyz`.

@@ -508,3 +508,137 @@ async fn a_thread_dump_from_a_page_attaches_the_real_threads() {
         "the job's own task thread"
     );
 }
+
+#[tokio::test]
+async fn stop_with_savepoint_leaves_the_job_finished_with_a_savepoint() {
+    let cluster = Cluster::get("2.3");
+    let job = OwnJob::start(&cluster, "chatops-guarded-stop").await;
+    let app = bot(&cluster, &[]).await;
+    let (answer, _, _) = ask(&app, payloads::command("stop", &[("job", json!(job.id))])).await;
+    assert!(text(&answer).contains("needs 2 approval(s)"), "{answer}");
+    let request = request_message(&app, "Stop with savepoint").await;
+    assert!(
+        request
+            .text()
+            .contains(&format!("POST /jobs/{}/stop", job.id)),
+        "{}",
+        request.text()
+    );
+    let id = request.message_id.unwrap();
+    let approve = vote(&request, "Approve");
+    press(&app, &approve, id, BOB).await;
+    assert!(press(&app, &approve, id, CAROL).await.contains("runs now"));
+    let done = request_edit(&app, id, "✅", Duration::from_secs(120)).await;
+    assert!(
+        done.contains("savepoint at `file:") && done.contains("the job is now FINISHED"),
+        "{done}"
+    );
+    job.wait_for_state("FINISHED").await;
+    assert_eq!(job.savepoints_on_disk().len(), 1);
+}
+
+#[tokio::test]
+async fn dry_run_approves_and_audits_but_changes_nothing() {
+    let cluster = Cluster::get("2.3");
+    let app = bot(&cluster, &[("FLINK_CHATOPS__POLICY__DRY_RUN", "true")]).await;
+    let healthy = cluster.harness_job("HEALTHY");
+    let (answer, _, _) = ask(
+        &app,
+        payloads::command("cancel", &[("job", json!(healthy))]),
+    )
+    .await;
+    assert!(text(&answer).contains("needs 2 approval(s)"), "{answer}");
+    let request = request_message(&app, "Cancel").await;
+    assert!(
+        request.text().contains("dry run"),
+        "the request says so: {}",
+        request.text()
+    );
+    let id = request.message_id.unwrap();
+    let approve = vote(&request, "Approve");
+    press(&app, &approve, id, BOB).await;
+    press(&app, &approve, id, CAROL).await;
+    let done = request_edit(&app, id, "✅", Duration::from_secs(60)).await;
+    assert!(done.contains("dry run: nothing was changed"), "{done}");
+    let state = crate::interactions::flink(&cluster.url, &format!("/jobs/{healthy}")).await;
+    assert_eq!(state["state"], "RUNNING", "the shared job is untouched");
+    assert!(
+        audit_text(&app, &healthy)
+            .await
+            .contains("executing cancel"),
+        "audited as run"
+    );
+}
+
+#[tokio::test]
+async fn when_the_audit_log_cannot_be_written_nothing_is_requested_or_run() {
+    let cluster = Cluster::get("2.3");
+    // The published head lives on a full disk: a real 64 KiB tmpfs, filled up, so every audit
+    // write fails with ENOSPC.
+    let full = FullDisk::new();
+    let head = full.dir.join("audit-head.jsonl");
+    let head = head.to_str().unwrap();
+    let app = bot(&cluster, &[("FLINK_CHATOPS__AUDIT__HEAD_FILE", head)]).await;
+    let healthy = cluster.harness_job("HEALTHY");
+    for sub in ["cancel", "threaddump"] {
+        let (answer, _, ephemeral) =
+            ask(&app, payloads::command(sub, &[("job", json!(healthy))])).await;
+        let t = text(&answer);
+        assert!(
+            ephemeral && t.contains("audit log cannot be written"),
+            "{sub}: {t}"
+        );
+        assert!(!t.contains(head), "no paths in chat: {t}");
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        !app.recorder
+            .requests()
+            .iter()
+            .any(|x| x.method == "POST" && x.body["components"].is_array()),
+        "no request message was posted"
+    );
+    let state = crate::interactions::flink(&cluster.url, &format!("/jobs/{healthy}")).await;
+    assert_eq!(state["state"], "RUNNING");
+}
+
+/// A tiny tmpfs filled to the last byte; unmounted on drop. Fails (never skips) when it cannot
+/// be mounted: the test needs root, as the test command runs.
+struct FullDisk {
+    dir: std::path::PathBuf,
+    _tmp: tempfile::TempDir,
+}
+
+impl FullDisk {
+    fn new() -> FullDisk {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("full");
+        std::fs::create_dir(&dir).unwrap();
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=64k", "tmpfs"])
+            .arg(&dir)
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        assert!(
+            ok,
+            "cannot mount a tmpfs at {} (needs root, as tests/run.sh runs in CI)",
+            dir.display()
+        );
+        std::fs::write(dir.join("audit-head.jsonl"), b"").unwrap();
+        let mut filler = std::fs::File::create(dir.join("filler")).unwrap();
+        use std::io::Write;
+        while filler.write_all(&[0u8; 4096]).is_ok() {}
+        let _ = filler.write_all(&[0u8; 1]);
+        FullDisk { dir, _tmp: tmp }
+    }
+}
+
+impl Drop for FullDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.dir)
+            .status();
+    }
+}

@@ -41,6 +41,8 @@ pub struct Skew {
 
 /// Names the bottleneck, if the answers show one. `pressure` holds the back-pressure answer per
 /// vertex id; a vertex without an answer is unknown, and a walk stops there rather than guess.
+/// A first not-back-pressured vertex that is idle ends its walk with no bottleneck; when walks
+/// reach several busy ones (fan-out), the busiest is named.
 pub fn find(details: &JobDetails, pressure: &HashMap<String, Backpressure>) -> Option<Bottleneck> {
     let downstream = downstream_edges(details);
     let mut best: Option<(f64, Bottleneck)> = None;

@@ -391,6 +391,10 @@ mod tests {
             "high (100%) at Source: numbers-source\nbottleneck `slow-operator`, 100% busy, \
              parallelism 2, subtask 0 hottest at 100% vs 12% median"
         );
+        assert_eq!(
+            facts.backpressure.as_ref().unwrap().evidence(),
+            "backpressure high (100%) at Source: numbers-source; bottleneck `slow-operator` (100% busy)"
+        );
         let hb = crate::render::templates::load(None).unwrap();
         let ctx = json!({"facts": facts, "buttons": {}});
         let text = hb.render("patterns/backpressure", &ctx).unwrap();

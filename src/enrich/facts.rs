@@ -75,6 +75,25 @@ pub struct BackpressureFacts {
     pub bottleneck: Option<Bottleneck>,
 }
 
+impl BackpressureFacts {
+    /// One line for a diagnosis: "backpressure high (93%) at `A`; bottleneck `B` (99% busy)".
+    pub fn evidence(&self) -> String {
+        let mut line = format!(
+            "backpressure {} ({:.0}%) at {}",
+            self.level,
+            self.ratio * 100.0,
+            self.vertex
+        );
+        if let Some(b) = &self.bottleneck {
+            line.push_str(&format!(
+                "; bottleneck `{}` ({}% busy)",
+                b.vertex, b.busy_pct
+            ));
+        }
+        line
+    }
+}
+
 impl Facts {
     pub fn is_complete(&self) -> bool {
         self.missing.is_empty()

@@ -150,6 +150,10 @@ async fn the_page_names_the_slow_operator(version: &'static str) {
     assert!((90..=100).contains(&busy), "busy {busy}%: {field}");
     assert!(!field.contains("hottest"), "no skew: {field}");
     assert!(
+        text.contains(&format!("bottleneck `{SLOW}` ({busy}% busy)")),
+        "the diagnosis names it:\n{text}"
+    );
+    assert!(
         text.contains(&format!("The bottleneck is `{SLOW}`, {busy}% busy")),
         "the runbook names it:\n{text}"
     );

@@ -168,12 +168,7 @@ pub(super) fn by_alert(alert: &str, facts: &Facts) -> Option<Finding> {
 fn context(facts: &Facts) -> Vec<String> {
     let mut out = Vec::new();
     if let Some(bp) = &facts.backpressure {
-        out.push(format!(
-            "backpressure {} ({:.0}%) at {}",
-            bp.level,
-            bp.ratio * 100.0,
-            bp.vertex
-        ));
+        out.push(bp.evidence());
     }
     if let Some(r) = facts.restarts.filter(|r| *r > 0) {
         out.push(format!("{r} restarts"));
@@ -239,12 +234,7 @@ pub(super) fn by_facts(facts: &Facts) -> Option<Finding> {
     Some(Finding::new(
         Backpressure,
         "Backpressure: a downstream operator cannot keep up",
-        format!(
-            "backpressure {} ({:.0}%) at {}",
-            bp.level,
-            bp.ratio * 100.0,
-            bp.vertex
-        ),
+        bp.evidence(),
     ))
 }
 

@@ -153,6 +153,17 @@ fn rich_facts() -> Facts {
             vertex: "Source: clicks -> Map".into(),
             level: "high".into(),
             ratio: 0.93,
+            bottleneck: Some(Bottleneck {
+                vertex: "enrich-sessions".into(),
+                busy_pct: 98,
+                parallelism: 4,
+                skew: Some(Skew {
+                    subtask: 2,
+                    busy_pct: 99,
+                    median_pct: 40,
+                }),
+                holds_back: "Source: clicks -> Map".into(),
+            }),
         }),
         missing: vec!["checkpoints: no answer within 2000 ms".into()],
         notes: vec!["job found by name".into()],

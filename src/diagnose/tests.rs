@@ -119,6 +119,7 @@ fn high_backpressure(f: &mut Facts) {
         vertex: "Source: clicks -> Map".into(),
         level: "high".into(),
         ratio: 0.93,
+        bottleneck: None,
     });
 }
 

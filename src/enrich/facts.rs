@@ -2,6 +2,7 @@
 
 use serde::Serialize;
 
+pub use super::bottleneck::{Bottleneck, Skew};
 use super::root_cause::RootCause;
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -70,6 +71,27 @@ pub struct BackpressureFacts {
     pub vertex: String,
     pub level: String,
     pub ratio: f64,
+    /// The busy vertex downstream that holds the back-pressured ones back (see `bottleneck`).
+    pub bottleneck: Option<Bottleneck>,
+}
+
+impl BackpressureFacts {
+    /// One line for a diagnosis: "backpressure high (93%) at `A`; bottleneck `B` (99% busy)".
+    pub fn evidence(&self) -> String {
+        let mut line = format!(
+            "backpressure {} ({:.0}%) at {}",
+            self.level,
+            self.ratio * 100.0,
+            self.vertex
+        );
+        if let Some(b) = &self.bottleneck {
+            line.push_str(&format!(
+                "; bottleneck `{}` ({}% busy)",
+                b.vertex, b.busy_pct
+            ));
+        }
+        line
+    }
 }
 
 impl Facts {

@@ -4,6 +4,7 @@
 //! parallel where they can, and whatever fails is listed in `Facts::missing` instead of delaying
 //! or dropping the page.
 
+pub mod bottleneck;
 pub mod facts;
 mod restarts;
 pub mod root_cause;
@@ -316,39 +317,55 @@ pub fn checkpoint_facts(c: &Checkpoints, now_ms: i64) -> CheckpointFacts {
     }
 }
 
+/// The vertices asked for their back-pressure, sources first; the calls run in parallel.
+const BACKPRESSURE_VERTICES: usize = 16;
+
+/// The most back-pressured vertex, and the bottleneck behind it, from one back-pressure call per
+/// vertex (no call beyond those: the job graph comes with `details`).
 async fn worst_backpressure(
     client: &FlinkClient,
     details: &JobDetails,
 ) -> Result<Option<BackpressureFacts>, FlinkError> {
-    let calls = details.vertices.iter().take(8).map(|v| async move {
-        (
-            v.name.clone(),
-            client.backpressure(&details.jid, &v.id).await,
-        )
-    });
-    let results = futures::future::join_all(calls).await;
+    let calls = details
+        .vertices
+        .iter()
+        .take(BACKPRESSURE_VERTICES)
+        .map(|v| async move { (v, client.backpressure(&details.jid, &v.id).await) });
     let mut first_error = None;
-    let worst = results
+    let answers: Vec<_> = futures::future::join_all(calls)
+        .await
         .into_iter()
-        .filter_map(|(name, r)| match r {
-            Ok(bp) => Some((name, bp)),
+        .filter_map(|(v, r)| match r {
+            Ok(bp) => Some((v, bp)),
             Err(e) => {
                 first_error.get_or_insert(e);
                 None
             }
         })
-        .map(|(vertex, bp)| {
+        .collect();
+    let worst = answers
+        .iter()
+        .map(|(v, bp)| {
             let ratio = bp.subtasks.iter().map(|s| s.ratio).fold(0.0, f64::max);
-            BackpressureFacts {
-                vertex,
-                level: bp.level.unwrap_or_else(|| "unknown".into()),
-                ratio,
-            }
+            (v, bp, ratio)
         })
-        .max_by(|a, b| a.ratio.total_cmp(&b.ratio));
+        .max_by(|a, b| a.2.total_cmp(&b.2))
+        .map(|(v, bp, ratio)| BackpressureFacts {
+            vertex: v.name.clone(),
+            level: bp.level.clone().unwrap_or_else(|| "unknown".into()),
+            ratio,
+            bottleneck: None,
+        });
     // Some vertices answering is enough; none answering is a missing fact.
-    match (worst, first_error) {
-        (None, Some(e)) => Err(e),
-        (worst, _) => Ok(worst),
-    }
+    let Some(worst) = worst else {
+        return first_error.map_or(Ok(None), Err);
+    };
+    let pressure = answers
+        .into_iter()
+        .map(|(v, bp)| (v.id.clone(), bp))
+        .collect();
+    Ok(Some(BackpressureFacts {
+        bottleneck: bottleneck::find(details, &pressure),
+        ..worst
+    }))
 }

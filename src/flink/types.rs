@@ -38,6 +38,29 @@ pub struct JobDetails {
     pub now: i64,
     #[serde(default)]
     pub vertices: Vec<Vertex>,
+    /// The job graph: which vertex feeds which (the bottleneck search walks it downstream).
+    #[serde(default)]
+    pub plan: Option<Plan>,
+}
+
+/// `plan` of `/jobs/:id`: one node per vertex (same ids), each naming the vertices it reads.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct Plan {
+    #[serde(default)]
+    pub nodes: Vec<PlanNode>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct PlanNode {
+    pub id: String,
+    /// Absent on sources.
+    #[serde(default)]
+    pub inputs: Vec<PlanInput>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct PlanInput {
+    pub id: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -197,10 +220,30 @@ pub struct Backpressure {
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct BackpressureSubtask {
+    /// The subtask index (if ever absent, the position in `subtasks` stands in).
+    #[serde(default)]
+    pub subtask: Option<i64>,
     #[serde(default)]
     pub ratio: f64,
-    #[serde(rename = "busyRatio", default)]
-    pub busy_ratio: f64,
+    /// None when Flink does not measure busy time for the task (it then sends `"NaN"`).
+    #[serde(rename = "busyRatio", default, deserialize_with = "lenient_ratio")]
+    pub busy_ratio: Option<f64>,
+}
+
+/// A ratio Flink may send as a number or, unmeasured, as the string `"NaN"` (Jackson's way).
+fn lenient_ratio<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Ratio {
+        Number(f64),
+        Text(String),
+    }
+    Ok(match Option::<Ratio>::deserialize(d)? {
+        Some(Ratio::Number(n)) => Some(n),
+        Some(Ratio::Text(t)) => t.parse::<f64>().ok(),
+        None => None,
+    }
+    .filter(|r| r.is_finite()))
 }
 
 // --- Shapes of the action endpoints (flink::actions) ---

@@ -263,11 +263,20 @@ pub fn fact_fields(facts: &Facts) -> Vec<Field> {
         }
     }
     if let Some(bp) = &facts.backpressure {
-        fields.push(Field::new(
-            "Backpressure",
-            format!("{} ({:.0}%) at {}", bp.level, bp.ratio * 100.0, bp.vertex),
-            false,
-        ));
+        let mut value = format!("{} ({:.0}%) at {}", bp.level, bp.ratio * 100.0, bp.vertex);
+        if let Some(b) = &bp.bottleneck {
+            value.push_str(&format!(
+                "\nbottleneck `{}`, {}% busy, parallelism {}",
+                b.vertex, b.busy_pct, b.parallelism
+            ));
+            if let Some(s) = &b.skew {
+                value.push_str(&format!(
+                    ", subtask {} hottest at {}% vs {}% median",
+                    s.subtask, s.busy_pct, s.median_pct
+                ));
+            }
+        }
+        fields.push(Field::new("Backpressure", value, false));
     }
     if !facts.notes.is_empty() {
         fields.push(Field::new("Note", facts.notes.join("\n"), false));

@@ -9,6 +9,7 @@ mod recorder;
 
 mod actions;
 mod audit;
+mod bottleneck;
 mod config_check;
 mod dashboard;
 mod delivery;

@@ -1,4 +1,4 @@
-//! A test's own copy of `harness.HealthyJob`, submitted through Flink's REST API (upload the
+//! A test's own copy of `harness.HealthyJob` (or another harness job), submitted through Flink's REST API (upload the
 //! jar, run it, delete the upload) and cancelled when dropped, so tests that stop or cancel a job
 //! never touch the shared harness jobs. The clusters' 12 slots are shared with every other test:
 //! at most two own jobs run at once.
@@ -94,7 +94,26 @@ impl OwnJob {
 
     /// Like [`OwnJob::start`], with more program arguments (e.g. `--snapshot-sleep-ms`).
     pub async fn start_with(cluster: &Cluster, name: &str, args: &[&str]) -> OwnJob {
-        let mut program = vec!["--name", name, "--rate", "20"];
+        let mut program = vec!["--rate", "20"];
+        program.extend_from_slice(args);
+        let job = OwnJob::submit(cluster, "harness.HealthyJob", name, &program).await;
+        job.wait_until("RUNNING with a completed checkpoint", |job, cps| {
+            all_running(job) && cps["counts"]["completed"].as_i64().unwrap_or(0) >= 1
+        })
+        .await;
+        job
+    }
+
+    /// Submits another harness job (`class`, e.g. `harness.SlowOperatorJob`) named `name` with
+    /// `args`, and waits until all its tasks run (no checkpoint asked for).
+    pub async fn start_class(cluster: &Cluster, class: &str, name: &str, args: &[&str]) -> OwnJob {
+        let job = OwnJob::submit(cluster, class, name, args).await;
+        job.wait_until("RUNNING", |job, _| all_running(job)).await;
+        job
+    }
+
+    async fn submit(cluster: &Cluster, class: &str, name: &str, args: &[&str]) -> OwnJob {
+        let mut program = vec!["--name", name];
         program.extend_from_slice(args);
         let slot = SLOTS.acquire().await.unwrap();
         let http = reqwest::Client::new();
@@ -102,7 +121,7 @@ impl OwnJob {
         let run: Value = http
             .post(format!("{}/jars/{jar_id}/run", cluster.url))
             .json(&json!({
-                "entryClass": "harness.HealthyJob",
+                "entryClass": class,
                 "parallelism": 1,
                 "programArgsList": program,
             }))
@@ -121,20 +140,11 @@ impl OwnJob {
             .as_str()
             .unwrap_or_else(|| panic!("running {name} on Flink {}: {run}", cluster.version))
             .to_string();
-        let job = OwnJob {
+        OwnJob {
             cluster: cluster.clone(),
             id,
             _slot: slot,
-        };
-        job.wait_until("RUNNING with a completed checkpoint", |job, cps| {
-            job["state"] == "RUNNING"
-                && job["vertices"]
-                    .as_array()
-                    .is_some_and(|v| v.iter().all(|v| v["status"] == "RUNNING"))
-                && cps["counts"]["completed"].as_i64().unwrap_or(0) >= 1
-        })
-        .await;
-        job
+        }
     }
 
     /// Polls the job and its checkpoints until `done` holds (generous: CPU is shared).
@@ -233,6 +243,13 @@ async fn upload(http: &reqwest::Client, cluster: &Cluster) -> String {
         .as_str()
         .unwrap_or_else(|| panic!("jar upload to Flink {}: {answer}", cluster.version));
     file.rsplit('/').next().unwrap().to_string()
+}
+
+fn all_running(job: &Value) -> bool {
+    job["state"] == "RUNNING"
+        && job["vertices"]
+            .as_array()
+            .is_some_and(|v| v.iter().all(|v| v["status"] == "RUNNING"))
 }
 
 /// `file:/x`, `file:///x` -> `/x`.

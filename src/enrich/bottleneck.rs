@@ -1,0 +1,414 @@
+//! Which operator holds a back-pressured job back, decided the way Flink's docs teach it: walk
+//! the job graph downstream from the back-pressured vertices; the first vertex that is not
+//! back-pressured itself but busy is the bottleneck (it cannot keep up, so everything upstream
+//! waits on its full buffers). Pure: it reads the answers of `/jobs/:id` (vertices and `plan`)
+//! and `/jobs/:id/vertices/:vid/backpressure`, and makes no call.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+
+use serde::Serialize;
+
+use crate::flink::types::{Backpressure, JobDetails};
+
+/// Flink's own boundary between `ok` and `low` back-pressure (share of time back-pressured).
+pub const BACKPRESSURED_RATIO: f64 = 0.10;
+/// A subtask busy at least this share of the time counts as busy (`busyTimeMsPerSecond` >= 500).
+pub const BUSY_RATIO: f64 = 0.50;
+/// The hottest subtask is skewed when it is busier than the median of the others by this much.
+pub const SKEW_GAP: f64 = 0.30;
+
+/// The vertex that holds the job back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Bottleneck {
+    pub vertex: String,
+    /// Busy time of its busiest subtask, in percent.
+    pub busy_pct: u32,
+    pub parallelism: i64,
+    /// Set when one subtask is much busier than the others (data skew).
+    pub skew: Option<Skew>,
+    /// The back-pressured vertex upstream whose walk found it (the victim the alert saw).
+    pub holds_back: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Skew {
+    /// Index of the hottest subtask.
+    pub subtask: i64,
+    pub busy_pct: u32,
+    /// Median busy time of the other subtasks, in percent.
+    pub median_pct: u32,
+}
+
+/// Names the bottleneck, if the answers show one. `pressure` holds the back-pressure answer per
+/// vertex id; a vertex without an answer is unknown, and a walk stops there rather than guess.
+/// A first not-back-pressured vertex that is idle ends its walk with no bottleneck; when walks
+/// reach several busy ones (fan-out), the busiest is named.
+pub fn find(details: &JobDetails, pressure: &HashMap<String, Backpressure>) -> Option<Bottleneck> {
+    let downstream = downstream_edges(details);
+    let mut best: Option<(f64, Bottleneck)> = None;
+    let mut seen = HashSet::new();
+    // Vertices come sources first, so the first back-pressured one is the furthest upstream.
+    for victim in &details.vertices {
+        if !pressure.get(&victim.id).is_some_and(is_backpressured) {
+            continue;
+        }
+        let mut queue: VecDeque<&str> = downstream
+            .get(victim.id.as_str())
+            .into_iter()
+            .flatten()
+            .copied()
+            .collect();
+        while let Some(id) = queue.pop_front() {
+            if !seen.insert(id) {
+                continue;
+            }
+            let Some(bp) = pressure.get(id) else { continue };
+            if is_backpressured(bp) {
+                queue.extend(downstream.get(id).into_iter().flatten().copied());
+                continue;
+            }
+            let busiest = busy_ratios(bp).map(|(_, r)| r).fold(0.0, f64::max);
+            if busiest < BUSY_RATIO || best.as_ref().is_some_and(|(b, _)| *b >= busiest) {
+                continue;
+            }
+            let Some(vertex) = details.vertices.iter().find(|v| v.id == id) else {
+                continue;
+            };
+            best = Some((
+                busiest,
+                Bottleneck {
+                    vertex: vertex.name.clone(),
+                    busy_pct: pct(busiest),
+                    parallelism: vertex.parallelism,
+                    skew: skew(bp),
+                    holds_back: victim.name.clone(),
+                },
+            ));
+        }
+    }
+    best.map(|(_, b)| b)
+}
+
+/// Vertex id -> the ids of the vertices that read from it (the plan lists inputs only).
+fn downstream_edges(details: &JobDetails) -> HashMap<&str, Vec<&str>> {
+    let mut edges: HashMap<&str, Vec<&str>> = HashMap::new();
+    for node in details.plan.iter().flat_map(|p| &p.nodes) {
+        for input in &node.inputs {
+            edges
+                .entry(input.id.as_str())
+                .or_default()
+                .push(node.id.as_str());
+        }
+    }
+    edges
+}
+
+/// Flink's vertex-level verdict (`low`/`high`), else the highest subtask ratio against its threshold.
+pub fn is_backpressured(bp: &Backpressure) -> bool {
+    match bp.level.as_deref() {
+        Some(level) => !level.eq_ignore_ascii_case("ok"),
+        None => bp.subtasks.iter().any(|s| s.ratio > BACKPRESSURED_RATIO),
+    }
+}
+
+/// (subtask index, busy ratio) of every subtask whose busy time Flink measured.
+fn busy_ratios(bp: &Backpressure) -> impl Iterator<Item = (i64, f64)> + '_ {
+    bp.subtasks
+        .iter()
+        .enumerate()
+        .filter_map(|(i, s)| Some((s.subtask.unwrap_or(i as i64), s.busy_ratio?)))
+}
+
+fn skew(bp: &Backpressure) -> Option<Skew> {
+    let mut busy: Vec<(i64, f64)> = busy_ratios(bp).collect();
+    if busy.len() < 2 {
+        return None;
+    }
+    busy.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let (subtask, hottest) = busy[0];
+    let others: Vec<f64> = busy[1..].iter().map(|(_, r)| *r).collect();
+    // `others` is sorted descending: its median is the middle (or the mean of the two middles).
+    let n = others.len();
+    let median = if n % 2 == 1 {
+        others[n / 2]
+    } else {
+        (others[n / 2 - 1] + others[n / 2]) / 2.0
+    };
+    (hottest - median >= SKEW_GAP).then(|| Skew {
+        subtask,
+        busy_pct: pct(hottest),
+        median_pct: pct(median),
+    })
+}
+
+fn pct(ratio: f64) -> u32 {
+    (ratio.clamp(0.0, 1.0) * 100.0).round() as u32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{json, Value};
+
+    /// A capture of one real job: `/jobs/:id` and each vertex's backpressure answer
+    /// (testdata/*.json, taken from harness.SlowOperatorJob and harness.HealthyJob).
+    fn capture(name: &str) -> Value {
+        let text = match name {
+            "slow-2.3.0" => include_str!("testdata/slow-operator-2.3.0.json"),
+            "slow-1.20.5" => include_str!("testdata/slow-operator-1.20.5.json"),
+            "skewed-2.3.0" => include_str!("testdata/skewed-operator-2.3.0.json"),
+            "skewed-1.20.5" => include_str!("testdata/skewed-operator-1.20.5.json"),
+            "healthy-2.3.0" => include_str!("testdata/healthy-2.3.0.json"),
+            "healthy-1.20.5" => include_str!("testdata/healthy-1.20.5.json"),
+            other => panic!("no capture {other}"),
+        };
+        serde_json::from_str(text).unwrap()
+    }
+
+    fn decide(c: &Value) -> Option<Bottleneck> {
+        let details: JobDetails = serde_json::from_value(c["job"].clone()).unwrap();
+        let pressure = c["backpressure"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(id, bp)| (id.clone(), serde_json::from_value(bp.clone()).unwrap()))
+            .collect();
+        find(&details, &pressure)
+    }
+
+    /// Applies `f` to the backpressure answer of the vertex named `vertex`.
+    fn edit(c: &mut Value, vertex: &str, f: impl FnOnce(&mut Value)) {
+        let id = c["job"]["vertices"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["name"] == vertex)
+            .unwrap_or_else(|| panic!("no vertex {vertex}"))["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        f(&mut c["backpressure"][id]);
+    }
+
+    fn busy(c: &mut Value, vertex: &str, ratios: &[Value]) {
+        edit(c, vertex, |bp| {
+            for (s, r) in bp["subtasks"]
+                .as_array_mut()
+                .unwrap()
+                .iter_mut()
+                .zip(ratios)
+            {
+                s["busyRatio"] = r.clone();
+            }
+        });
+    }
+
+    fn found(
+        vertex: &str,
+        busy_pct: u32,
+        parallelism: i64,
+        skew: Option<Skew>,
+    ) -> Option<Bottleneck> {
+        Some(Bottleneck {
+            vertex: vertex.into(),
+            busy_pct,
+            parallelism,
+            skew,
+            holds_back: "Source: numbers-source".into(),
+        })
+    }
+
+    const SOURCE: &str = "Source: numbers-source";
+    const SLOW: &str = "slow-operator";
+    const SINK: &str = "discard-sink: Writer";
+
+    #[test]
+    fn names_the_busy_vertex_downstream_of_the_backpressured_ones() {
+        type Case = (
+            &'static str,
+            &'static str,
+            fn(&mut Value),
+            Option<Bottleneck>,
+        );
+        let skewed = |pct, median| {
+            Some(Skew {
+                subtask: 0,
+                busy_pct: pct,
+                median_pct: median,
+            })
+        };
+        let cases: Vec<Case> = vec![
+            (
+                "2.3: slow operator",
+                "slow-2.3.0",
+                |_| {},
+                found(SLOW, 100, 2, None),
+            ),
+            (
+                "1.20: slow operator",
+                "slow-1.20.5",
+                |_| {},
+                found(SLOW, 99, 2, None),
+            ),
+            (
+                "2.3: one hot subtask",
+                "skewed-2.3.0",
+                |_| {},
+                found(SLOW, 100, 2, skewed(100, 12)),
+            ),
+            (
+                "1.20: one hot subtask",
+                "skewed-1.20.5",
+                |_| {},
+                found(SLOW, 100, 2, skewed(100, 12)),
+            ),
+            ("2.3: nothing backpressured", "healthy-2.3.0", |_| {}, None),
+            (
+                "1.20: nothing backpressured",
+                "healthy-1.20.5",
+                |_| {},
+                None,
+            ),
+            (
+                "downstream of the victim but idle: no guess",
+                "slow-2.3.0",
+                |c| busy(c, SLOW, &[json!(0.2), json!(0.1)]),
+                None,
+            ),
+            (
+                "busy time not measured (NaN)",
+                "slow-1.20.5",
+                |c| busy(c, SLOW, &[json!("NaN"), json!("NaN")]),
+                None,
+            ),
+            (
+                "no answer for the operator: no guess",
+                "slow-2.3.0",
+                |c| edit(c, SLOW, |bp| *bp = Value::Null),
+                None,
+            ),
+            (
+                "backpressured operator: the walk goes on to the busy sink",
+                "slow-1.20.5",
+                |c| {
+                    edit(c, SLOW, |bp| bp["backpressureLevel"] = json!("high"));
+                    busy(c, SINK, &[json!(0.91)]);
+                },
+                found(SINK, 91, 1, None),
+            ),
+            (
+                "no level sent: the ratio decides",
+                "slow-2.3.0",
+                |c| {
+                    edit(c, SOURCE, |bp| {
+                        bp.as_object_mut()
+                            .unwrap()
+                            .remove("backpressureLevel")
+                            .map(drop)
+                            .unwrap()
+                    })
+                },
+                found(SLOW, 100, 2, None),
+            ),
+            (
+                "no plan: no edges to walk",
+                "slow-2.3.0",
+                |c| {
+                    c["job"]
+                        .as_object_mut()
+                        .unwrap()
+                        .remove("plan")
+                        .map(drop)
+                        .unwrap()
+                },
+                None,
+            ),
+            (
+                "three subtasks, one hot",
+                "slow-1.20.5",
+                |c| {
+                    edit(c, SLOW, |bp| {
+                        bp["subtasks"] = json!([
+                            {"subtask": 0, "ratio": 0, "busyRatio": 0.4},
+                            {"subtask": 1, "ratio": 0, "busyRatio": 0.38},
+                            {"subtask": 2, "ratio": 0, "busyRatio": 0.99},
+                        ]);
+                    })
+                },
+                Some(Bottleneck {
+                    skew: Some(Skew {
+                        subtask: 2,
+                        busy_pct: 99,
+                        median_pct: 39,
+                    }),
+                    ..found(SLOW, 99, 2, None).unwrap()
+                }),
+            ),
+        ];
+        for (what, name, change, want) in cases {
+            let mut c = capture(name);
+            // Null stands for "no answer": drop it, as enrichment drops failed calls.
+            change(&mut c);
+            c["backpressure"]
+                .as_object_mut()
+                .unwrap()
+                .retain(|_, v| !v.is_null());
+            assert_eq!(decide(&c), want, "{what}");
+        }
+    }
+
+    #[test]
+    fn the_captures_are_what_their_names_say() {
+        // Guards the test data: the slow job's source is back-pressured, its sink idle.
+        for name in ["slow-2.3.0", "slow-1.20.5", "skewed-2.3.0", "skewed-1.20.5"] {
+            let c = capture(name);
+            let details: JobDetails = serde_json::from_value(c["job"].clone()).unwrap();
+            let level = |v: &str| {
+                let id = &details.vertices.iter().find(|x| x.name == v).unwrap().id;
+                c["backpressure"][id]["backpressureLevel"].clone()
+            };
+            assert_eq!(level(SOURCE), "high", "{name}");
+            assert_eq!(level(SLOW), "ok", "{name}");
+            assert_eq!(level(SINK), "ok", "{name}");
+        }
+    }
+
+    #[test]
+    fn the_page_and_the_runbook_name_the_bottleneck() {
+        let facts = crate::enrich::Facts {
+            backpressure: Some(crate::enrich::BackpressureFacts {
+                vertex: SOURCE.into(),
+                level: "high".into(),
+                ratio: 1.0,
+                bottleneck: decide(&capture("skewed-1.20.5")),
+            }),
+            ..Default::default()
+        };
+        let fields = crate::render::fact_fields(&facts);
+        let field = fields.iter().find(|f| f.name == "Backpressure").unwrap();
+        assert_eq!(
+            field.value,
+            "high (100%) at Source: numbers-source\nbottleneck `slow-operator`, 100% busy, \
+             parallelism 2, subtask 0 hottest at 100% vs 12% median"
+        );
+        assert_eq!(
+            facts.backpressure.as_ref().unwrap().evidence(),
+            "backpressure high (100%) at Source: numbers-source; bottleneck `slow-operator` (100% busy)"
+        );
+        let hb = crate::render::templates::load(None).unwrap();
+        let ctx = json!({"facts": facts, "buttons": {}});
+        let text = hb.render("patterns/backpressure", &ctx).unwrap();
+        assert!(
+            text.contains("**The bottleneck is `slow-operator`, 100% busy** (parallelism 2)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("Subtask 0 is the hottest at 100% vs 12% median"),
+            "{text}"
+        );
+        assert!(
+            text.contains("confirm the bottleneck (`slow-operator`)"),
+            "{text}"
+        );
+    }
+}

@@ -219,7 +219,7 @@ async fn render(
             let target = compose::target(&config, &hook);
             compose::facts(&clusters, &hook, &target).await
         } else {
-            crate::enrich::Facts {
+            crate::facts::Facts {
                 notes: vec!["preview without Flink facts (add --enrich to fetch them)".into()],
                 ..Default::default()
             }

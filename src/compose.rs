@@ -7,7 +7,8 @@ use chrono::Utc;
 use crate::alertmanager::Webhook;
 use crate::config::Config;
 use crate::diagnose::diagnose;
-use crate::enrich::{self, Clusters, Facts, Target};
+use crate::enrich::{self, Clusters};
+use crate::facts::{self, Facts, Target};
 use crate::incident::Incident;
 use crate::message::Message;
 use crate::render::{RenderInput, Renderer};
@@ -15,7 +16,7 @@ use crate::render::{RenderInput, Renderer};
 /// The cluster and job the group's lead alert points at (labels only, never a URL).
 pub fn target(config: &Config, hook: &Webhook) -> Target {
     let known: Vec<String> = config.clusters.iter().map(|c| c.name.clone()).collect();
-    enrich::target(
+    facts::target(
         hook.lead_alert(),
         &config.flink.cluster_label,
         &known,

@@ -74,7 +74,7 @@ pub enum Delivery {
 
 impl Incident {
     /// Keeps the job enrichment found; a later lookup that found none keeps the earlier one.
-    pub fn remember_job(&mut self, facts: &crate::enrich::Facts) {
+    pub fn remember_job(&mut self, facts: &crate::facts::Facts) {
         if let (Some(cluster), Some(job)) = (&facts.cluster, &facts.job) {
             self.job = Some(IncidentJob {
                 cluster: cluster.name.clone(),

@@ -16,6 +16,7 @@ pub mod config;
 pub mod deliver;
 pub mod diagnose;
 pub mod enrich;
+pub mod facts;
 pub mod flink;
 pub mod guard;
 pub mod healthcheck;

@@ -1,7 +1,7 @@
 //! Classifying one exception: by its class (valid for any link of the chain, since the class is
 //! the real exception) and by the root's own message. `m` is always a lower-cased message.
 
-use crate::enrich::root_cause::RootCause;
+use crate::facts::root_cause::RootCause;
 
 use super::Pattern;
 use Pattern::*;

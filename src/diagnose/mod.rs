@@ -35,7 +35,7 @@ mod traces;
 
 use serde::Serialize;
 
-use crate::enrich::Facts;
+use crate::facts::Facts;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]

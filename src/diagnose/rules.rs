@@ -2,8 +2,8 @@
 //! `mod.rs`. Message matching is case-insensitive and only ever looks at the message of the link
 //! whose class is being judged (or, in stage 1, at the root's own message).
 
-use crate::enrich::root_cause::{CauseLink, RootCause};
-use crate::enrich::Facts;
+use crate::facts::root_cause::{CauseLink, RootCause};
+use crate::facts::Facts;
 
 use super::classify::{
     by_class, by_root_message, checkpoint, simple, state_compat, WEAK_USER_CODE_CLASSES,

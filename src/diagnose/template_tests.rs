@@ -9,8 +9,8 @@ use serde_json::{json, Value};
 
 use super::{traces, Diagnosis, Pattern};
 use crate::alertmanager::Webhook;
-use crate::enrich::root_cause::{parse_chain, CauseLink, RootCause};
-use crate::enrich::*;
+use crate::facts::root_cause::{parse_chain, CauseLink, RootCause};
+use crate::facts::*;
 use crate::render::{context, templates, RenderInput, Renderer};
 
 const RULES: &str = include_str!("../../deploy/prometheus/flink-alerts.yml");

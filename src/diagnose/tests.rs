@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 
 use super::traces::*;
 use super::*;
-use crate::enrich::root_cause::{parse_chain, root_cause, RootCause};
-use crate::enrich::{BackpressureFacts, CheckpointFacts, FailedCheckpoint, JobFacts};
+use crate::facts::root_cause::{parse_chain, root_cause, RootCause};
+use crate::facts::{BackpressureFacts, CheckpointFacts, FailedCheckpoint, JobFacts};
 use crate::flink::types::Exceptions;
 use Pattern::*;
 

@@ -4,59 +4,12 @@
 //! parallel where they can, and whatever fails is listed in `Facts::missing` instead of delaying
 //! or dropping the page.
 
-pub mod bottleneck;
-pub mod facts;
-mod restarts;
-pub mod root_cause;
-
 use std::collections::HashMap;
 
-use crate::alertmanager::Alert;
+use crate::facts::*;
+use crate::facts::{bottleneck, restarts, root_cause};
 use crate::flink::types::{Checkpoints, Exceptions, JobDetails, Metric};
 use crate::flink::{FlinkClient, FlinkError};
-pub use facts::*;
-
-/// What an alert points at, decided from its labels alone.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Target {
-    /// The cluster label names a cluster that is not configured: never guess an address.
-    UnknownCluster(String),
-    Cluster {
-        cluster: String,
-        job_id: Option<String>,
-        job_name: Option<String>,
-    },
-}
-
-/// Picks the target from labels: `cluster_label` must name a configured cluster; the job is
-/// `job_id`, else `job_name`. (`job` is Prometheus's scrape job, not a Flink job.)
-pub fn target(alert: &Alert, cluster_label: &str, known: &[String], default: &str) -> Target {
-    let cluster = match alert.labels.get(cluster_label) {
-        Some(name) if known.iter().any(|k| k == name) => name.clone(),
-        Some(name) => return Target::UnknownCluster(name.clone()),
-        None => default.to_string(),
-    };
-    let job_id = alert
-        .labels
-        .get("job_id")
-        .filter(|id| id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()))
-        .cloned();
-    Target::Cluster {
-        cluster,
-        job_id,
-        job_name: alert.labels.get("job_name").cloned(),
-    }
-}
-
-impl Target {
-    /// The configured cluster the alert is about, if any.
-    pub fn cluster(&self) -> Option<&str> {
-        match self {
-            Target::Cluster { cluster, .. } => Some(cluster),
-            Target::UnknownCluster(_) => None,
-        }
-    }
-}
 
 /// The configured Flink clients by cluster name.
 pub type Clusters = HashMap<String, FlinkClient>;
@@ -276,44 +229,6 @@ fn apply_details(facts: &mut Facts, d: JobDetails) {
         job.name = Some(d.name);
         job.state = Some(d.state);
         job.start_time_ms = Some(d.start_time);
-    }
-}
-
-pub fn checkpoint_facts(c: &Checkpoints, now_ms: i64) -> CheckpointFacts {
-    let last_completed = c.latest.completed.as_ref().map(|cp| {
-        let at = if cp.latest_ack_timestamp > 0 {
-            cp.latest_ack_timestamp
-        } else {
-            cp.trigger_timestamp
-        };
-        CompletedCheckpoint {
-            id: cp.id,
-            completed_at_ms: at,
-            age_secs: ((now_ms - at) / 1000).max(0),
-            duration_ms: cp.end_to_end_duration,
-            size_bytes: cp.checkpointed_size.max(cp.state_size),
-            path: cp.external_path.clone(),
-            is_savepoint: cp.is_savepoint,
-        }
-    });
-    // `latest.failed` is sometimes null although `counts.failed` > 0; the history still has it.
-    let failed = c
-        .latest
-        .failed
-        .as_ref()
-        .or_else(|| c.history.iter().find(|h| h.status == "FAILED"));
-    let last_failed = failed.map(|f| FailedCheckpoint {
-        id: f.id,
-        failed_at_ms: f.failure_timestamp,
-        message: f.failure_message.clone(),
-    });
-    CheckpointFacts {
-        completed: c.counts.completed,
-        failed: c.counts.failed,
-        in_progress: c.counts.in_progress,
-        restored: c.counts.restored,
-        last_completed,
-        last_failed,
     }
 }
 

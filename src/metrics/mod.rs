@@ -27,7 +27,8 @@ use prometheus::{
 };
 
 use crate::deliver::SendError;
-use crate::enrich::{Clusters, Facts};
+use crate::enrich::Clusters;
+use crate::facts::Facts;
 use crate::flink::FlinkError;
 use crate::intake::IntakeState;
 use crate::store::Store;

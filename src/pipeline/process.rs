@@ -10,7 +10,7 @@ use super::Pipeline;
 use crate::alertmanager::Webhook;
 use crate::compose;
 use crate::deliver::{self, RetryPolicy, Undeliverable};
-use crate::enrich::{Facts, Target};
+use crate::facts::{Facts, Target};
 use crate::incident::{self, Delivery, Incident, Origin};
 use crate::store::{DueItem, InboxEntry, StoreError};
 

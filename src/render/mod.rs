@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use crate::alertmanager::Webhook;
 use crate::diagnose::Diagnosis;
-use crate::enrich::Facts;
+use crate::facts::Facts;
 use crate::incident::Incident;
 use crate::message::{colors, Embed, Field, Message};
 pub use context::context;

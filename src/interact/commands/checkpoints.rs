@@ -3,7 +3,7 @@
 use serenity::all::CreateCommandOption;
 
 use super::JobQuery;
-use crate::enrich::checkpoint_facts;
+use crate::facts::checkpoint_facts;
 use crate::flink::types::Checkpoints;
 use crate::interact::jobs::KnownJob;
 use crate::interact::reply::Reply;

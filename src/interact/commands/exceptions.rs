@@ -5,8 +5,8 @@ use serenity::all::CreateCommandOption;
 
 use super::JobQuery;
 use crate::diagnose::diagnose;
-use crate::enrich::root_cause::{from_entry, RootCause};
-use crate::enrich::Facts;
+use crate::facts::root_cause::{from_entry, RootCause};
+use crate::facts::Facts;
 use crate::flink::types::{ExceptionEntry, Exceptions};
 use crate::interact::jobs::KnownJob;
 use crate::interact::reply::{File, Reply};

@@ -79,7 +79,7 @@ async fn details(state: &InteractState, jobs: Vec<KnownJob>) -> Vec<Row> {
         Row {
             restarts,
             checkpoint_age_secs: cp.ok().map(|c| {
-                crate::enrich::checkpoint_facts(&c, now)
+                crate::facts::checkpoint_facts(&c, now)
                     .last_completed
                     .map(|l| l.age_secs)
             }),

@@ -4,7 +4,8 @@ use serenity::all::CreateCommandOption;
 
 use super::JobQuery;
 use crate::diagnose::{diagnose, Diagnosis};
-use crate::enrich::{self, Facts, Target};
+use crate::enrich;
+use crate::facts::{Facts, Target};
 use crate::interact::jobs::KnownJob;
 use crate::interact::reply::Reply;
 use crate::interact::InteractState;

@@ -1,9 +1,18 @@
-//! What enrichment learned about a job, in the shape templates read.
+//! What is known about a job, in the shape templates read: the pure types and decisions that
+//! enrichment fills in and diagnosis, rendering, commands and actions read. No I/O here.
 
 use serde::Serialize;
 
-pub use super::bottleneck::{Bottleneck, Skew};
-use super::root_cause::RootCause;
+pub mod bottleneck;
+mod checkpoints;
+pub mod restarts;
+pub mod root_cause;
+mod target;
+
+pub use bottleneck::{Bottleneck, Skew};
+pub use checkpoints::checkpoint_facts;
+use root_cause::RootCause;
+pub use target::{target, Target};
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Facts {

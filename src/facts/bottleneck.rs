@@ -375,8 +375,8 @@ mod tests {
 
     #[test]
     fn the_page_and_the_runbook_name_the_bottleneck() {
-        let facts = crate::enrich::Facts {
-            backpressure: Some(crate::enrich::BackpressureFacts {
+        let facts = crate::facts::Facts {
+            backpressure: Some(crate::facts::BackpressureFacts {
                 vertex: SOURCE.into(),
                 level: "high".into(),
                 ratio: 1.0,

@@ -15,6 +15,7 @@ pub mod enrich;
 pub mod flink;
 pub mod incident;
 pub mod intake;
+pub mod listen;
 pub mod message;
 pub mod pipeline;
 pub mod render;

@@ -8,5 +8,8 @@ pub fn init() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // When stderr is a file on a full disk, the fallback eprintln! for a failed write would
+        // panic in whatever was logging (a request handler, the store's failure latch).
+        .log_internal_errors(false)
         .try_init();
 }

@@ -12,3 +12,4 @@ mod intake;
 mod lifecycle;
 mod message_limits;
 mod restart;
+mod storage;

@@ -26,7 +26,7 @@ pub struct IntakeState {
     pub store: Store,
     pub bearer: Option<SecretString>,
     pub max_body_bytes: usize,
-    /// The whole body must arrive within this (`server.read_timeout_ms`).
+    /// The whole body must arrive within this (`server.read_timeout_ms`), else 503.
     pub read_timeout: Duration,
     pub wake: Arc<Notify>,
 }
@@ -64,11 +64,13 @@ pub async fn alertmanager(State(state): State<Arc<IntakeState>>, request: Reques
                 &format!("the request body could not be read: {e}"),
             )
         }
+        // 5xx, not 408: Alertmanager drops a notification on any 4xx, and a slow network is
+        // worth a retry.
         Err(_) => {
             return refuse(
-                StatusCode::REQUEST_TIMEOUT,
+                StatusCode::SERVICE_UNAVAILABLE,
                 &format!(
-                    "the body did not arrive within {} ms (server.read_timeout_ms)",
+                    "the body did not arrive within {} ms (server.read_timeout_ms); retry",
                     state.read_timeout.as_millis()
                 ),
             )

@@ -147,3 +147,22 @@ async fn a_malformed_chunked_body_is_a_bad_request_and_only_a_real_overflow_is_t
     assert!(text.contains("larger than"), "{text}");
     assert_eq!(app.pending().await, 0, "nothing was stored");
 }
+
+#[tokio::test]
+async fn a_body_that_stalls_is_answered_503_so_alertmanager_retries() {
+    let app = spawn_app(AppOptions {
+        extra: vec![(
+            "FLINK_CHATOPS__SERVER__READ_TIMEOUT_MS".into(),
+            "1000".into(),
+        )],
+        ..AppOptions::default()
+    })
+    .await;
+    let head = format!(
+        "POST /alertmanager HTTP/1.1\r\nHost: bot\r\nAuthorization: Bearer {WEBHOOK_TOKEN}\r\nContent-Length: 100\r\n\r\n"
+    );
+    // Ten of the hundred bytes, then nothing: a 4xx would make Alertmanager drop the page.
+    let (status, text) = raw_exchange(&app.addr, &head, b"{\"version\"").await;
+    assert_eq!(status, 503, "{text}");
+    assert!(text.contains("server.read_timeout_ms"), "{text}");
+}

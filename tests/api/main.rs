@@ -3,6 +3,7 @@
 //! Alertmanager processes and real Flink clusters started by tests/run.sh.
 
 mod helpers;
+mod process;
 mod recorder;
 
 mod config_check;

@@ -198,6 +198,7 @@ async fn half_open_connections_beyond_the_limit_neither_lock_out_probes_nor_stay
     // outgoing calls); 600 half-sent headers would otherwise take every file.
     let config = bot_config(dir.path(), dir.path(), &recorder.base_url);
     let bot = Bot::start(&config, &[], Some(512)).await;
+    ensure_open_files(2_048);
     let mut stalled = Vec::new();
     for _ in 0..600 {
         let mut s = tokio::net::TcpStream::connect(&bot.addr).await.unwrap();
@@ -232,6 +233,27 @@ async fn half_open_connections_beyond_the_limit_neither_lock_out_probes_nor_stay
         "a log line says the limit was hit:\n{}",
         bot.log()
     );
+}
+
+/// Raises this test process's own soft open-file limit (CI shells often start at 1,024).
+fn ensure_open_files(want: u64) {
+    let mut l = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit on our own process with a struct we own.
+    unsafe {
+        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut l), 0);
+        if l.rlim_cur < want {
+            assert!(
+                l.rlim_max >= want,
+                "this test needs {want} open files, the hard limit is {}",
+                l.rlim_max
+            );
+            l.rlim_cur = want;
+            assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &l), 0);
+        }
+    }
 }
 
 /// Relays TCP to `to`, holding every chunk of the answers back for `delay`.

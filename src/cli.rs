@@ -1,4 +1,6 @@
-//! Command line: `serve`, `check-config`, `render`.
+//! Command line: `serve`, `check-config`, `render`, `audit`.
+
+mod audit;
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -47,6 +49,21 @@ enum Command {
         #[arg(long, env = "FLINK_CHATOPS_CONFIG")]
         config: Option<PathBuf>,
     },
+    /// Read and verify the audit log (stop the bot first: one process at a time opens the store).
+    Audit {
+        #[arg(long, env = "FLINK_CHATOPS_CONFIG")]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        command: audit::AuditCommand,
+    },
+    /// Register the /flink slash commands with Discord (overwrites the application's commands).
+    RegisterCommands {
+        /// Register in this guild only (updates at once); without it, globally.
+        #[arg(long)]
+        guild: Option<u64>,
+        #[arg(long, env = "FLINK_CHATOPS_CONFIG")]
+        config: Option<PathBuf>,
+    },
 }
 
 pub fn main() -> ExitCode {
@@ -83,6 +100,10 @@ pub fn main() -> ExitCode {
             enrich,
             config,
         } => runtime.block_on(render(alerts, enrich, config, &env)),
+        Command::Audit { config, command } => runtime.block_on(audit::run(config, command, &env)),
+        Command::RegisterCommands { guild, config } => {
+            runtime.block_on(register_commands(guild, config, &env))
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -123,6 +144,49 @@ fn check_config(path: Option<PathBuf>, env: &HashMap<String, String>) -> anyhow:
             "console"
         },
     );
+    for line in crate::policy::Policy::new(&config.policy).describe() {
+        println!("policy: {line}");
+    }
+    println!(
+        "audit: heads published to {}, {}, heartbeat {}",
+        config.audit.head_file(&config.storage.path).display(),
+        if secrets.audit_hmac_key.is_some() {
+            "entries HMAC-sealed"
+        } else {
+            "no HMAC key (whoever can write the store could rebuild the chain)"
+        },
+        match config.audit.heartbeat_secs {
+            0 => "off".to_string(),
+            s => format!("every {s} s"),
+        }
+    );
+    Ok(())
+}
+
+async fn register_commands(
+    guild: Option<u64>,
+    path: Option<PathBuf>,
+    env: &HashMap<String, String>,
+) -> anyhow::Result<()> {
+    let config = Config::load(path.as_deref(), env.clone())?;
+    let secrets = Secrets::resolve(&config, env)?;
+    let token = secrets.discord_token.as_ref().ok_or_else(|| {
+        anyhow::anyhow!("a Discord token is needed to register commands (key `discord.token_env`, default FLINK_CHATOPS_DISCORD_TOKEN)")
+    })?;
+    let app_id = config.discord.application_id.ok_or_else(|| {
+        anyhow::anyhow!("key `discord.application_id`: needed to register commands")
+    })?;
+    let http =
+        crate::interact::register::http_client(Some(token), &config.discord.api_base, Some(app_id));
+    let guild = guild.or(config.discord.commands_guild);
+    let names: Vec<String> = config.clusters.iter().map(|c| c.name.clone()).collect();
+    let n = crate::interact::register::register(&http, guild, &names)
+        .await
+        .map_err(|e| anyhow::anyhow!("Discord refused the registration: {e}"))?;
+    match guild {
+        Some(g) => println!("registered {n} command(s) in guild {g}"),
+        None => println!("registered {n} global command(s); Discord may take a while to show them"),
+    }
     Ok(())
 }
 

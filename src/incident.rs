@@ -21,6 +21,16 @@ pub struct Incident {
     pub notifications: u64,
     pub last_notified_at: DateTime<Utc>,
     pub resolved_at: Option<DateTime<Utc>>,
+    /// The Flink job the message is about, once enrichment found it: what its buttons ask about.
+    #[serde(default)]
+    pub job: Option<IncidentJob>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IncidentJob {
+    pub cluster: String,
+    pub id: String,
+    pub name: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,6 +40,17 @@ pub enum Delivery {
 }
 
 impl Incident {
+    /// Keeps the job enrichment found; a later lookup that found none keeps the earlier one.
+    pub fn remember_job(&mut self, facts: &crate::enrich::Facts) {
+        if let (Some(cluster), Some(job)) = (&facts.cluster, &facts.job) {
+            self.job = Some(IncidentJob {
+                cluster: cluster.name.clone(),
+                id: job.id.clone(),
+                name: job.name.clone(),
+            });
+        }
+    }
+
     pub fn is_resolved(&self) -> bool {
         self.resolved_at.is_some()
     }
@@ -88,6 +109,7 @@ pub fn advance(
                 notifications: count,
                 last_notified_at: received_at,
                 resolved_at,
+                job: None,
             };
             (inc, Delivery::Post)
         }

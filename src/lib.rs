@@ -6,6 +6,9 @@
 //! `deliver` (Discord via serenity, or the console).
 
 pub mod alertmanager;
+pub mod audit;
+pub mod buttons;
+pub mod chat;
 pub mod cli;
 pub mod compose;
 pub mod config;
@@ -15,9 +18,11 @@ pub mod enrich;
 pub mod flink;
 pub mod incident;
 pub mod intake;
+pub mod interact;
 pub mod listen;
 pub mod message;
 pub mod pipeline;
+pub mod policy;
 pub mod render;
 pub mod server;
 pub mod startup;

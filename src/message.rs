@@ -25,6 +25,8 @@ pub struct Message {
     pub mention_roles: Vec<u64>,
     pub mention_users: Vec<u64>,
     pub embed: Embed,
+    /// Buttons under the embed; text may only name a button that is here.
+    pub buttons: Vec<crate::buttons::Button>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]

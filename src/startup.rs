@@ -86,6 +86,8 @@ impl Application {
                     config.server.listen
                 )
             })?;
+        let interactions =
+            crate::interact::start(&config, &secrets, clusters.clone(), store.clone())?;
         let pipeline = Arc::new(Pipeline::new(
             store.clone(),
             clusters,
@@ -95,9 +97,13 @@ impl Application {
             wake,
         ));
         spawn_pipeline(pipeline.clone())?;
+        let mut router = crate::server::router(intake, sink_name);
+        if let Some(interactions) = interactions {
+            router = router.merge(interactions);
+        }
         Ok(Application {
             listener,
-            router: crate::server::router(intake, sink_name),
+            router,
             limits,
             pipeline,
             store,

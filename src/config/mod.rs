@@ -4,6 +4,7 @@
 //! fix. Secrets never live in this struct as plain strings: they are resolved by [`secrets`] into
 //! `SecretString`s that do not print.
 
+pub mod policy;
 pub mod secrets;
 
 use std::collections::BTreeMap;
@@ -12,6 +13,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+pub use policy::{AuditConfig, PolicyConfig, Principal};
 pub use secrets::{FlinkAuth, Secrets};
 
 /// Environment variables starting with this prefix override keys of the file: `__` separates
@@ -28,6 +30,8 @@ pub struct Config {
     pub discord: DiscordConfig,
     pub responses: ResponsesConfig,
     pub delivery: DeliveryConfig,
+    pub policy: PolicyConfig,
+    pub audit: AuditConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -109,6 +113,19 @@ pub struct DiscordConfig {
     pub routes: Vec<RouteConfig>,
     /// Who to notify per severity: `"<@&ROLE>"` or `"<@USER>"` strings keyed by severity.
     pub mentions: BTreeMap<String, Vec<String>>,
+    /// The application (bot) id: needed to answer interactions and register commands.
+    pub application_id: Option<u64>,
+    /// The application's Ed25519 public key (64 hex digits), for `POST /discord/interactions`.
+    /// Set it only if the application's Interactions Endpoint URL points at this bot.
+    pub public_key: Option<String>,
+    /// Receive interactions over the gateway (needs no public URL). Default: on when a token is set.
+    pub gateway: Option<bool>,
+    /// Signed requests older (or newer) than this are refused as replays.
+    pub max_request_age_secs: u64,
+    /// Register the slash commands at start-up (bulk overwrite), in `commands_guild` if set.
+    pub register_commands: bool,
+    /// Guild for command registration: guild commands update at once, global ones can take a while.
+    pub commands_guild: Option<u64>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -157,6 +174,8 @@ impl Default for Config {
             discord: DiscordConfig::default(),
             responses: ResponsesConfig::default(),
             delivery: DeliveryConfig::default(),
+            policy: PolicyConfig::default(),
+            audit: AuditConfig::default(),
         }
     }
 }
@@ -203,6 +222,12 @@ impl Default for DiscordConfig {
             default_channel: 0,
             routes: Vec::new(),
             mentions: BTreeMap::new(),
+            application_id: None,
+            public_key: None,
+            gateway: None,
+            max_request_age_secs: 300,
+            register_commands: false,
+            commands_guild: None,
         }
     }
 }
@@ -335,6 +360,27 @@ impl Config {
         }
         reqwest::Url::parse(&self.discord.api_base)
             .map_err(|e| format!("key `discord.api_base`: not a URL: {e}"))?;
+        if let Some(key) = &self.discord.public_key {
+            crate::interact::verify::parse_public_key(key)
+                .map_err(|e| format!("key `discord.public_key`: {e}"))?;
+            if self.discord.application_id.is_none() {
+                return Err("key `discord.application_id`: required when `discord.public_key` is set (answers to interactions are sent as the application)".into());
+            }
+        }
+        if self.discord.gateway == Some(true) && self.discord.application_id.is_none() {
+            return Err(
+                "key `discord.application_id`: required when `discord.gateway` is on".into(),
+            );
+        }
+        if self.discord.register_commands && self.discord.application_id.is_none() {
+            return Err(
+                "key `discord.application_id`: required when `discord.register_commands` is on"
+                    .into(),
+            );
+        }
+        if self.discord.max_request_age_secs == 0 {
+            return Err("key `discord.max_request_age_secs`: must be at least 1".into());
+        }
         if self.server.max_body_bytes < 1024 {
             return Err("key `server.max_body_bytes`: must be at least 1024".into());
         }
@@ -350,6 +396,8 @@ impl Config {
         if self.flink.call_timeout_ms == 0 {
             return Err("key `flink.call_timeout_ms`: must be at least 1".into());
         }
+        self.policy.validate()?;
+        self.audit.validate(&self.storage.path)?;
         Ok(())
     }
 

@@ -24,6 +24,8 @@ pub struct Secrets {
     pub webhook_bearer: Option<SecretString>,
     pub discord_token: Option<SecretString>,
     pub flink: HashMap<String, FlinkAuth>,
+    /// Seals audit entries with HMAC-SHA256 when set (`audit.hmac_key_env` / `_file`).
+    pub audit_hmac_key: Option<SecretString>,
 }
 
 impl Secrets {
@@ -44,10 +46,29 @@ impl Secrets {
         for (i, cluster) in config.clusters.iter().enumerate() {
             flink.insert(cluster.name.clone(), cluster_auth(env, i, cluster)?);
         }
+        let audit_hmac_key = read_secret(
+            env,
+            &config.audit.hmac_key_env,
+            config.audit.hmac_key_file.as_deref(),
+            "audit.hmac_key_file",
+        )?;
+        if let Some(key) = &audit_hmac_key {
+            let len = secrecy::ExposeSecret::expose_secret(key).len();
+            if len < super::policy::MIN_HMAC_KEY_BYTES {
+                return Err(ConfigError::new(
+                    "configuration",
+                    format!(
+                        "key `audit.hmac_key_env`/`audit.hmac_key_file`: the audit HMAC key has {len} bytes, at least {} are needed (e.g. `openssl rand -hex 32`)",
+                        super::policy::MIN_HMAC_KEY_BYTES
+                    ),
+                ));
+            }
+        }
         Ok(Secrets {
             webhook_bearer,
             discord_token,
             flink,
+            audit_hmac_key,
         })
     }
 }

@@ -51,6 +51,14 @@ pub fn format(msg: &Message) -> String {
     if !e.footer.is_empty() {
         out.push_str(&format!("\n-- {}\n", e.footer));
     }
+    if !msg.buttons.is_empty() {
+        let labels: Vec<String> = msg
+            .buttons
+            .iter()
+            .map(|b| format!("[{}]", b.label))
+            .collect();
+        out.push_str(&format!("buttons: {}\n", labels.join(" ")));
+    }
     out
 }
 

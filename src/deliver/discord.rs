@@ -9,12 +9,13 @@ use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 use serenity::all::{
-    ChannelId, Colour, CreateAllowedMentions, CreateEmbed, CreateEmbedFooter, CreateMessage,
-    EditMessage, MessageId, Nonce, RoleId, UserId,
+    ButtonStyle, ChannelId, Colour, CreateActionRow, CreateAllowedMentions, CreateButton,
+    CreateEmbed, CreateEmbedFooter, CreateMessage, EditMessage, MessageId, Nonce, RoleId, UserId,
 };
 use serenity::http::{LightMethod, Request, Route};
 
 use super::SendError;
+use crate::buttons::Style;
 use crate::message::Message;
 
 pub struct DiscordSink {
@@ -50,6 +51,7 @@ impl DiscordSink {
             .content(msg.content.clone())
             .embed(embed(msg))
             .allowed_mentions(allowed(msg))
+            .components(components(msg))
             // Discord drops a second post with the same nonce: a retry after a crash between
             // Discord's answer and our write does not produce a second message.
             .nonce(Nonce::String(nonce.to_string()))
@@ -70,10 +72,12 @@ impl DiscordSink {
         message_id: u64,
         msg: &Message,
     ) -> Result<(), SendError> {
+        // Components are always sent, so an edit also replaces the buttons (none = removed).
         let builder = EditMessage::new()
             .content(msg.content.clone())
             .embed(embed(msg))
-            .allowed_mentions(allowed(msg));
+            .allowed_mentions(allowed(msg))
+            .components(components(msg));
         let route = Route::ChannelMessage {
             channel_id: ChannelId::new(channel),
             message_id: MessageId::new(message_id),
@@ -91,7 +95,8 @@ impl DiscordSink {
                 self.token.expose_secret(),
                 self.proxy.as_deref(),
             )
-            .and_then(|b| b.build().map_err(Into::into))
+            .map_err(|e| SendError::Transient(format!("cannot build the request: {e}")))?
+            .build()
             .map_err(|e| SendError::Transient(format!("cannot build the request: {e}")))?;
         let response = self
             .client
@@ -136,7 +141,30 @@ impl DiscordSink {
     }
 }
 
-fn embed(msg: &Message) -> CreateEmbed {
+/// Buttons in action rows of at most five (Discord's limit), at most five rows.
+pub(crate) fn components(msg: &Message) -> Vec<CreateActionRow> {
+    msg.buttons
+        .chunks(5)
+        .take(5)
+        .map(|row| {
+            CreateActionRow::Buttons(
+                row.iter()
+                    .map(|b| {
+                        CreateButton::new(b.custom_id.clone())
+                            .label(b.label.clone())
+                            .style(match b.style {
+                                Style::Primary => ButtonStyle::Primary,
+                                Style::Secondary => ButtonStyle::Secondary,
+                                Style::Danger => ButtonStyle::Danger,
+                            })
+                    })
+                    .collect(),
+            )
+        })
+        .collect()
+}
+
+pub(crate) fn embed(msg: &Message) -> CreateEmbed {
     let e = &msg.embed;
     let mut out = CreateEmbed::new()
         .title(e.title.clone())

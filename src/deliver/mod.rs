@@ -128,5 +128,6 @@ fn minimal(msg: &Message) -> Message {
             color: msg.embed.color,
             ..Default::default()
         },
+        buttons: msg.buttons.clone(),
     }
 }

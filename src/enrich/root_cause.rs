@@ -69,7 +69,7 @@ pub fn root_cause(exceptions: &Exceptions) -> Option<RootCause> {
     })
 }
 
-fn from_entry(entry: &ExceptionEntry) -> RootCause {
+pub fn from_entry(entry: &ExceptionEntry) -> RootCause {
     let mut source = entry;
     let mut unwrapped = false;
     if is_wrapper(entry) {

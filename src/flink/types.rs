@@ -18,6 +18,9 @@ pub struct JobSummary {
     pub state: String,
     #[serde(rename = "start-time", default)]
     pub start_time: i64,
+    /// -1 while the job runs.
+    #[serde(rename = "end-time", default)]
+    pub end_time: i64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -52,6 +52,7 @@ impl Pipeline {
 
         let (facts, message_id) = self.show(&hook, &target, &inc, delivery).await;
         inc.message_id = Some(message_id);
+        inc.remember_job(&facts);
         self.commit(key, &inc, &batch).await;
         if !facts.is_complete() && !inc.is_resolved() {
             self.schedule_refill(key, &inc, newest.body.clone(), 1);
@@ -136,6 +137,7 @@ impl Pipeline {
         loop {
             let result = async {
                 self.store.put_incident(key, inc)?;
+                self.store.index_incident(&inc.id, key)?;
                 self.store.complete(batch)?;
                 self.store.durable().await
             }

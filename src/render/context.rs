@@ -30,7 +30,18 @@ pub fn context(input: &RenderInput<'_>) -> Value {
         },
         "facts": input.facts,
         "diagnosis": input.diagnosis,
+        // Templates name buttons through `{{press}}`, which reads this: only what is carried.
+        "buttons": buttons(input),
     })
+}
+
+/// Slug -> label of each button the message will carry.
+fn buttons(input: &RenderInput<'_>) -> Value {
+    super::buttons(input)
+        .into_iter()
+        .map(|b| (b.offer.slug().to_string(), Value::String(b.label)))
+        .collect::<serde_json::Map<_, _>>()
+        .into()
 }
 
 fn alert(a: &Alert) -> Value {

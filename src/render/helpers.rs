@@ -13,6 +13,34 @@ pub fn register(hb: &mut Handlebars<'_>) {
     hb.register_helper("duration_ms", Box::new(duration_ms));
     hb.register_helper("bytes", Box::new(bytes));
     hb.register_helper("time", Box::new(time));
+    hb.register_helper("press", Box::new(press));
+}
+
+/// `{{press "savepoint" "take a savepoint"}}`: "press **Savepoint**" when the message carries that
+/// button, else the fallback text, so a template can never name a button the message lacks.
+/// A fallback that starts a sentence (upper case) makes it "Press **Savepoint**".
+fn press(
+    h: &handlebars::Helper<'_>,
+    _: &Handlebars<'_>,
+    ctx: &handlebars::Context,
+    _: &mut handlebars::RenderContext<'_, '_>,
+    out: &mut dyn handlebars::Output,
+) -> handlebars::HelperResult {
+    let param = |i: usize| h.param(i).and_then(|p| p.value().as_str()).unwrap_or("");
+    let (slug, fallback) = (param(0), param(1));
+    let text = match ctx.data()["buttons"][slug].as_str() {
+        Some(label) => {
+            let verb = if fallback.starts_with(char::is_uppercase) {
+                "Press"
+            } else {
+                "press"
+            };
+            format!("{verb} **{label}**")
+        }
+        None => fallback.to_string(),
+    };
+    out.write(&text)?;
+    Ok(())
 }
 
 /// `3725` -> `1h 2m 5s`; `42` -> `42s`.

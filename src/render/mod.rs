@@ -49,7 +49,11 @@ impl Renderer {
         let guidance = self.guidance(input.diagnosis.slug, &ctx);
         ctx["guidance"] = Value::String(guidance);
         let body = self.body(input.hook.lead_alert().name(), &ctx);
-        assemble(input, body).fit()
+        Message {
+            buttons: buttons(input),
+            ..assemble(input, body)
+        }
+        .fit()
     }
 
     /// The failure pattern's runbook text, or "" if the pattern has no template.
@@ -83,6 +87,11 @@ impl Renderer {
         let guidance = ctx["guidance"].as_str().unwrap_or("");
         format!("{summary}\n\n{guidance}").trim().to_string()
     }
+}
+
+/// The buttons the incident's message carries (the same set the templates are told about).
+fn buttons(input: &RenderInput<'_>) -> Vec<crate::buttons::Button> {
+    crate::buttons::for_incident(&input.incident.id, input.facts.job.is_some())
 }
 
 /// Collapses the blank lines that template conditionals leave behind.
@@ -166,10 +175,12 @@ fn assemble(input: &RenderInput<'_>, description: String) -> Message {
             footer,
             timestamp: Some(input.now),
         },
+        buttons: Vec::new(),
     }
 }
 
-fn fact_fields(facts: &Facts) -> Vec<Field> {
+/// The fact fields of a page; `/flink status` shows the same ones, formatted by this code.
+pub fn fact_fields(facts: &Facts) -> Vec<Field> {
     let mut fields = Vec::new();
     if let Some(job) = &facts.job {
         let state = job.state.as_deref().unwrap_or("unknown");

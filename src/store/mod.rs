@@ -6,11 +6,14 @@
 //!   each entry carries its body's hash, so the index of pending hashes that lets a byte-identical
 //!   resend be acknowledged without storing it twice lives in memory, rebuilt on open.
 //! - `incidents`: one record per Alertmanager group: which Discord message shows it.
+//! - `audit`: the hash-chained audit log (see `audit.rs`).
+//! - `incident_ids`: incident id -> group key, so a button naming an incident finds it.
 //!
 //! No sled call runs on the caller's thread: [`guard`] runs them on the store thread under
 //! `storage.timeout_ms` and latches the first failure (sled keeps it forever); [`recover`] then
 //! waits for the disk to take writes again, when the bot exits to be restarted on the same store.
 
+mod audit;
 mod commit;
 mod guard;
 mod recover;
@@ -24,6 +27,7 @@ use std::time::Duration;
 use serde::{de::DeserializeOwned, Serialize};
 use sha2::{Digest, Sha256};
 
+pub use audit::{AuditError, AuditLog};
 pub use commit::Committer;
 use guard::Guard;
 
@@ -87,6 +91,7 @@ pub struct Store {
     db: sled::Db,
     inbox: sled::Tree,
     incidents: sled::Tree,
+    incident_ids: sled::Tree,
     committer: Committer,
     /// Hash of each pending body -> its sequence. Sequence allocation, the inbox insert and this
     /// index change under this one lock, so entries appear in sequence order and two identical
@@ -137,6 +142,7 @@ impl Store {
         Ok(Store {
             committer: Committer::start(db.clone(), path, guard.clone())?,
             incidents: db.open_tree("incidents")?,
+            incident_ids: db.open_tree("incident_ids")?,
             inbox,
             db,
             pending: Arc::new(AtomicUsize::new(pending.len())),
@@ -271,6 +277,31 @@ impl Store {
             incidents.insert(k, bytes)?;
             Ok(())
         })
+    }
+
+    /// Records which group an incident id belongs to (durable with the next commit).
+    pub fn index_incident(&self, id: &str, key: &str) -> Result<(), StoreError> {
+        let (ids, id, key) = (
+            self.incident_ids.clone(),
+            id.as_bytes().to_vec(),
+            key.as_bytes().to_vec(),
+        );
+        self.guard.run_blocking("incident index write", move || {
+            ids.insert(id, key)?;
+            Ok(())
+        })
+    }
+
+    /// The incident with this id, if the store still has it.
+    pub fn incident_by_id<T: DeserializeOwned>(&self, id: &str) -> Result<Option<T>, StoreError> {
+        let (ids, id) = (self.incident_ids.clone(), id.as_bytes().to_vec());
+        let key = self
+            .guard
+            .run_blocking("incident index read", move || Ok(ids.get(id)?))?;
+        match key {
+            Some(key) => self.incident(&String::from_utf8_lossy(&key)),
+            None => Ok(None),
+        }
     }
 
     /// Waits until everything written before this call is on disk.

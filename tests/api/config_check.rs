@@ -59,6 +59,24 @@ fn config_errors_name_the_file_and_the_key() {
     assert!(!ok);
     assert!(text.contains("discord.default_channel"), "{text}");
 
+    let (ok, text) = check("[discord]\napplication_id = 1\npublic_key = \"abc\"\n", &[]);
+    assert!(!ok);
+    assert!(
+        text.contains("FILE") && text.contains("discord.public_key") && text.contains("64 hex"),
+        "{text}"
+    );
+    let key = hex::encode(
+        ed25519_dalek::SigningKey::from_bytes(&[42u8; 32])
+            .verifying_key()
+            .to_bytes(),
+    );
+    let (ok, text) = check(&format!("[discord]\npublic_key = \"{key}\"\n"), &[]);
+    assert!(!ok);
+    assert!(text.contains("discord.application_id"), "{text}");
+    let (ok, text) = check("[discord]\ngateway = true\n", &[]);
+    assert!(!ok);
+    assert!(text.contains("discord.application_id"), "{text}");
+
     let (ok, text) = check(
         "[[clusters]]\nname = \"prod\"\nrest_url = \"http://flink:8081\"\n",
         &[("FLINK_CHATOPS__CLUSTERS__0__REST_URL", "http://other:8081")],
@@ -135,4 +153,72 @@ fn render_previews_a_saved_webhook_on_the_console() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("/no/such/file.json"));
+}
+
+#[test]
+fn check_config_validates_the_policy_and_says_who_may_do_what() {
+    let cases = [
+        (
+            "[policy.actions.cancel]\napprovals = 11\n",
+            "key `policy.actions.cancel.approvals`",
+        ),
+        (
+            "[policy.actions.cancel]\nrequesters = [\"role:1\"]\napprovers = [\"rol:2\"]\n",
+            "policy.actions.cancel.approvers[0]",
+        ),
+        ("[policy.actions.reboot]\n", "key `policy.actions.reboot`: unknown action"),
+        (
+            "[policy]\nrequesters = [\"role:1\"]\n[policy.actions.stop]\napprovers = [\"user:5\"]\n",
+            "key `policy.actions.stop.approvers`: stop needs 2 distinct approvers",
+        ),
+        (
+            "[audit]\nhead_file = \"flink-chatops-data/heads.jsonl\"\n",
+            "key `audit.head_file`",
+        ),
+    ];
+    for (config, want) in cases {
+        let (ok, text) = check(config, &[]);
+        assert!(!ok, "{config}: {text}");
+        assert!(
+            text.contains("FILE") && text.contains(want),
+            "{config}: {text}"
+        );
+    }
+    let (ok, text) = check("", &[("FLINK_CHATOPS_AUDIT_KEY", "too-short")]);
+    assert!(!ok);
+    assert!(
+        text.contains("at least 32") && !text.contains("too-short"),
+        "{text}"
+    );
+
+    // The safe default is spelled out: nothing but acknowledge until a role is named.
+    let (ok, text) = check("", &[]);
+    assert!(ok, "{text}");
+    assert!(
+        text.contains("policy: cancel: nobody may request it (name a role in policy.actions.cancel.requesters"),
+        "{text}"
+    );
+    assert!(
+        text.contains("policy: acknowledge: requested by @everyone"),
+        "{text}"
+    );
+    let (ok, text) = check(
+        "[policy]\nrequesters = [\"role:10\"]\napprovers = [\"role:20\"]\n",
+        &[(
+            "FLINK_CHATOPS_AUDIT_KEY",
+            "0123456789abcdef0123456789abcdef",
+        )],
+    );
+    assert!(ok, "{text}");
+    assert!(
+        text.contains(
+            "policy: cancel: requested by role:10; 2 approval(s) from role:20, within 15 min"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("entries HMAC-sealed"), "{text}");
+    assert!(
+        !text.contains("0123456789abcdef"),
+        "the key is never printed: {text}"
+    );
 }

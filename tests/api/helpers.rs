@@ -38,6 +38,8 @@ pub struct AppOptions {
     pub clusters: Vec<(String, String)>,
     pub call_timeout_ms: u64,
     pub extra: Vec<(String, String)>,
+    /// A recorder prepared by the test (e.g. with a gateway URL); a fresh one otherwise.
+    pub recorder: Option<Recorder>,
 }
 
 impl Default for AppOptions {
@@ -46,6 +48,7 @@ impl Default for AppOptions {
             clusters: vec![("default".into(), "http://127.0.0.1:9".into())],
             call_timeout_ms: 2_000,
             extra: vec![],
+            recorder: None,
         }
     }
 }
@@ -79,7 +82,10 @@ pub fn secrets_env() -> HashMap<String, String> {
 }
 
 pub async fn spawn_app(opts: AppOptions) -> TestApp {
-    let recorder = Recorder::start().await;
+    let recorder = match opts.recorder.clone() {
+        Some(r) => r,
+        None => Recorder::start().await,
+    };
     let data_dir = tempfile::tempdir().unwrap();
     let file = data_dir.path().join("bot.toml");
     std::fs::write(

@@ -3,13 +3,16 @@
 //! Alertmanager processes and real Flink clusters started by tests/run.sh.
 
 mod helpers;
+mod payloads;
 mod process;
 mod recorder;
 
+mod audit;
 mod config_check;
 mod delivery;
 mod enrichment;
 mod intake;
+mod interactions;
 mod lifecycle;
 mod message_limits;
 mod restart;

@@ -12,7 +12,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{patch, post};
+use axum::routing::{get, patch, post, put};
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
@@ -27,6 +27,8 @@ pub struct Recorded {
     pub at: Instant,
     /// What the recorder answered.
     pub status: u16,
+    /// Files of a multipart request: (file name, contents).
+    pub files: Vec<(String, Vec<u8>)>,
 }
 
 impl Recorded {
@@ -69,6 +71,8 @@ struct Inner {
     messages: HashMap<u64, Value>,
     nonces: HashMap<String, u64>,
     next_id: u64,
+    /// What `GET /gateway` answers: the local gateway peer's ws:// URL.
+    gateway_url: Option<String>,
 }
 
 #[derive(Clone)]
@@ -89,11 +93,28 @@ impl Recorder {
                 "/api/v10/channels/{channel}/messages/{message}",
                 patch(edit),
             )
+            .route("/api/v10/interactions/{id}/{token}/callback", post(other))
+            .route(
+                "/api/v10/webhooks/{app}/{token}/messages/{message}",
+                patch(other),
+            )
+            .route("/api/v10/gateway", get(gateway))
+            .route("/api/v10/applications/{app}/commands", put(commands))
+            .route(
+                "/api/v10/applications/{app}/guilds/{guild}/commands",
+                put(commands),
+            )
             .with_state(inner.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base_url = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         Recorder { inner, base_url }
+    }
+
+    /// Makes `GET /api/v10/gateway` point serenity's gateway client at `url`.
+    #[allow(dead_code)] // used by the gateway tests
+    pub fn set_gateway(&self, url: &str) {
+        self.inner.lock().unwrap().gateway_url = Some(url.to_string());
     }
 
     pub fn inject(&self, fault: Fault) {
@@ -120,6 +141,14 @@ impl Recorder {
         self.requests()
             .into_iter()
             .filter(|r| r.method == "PATCH" && r.status == 200)
+            .collect()
+    }
+
+    /// Requests whose path contains `part` (e.g. "/callback", "@original").
+    pub fn calls(&self, part: &str) -> Vec<Recorded> {
+        self.requests()
+            .into_iter()
+            .filter(|r| r.path.contains(part))
             .collect()
     }
 
@@ -158,6 +187,7 @@ struct Call<'a> {
 }
 
 fn record(inner: &mut Inner, call: &Call<'_>, message_id: Option<u64>, status: u16) {
+    let (body, files) = decode_body(call.headers, call.body);
     inner.requests.push(Recorded {
         method: call.method.to_string(),
         path: call.path.clone(),
@@ -169,10 +199,61 @@ fn record(inner: &mut Inner, call: &Call<'_>, message_id: Option<u64>, status: u
             .and_then(|v| v.to_str().ok())
             .unwrap_or("")
             .to_string(),
-        body: serde_json::from_slice(call.body).unwrap_or(Value::Null),
+        body,
         at: Instant::now(),
         status,
+        files,
     });
+}
+
+/// JSON, or serenity's multipart form (`payload_json` plus `files[n]` parts).
+fn decode_body(headers: &HeaderMap, body: &Bytes) -> (Value, Vec<(String, Vec<u8>)>) {
+    let content_type = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let Some(boundary) = content_type
+        .strip_prefix("multipart/form-data; boundary=")
+        .map(|b| format!("--{}", b.trim_matches('"')))
+    else {
+        return (serde_json::from_slice(body).unwrap_or(Value::Null), vec![]);
+    };
+    let mut json = Value::Null;
+    let mut files = Vec::new();
+    for part in split(body, boundary.as_bytes()).into_iter().skip(1) {
+        let Some(head_end) = find(part, b"\r\n\r\n") else {
+            continue;
+        };
+        let head = String::from_utf8_lossy(&part[..head_end]).to_string();
+        let mut content = &part[head_end + 4..];
+        if content.ends_with(b"\r\n") {
+            content = &content[..content.len() - 2];
+        }
+        if head.contains("name=\"payload_json\"") {
+            json = serde_json::from_slice(content).unwrap_or(Value::Null);
+        } else if let Some(name) = head
+            .split("filename=\"")
+            .nth(1)
+            .and_then(|r| r.split('"').next())
+        {
+            files.push((name.to_string(), content.to_vec()));
+        }
+    }
+    (json, files)
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+fn split<'a>(mut hay: &'a [u8], sep: &[u8]) -> Vec<&'a [u8]> {
+    let mut out = Vec::new();
+    while let Some(i) = find(hay, sep) {
+        out.push(&hay[..i]);
+        hay = &hay[i + sep.len()..];
+    }
+    out.push(hay);
+    out
 }
 
 fn fault_response(fault: Fault) -> (u16, Response) {
@@ -282,4 +363,74 @@ async fn edit(
     g.messages.insert(message, msg.clone());
     record(&mut g, &call, Some(message), 200);
     Json(msg).into_response()
+}
+
+/// Interaction callbacks and edits of original responses: recorded and acknowledged like Discord.
+async fn other(
+    State(inner): State<Arc<Mutex<Inner>>>,
+    method: Method,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let mut g = inner.lock().unwrap();
+    let call = Call {
+        method: method.clone(),
+        path: uri.path().to_string(),
+        channel_id: 0,
+        headers: &headers,
+        body: &body,
+    };
+    if let Some(fault) = g.faults.pop_front() {
+        let (status, resp) = fault_response(fault);
+        record(&mut g, &call, None, status);
+        return resp;
+    }
+    if method == Method::POST {
+        record(&mut g, &call, None, 204);
+        return StatusCode::NO_CONTENT.into_response();
+    }
+    g.next_id += 1;
+    let id = g.next_id;
+    record(&mut g, &call, Some(id), 200);
+    let (parsed, _) = decode_body(&headers, &body);
+    Json(message_json(id, 0, &parsed)).into_response()
+}
+
+/// Bulk overwrite of application commands: answers the commands with ids, as Discord does.
+async fn commands(
+    State(inner): State<Arc<Mutex<Inner>>>,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let mut g = inner.lock().unwrap();
+    let call = Call {
+        method: Method::PUT,
+        path: uri.path().to_string(),
+        channel_id: 0,
+        headers: &headers,
+        body: &body,
+    };
+    record(&mut g, &call, None, 200);
+    let parsed: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let mut out = Vec::new();
+    for c in parsed.as_array().into_iter().flatten() {
+        g.next_id += 1;
+        let mut c = c.clone();
+        c["id"] = json!(g.next_id.to_string());
+        c["application_id"] = json!("1");
+        c["version"] = json!("1");
+        c["type"] = json!(1);
+        c["default_member_permissions"] = Value::Null;
+        out.push(c);
+    }
+    Json(Value::Array(out)).into_response()
+}
+
+async fn gateway(State(inner): State<Arc<Mutex<Inner>>>) -> Response {
+    match inner.lock().unwrap().gateway_url.clone() {
+        Some(url) => Json(json!({ "url": url })).into_response(),
+        None => (StatusCode::SERVICE_UNAVAILABLE, "no gateway in this test").into_response(),
+    }
 }

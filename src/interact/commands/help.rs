@@ -1,0 +1,25 @@
+//! `/flink help`: what the bot can answer, in one screen.
+
+use serenity::all::{CommandOptionType, CreateCommandOption};
+
+use crate::interact::reply::Reply;
+
+pub fn option() -> CreateCommandOption {
+    CreateCommandOption::new(
+        CommandOptionType::SubCommand,
+        "help",
+        "What this bot can do",
+    )
+}
+
+pub fn run() -> Reply {
+    Reply::text(
+        "**/flink jobs** `[cluster]` — every job with state, uptime, restarts and last checkpoint; failing first\n\
+         **/flink status** `job [cluster]` — the facts a page shows: state, root cause and pattern, checkpoints, restarts, backpressure\n\
+         **/flink exceptions** `job [cluster]` — recent failures with root cause, time, task, TaskManager, pattern\n\
+         **/flink checkpoints** `job [cluster]` — counts, last completed and failed, recent history\n\
+         `job` autocompletes (running and recently failed jobs) and accepts a name, an id or an id prefix. \
+         Answers are visible only to you unless you set `public`.\n\
+         Alert messages carry **Status**, **Exceptions** and **Checkpoints** buttons that answer the same about the alert's job.",
+    )
+}

@@ -1,43 +1,85 @@
 //! What an incident message offers: the button vocabulary, which buttons a message carries, and
 //! the `custom_id` codec.
 //!
-//! A `custom_id` names an incident by its opaque id and a verb, never a job, cluster or any
-//! parameter: the job and cluster are looked up in the store when the button is pressed, so a
-//! forged `custom_id` can at most name another incident the bot already knows.
+//! A `custom_id` names an incident (or a request) by its opaque id and a verb, never a job,
+//! cluster or other parameter: those are looked up in the store when the button is pressed, so
+//! a forged `custom_id` can at most name something the bot already knows, and what runs is
+//! still decided by the policy and the approvals.
 
 use serde::Serialize;
 
-/// Read-only answers about the incident's job, given to whoever presses (ephemeral).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+use crate::action::{ActionKind, SavepointFormat};
+
+/// Silence presets offered as buttons (minutes).
+pub const SILENCE_PRESETS: [u32; 3] = [60, 240, 1440];
+
+/// One thing a button on an incident message does.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Offer {
+    /// Read-only answers about the incident's job, to whoever presses (ephemeral).
     Status,
     Exceptions,
     Checkpoints,
+    /// A guarded action: a request that the policy and approvals decide.
+    Act(ActionKind),
 }
 
 impl Offer {
-    pub const ALL: [Offer; 3] = [Offer::Status, Offer::Exceptions, Offer::Checkpoints];
+    pub const READ_ONLY: [Offer; 3] = [Offer::Status, Offer::Exceptions, Offer::Checkpoints];
 
-    pub fn slug(self) -> &'static str {
+    /// The verb in the `custom_id`.
+    pub fn slug(&self) -> String {
         match self {
-            Offer::Status => "status",
-            Offer::Exceptions => "exceptions",
-            Offer::Checkpoints => "checkpoints",
+            Offer::Status => "status".into(),
+            Offer::Exceptions => "exceptions".into(),
+            Offer::Checkpoints => "checkpoints".into(),
+            Offer::Act(ActionKind::Silence { minutes }) => format!("silence{minutes}"),
+            Offer::Act(kind) => kind.slug().into(),
         }
     }
 
-    /// The label on the button, and the bold word templates use for it (`**Status**`).
-    pub fn label(self) -> &'static str {
+    /// The key templates use with `{{press "…"}}`: the pattern vocabulary of `diagnose`.
+    pub fn template_key(&self) -> String {
         match self {
-            Offer::Status => "Status",
-            Offer::Exceptions => "Exceptions",
-            Offer::Checkpoints => "Checkpoints",
+            Offer::Act(ActionKind::StopWithSavepoint { .. }) => "stop_with_savepoint".into(),
+            Offer::Act(ActionKind::ThreadDump) => "thread_dump".into(),
+            Offer::Act(ActionKind::Silence { .. }) => "silence".into(),
+            other => other.slug(),
+        }
+    }
+
+    /// The label on the button, and the bold words templates use for it (`**Status**`).
+    pub fn label(&self) -> String {
+        match self {
+            Offer::Status => "Status".into(),
+            Offer::Exceptions => "Exceptions".into(),
+            Offer::Checkpoints => "Checkpoints".into(),
+            Offer::Act(kind) => kind.label(),
         }
     }
 
     pub fn from_slug(slug: &str) -> Option<Offer> {
-        Offer::ALL.into_iter().find(|o| o.slug() == slug)
+        let canonical = SavepointFormat::Canonical;
+        Some(match slug {
+            "status" => Offer::Status,
+            "exceptions" => Offer::Exceptions,
+            "checkpoints" => Offer::Checkpoints,
+            "savepoint" => Offer::Act(ActionKind::Savepoint { format: canonical }),
+            "stop" => Offer::Act(ActionKind::StopWithSavepoint {
+                drain: false,
+                format: canonical,
+            }),
+            "cancel" => Offer::Act(ActionKind::Cancel),
+            "threaddump" => Offer::Act(ActionKind::ThreadDump),
+            "acknowledge" => Offer::Act(ActionKind::Acknowledge),
+            s => {
+                let minutes: u32 = s.strip_prefix("silence")?.parse().ok()?;
+                SILENCE_PRESETS
+                    .contains(&minutes)
+                    .then_some(Offer::Act(ActionKind::Silence { minutes }))?
+            }
+        })
     }
 }
 
@@ -46,6 +88,7 @@ impl Offer {
 pub enum Style {
     Primary,
     Secondary,
+    Success,
     Danger,
 }
 
@@ -55,78 +98,185 @@ pub struct Button {
     pub custom_id: String,
     pub label: String,
     pub style: Style,
-    pub offer: Offer,
+    /// The key templates name it by (`{{press "savepoint" …}}`).
+    pub key: String,
 }
 
-/// The buttons an incident message carries. Only a message about a known job has any: every
-/// answer is about that job. Resolved incidents keep the same read-only set.
-pub fn for_incident(incident_id: &str, has_job: bool) -> Vec<Button> {
-    if !has_job {
+/// What this deployment can do from a message.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Available {
+    /// Buttons are answered at all (interactions are on).
+    pub answers: bool,
+    /// Guarded actions can be requested (an audit log and a policy exist).
+    pub actions: bool,
+    /// Silences can be created (an Alertmanager is configured).
+    pub silence: bool,
+}
+
+/// What the incident's page is about, for choosing its buttons.
+pub struct Page<'a> {
+    pub incident_id: &'a str,
+    pub has_job: bool,
+    pub resolved: bool,
+    /// The diagnosis's next steps (`Pattern::actions`).
+    pub suggested: &'a [&'a str],
+}
+
+/// The buttons an incident message carries. Nothing when buttons are not answered; read-only
+/// ones when the job is known; while firing, the guarded actions the pattern suggests plus
+/// Acknowledge (and silences when an Alertmanager is configured). A resolved page keeps only
+/// the read-only ones.
+pub fn for_incident(page: &Page<'_>, available: Available) -> Vec<Button> {
+    if !available.answers {
         return Vec::new();
     }
-    Offer::ALL
+    let mut offers: Vec<Offer> = Vec::new();
+    if page.has_job {
+        offers.extend(Offer::READ_ONLY);
+    }
+    if available.actions && !page.resolved {
+        offers.push(Offer::from_slug("acknowledge").expect("known"));
+        for suggested in page.suggested {
+            let offer = match *suggested {
+                "savepoint" => Offer::from_slug("savepoint"),
+                "stop_with_savepoint" => Offer::from_slug("stop"),
+                "cancel" => Offer::from_slug("cancel"),
+                "thread_dump" => Offer::from_slug("threaddump"),
+                _ => None,
+            };
+            if let Some(o) = offer.filter(|_| page.has_job) {
+                offers.push(o);
+            }
+        }
+        if available.silence && page.suggested.contains(&"silence") {
+            offers.extend(SILENCE_PRESETS.map(|m| Offer::Act(ActionKind::Silence { minutes: m })));
+        }
+    }
+    offers
         .into_iter()
+        .take(25)
         .map(|offer| Button {
-            custom_id: encode(incident_id, offer),
-            label: offer.label().to_string(),
-            style: if offer == Offer::Status {
-                Style::Primary
-            } else {
-                Style::Secondary
+            custom_id: encode(page.incident_id, &offer),
+            label: offer.label(),
+            style: match &offer {
+                Offer::Status => Style::Primary,
+                Offer::Act(k) if k.is_destructive() => Style::Danger,
+                Offer::Act(_) => Style::Secondary,
+                _ => Style::Secondary,
             },
-            offer,
+            key: offer.template_key(),
         })
         .collect()
 }
 
 const PREFIX: &str = "fc1";
+const REQUEST_PREFIX: &str = "fc1r";
 
 /// `fc1:<incident id>:<verb>`; Discord allows 100 characters, incident ids are 24.
-pub fn encode(incident_id: &str, offer: Offer) -> String {
+pub fn encode(incident_id: &str, offer: &Offer) -> String {
     format!("{PREFIX}:{incident_id}:{}", offer.slug())
+}
+
+/// The Approve / Deny buttons of a request: `fc1r:<request id>:approve:<binding prefix>`.
+pub fn encode_vote(request_id: &str, approve: bool, binding: &str) -> String {
+    let verb = if approve { "approve" } else { "deny" };
+    format!(
+        "{REQUEST_PREFIX}:{request_id}:{verb}:{}",
+        &binding[..binding.len().min(16)]
+    )
 }
 
 /// What a pressed button asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Pressed {
-    pub incident_id: String,
-    pub offer: Offer,
+pub enum Pressed {
+    Incident {
+        incident_id: String,
+        offer: Offer,
+    },
+    Vote {
+        request_id: String,
+        approve: bool,
+        binding: String,
+    },
 }
 
 /// Decodes a `custom_id`; `None` for anything this version did not write.
 pub fn decode(custom_id: &str) -> Option<Pressed> {
-    let mut parts = custom_id.splitn(3, ':');
-    if parts.next()? != PREFIX {
-        return None;
+    let parts: Vec<&str> = custom_id.split(':').collect();
+    let id_ok = |id: &str| {
+        !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric())
+    };
+    match parts.as_slice() {
+        [PREFIX, id, verb] if id_ok(id) => Some(Pressed::Incident {
+            incident_id: id.to_string(),
+            offer: Offer::from_slug(verb)?,
+        }),
+        [REQUEST_PREFIX, id, verb @ ("approve" | "deny"), binding]
+            if id_ok(id) && id_ok(binding) =>
+        {
+            Some(Pressed::Vote {
+                request_id: id.to_string(),
+                approve: *verb == "approve",
+                binding: binding.to_string(),
+            })
+        }
+        _ => None,
     }
-    let incident_id = parts.next()?;
-    let offer = Offer::from_slug(parts.next()?)?;
-    let valid = !incident_id.is_empty()
-        && incident_id.len() <= 64
-        && incident_id.bytes().all(|b| b.is_ascii_alphanumeric());
-    valid.then(|| Pressed {
-        incident_id: incident_id.to_string(),
-        offer,
-    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    const ALL: Available = Available {
+        answers: true,
+        actions: true,
+        silence: true,
+    };
+
+    fn page<'a>(has_job: bool, resolved: bool, suggested: &'a [&'a str]) -> Page<'a> {
+        Page {
+            incident_id: "0123456789abcdef01234567",
+            has_job,
+            resolved,
+            suggested,
+        }
+    }
+
     #[test]
     fn round_trip_and_rejects() {
-        for offer in Offer::ALL {
-            let id = encode("0123456789abcdef01234567", offer);
-            assert!(id.len() <= 100);
-            assert_eq!(
-                decode(&id),
-                Some(Pressed {
-                    incident_id: "0123456789abcdef01234567".into(),
-                    offer
-                })
-            );
+        for b in for_incident(
+            &page(
+                true,
+                false,
+                &[
+                    "savepoint",
+                    "stop_with_savepoint",
+                    "cancel",
+                    "thread_dump",
+                    "silence",
+                ],
+            ),
+            ALL,
+        ) {
+            assert!(b.custom_id.len() <= 100 && b.label.len() <= 80);
+            match decode(&b.custom_id) {
+                Some(Pressed::Incident { incident_id, offer }) => {
+                    assert_eq!(incident_id, "0123456789abcdef01234567");
+                    assert_eq!(offer.label(), b.label);
+                }
+                other => panic!("{}: {other:?}", b.custom_id),
+            }
         }
+        let vote = encode_vote("abc123", true, "0011223344556677889900");
+        assert_eq!(
+            decode(&vote),
+            Some(Pressed::Vote {
+                request_id: "abc123".into(),
+                approve: true,
+                binding: "0011223344556677".into()
+            })
+        );
         for bad in [
             "",
             "fc1",
@@ -135,18 +285,67 @@ mod tests {
             "fc2:abc:status",
             "fc1:a/b:status",
             "fc1:abc:status:extra",
+            "fc1:abc:silence7",
+            "fc1r:abc:approve",
+            "fc1r:abc:run:00",
         ] {
             assert_eq!(decode(bad), None, "{bad:?}");
         }
     }
 
     #[test]
-    fn no_job_no_buttons() {
-        assert!(for_incident("abc", false).is_empty());
-        let b = for_incident("abc", true);
+    fn which_buttons_a_page_carries() {
+        let labels = |p: &Page<'_>, a: Available| -> Vec<String> {
+            for_incident(p, a).into_iter().map(|b| b.label).collect()
+        };
+        let s = ["status", "savepoint", "cancel", "silence"];
+        assert!(
+            labels(&page(true, false, &s), Available::default()).is_empty(),
+            "nobody answers buttons"
+        );
+        let read_only = Available {
+            answers: true,
+            ..Default::default()
+        };
         assert_eq!(
-            b.iter().map(|b| b.label.as_str()).collect::<Vec<_>>(),
+            labels(&page(true, false, &s), read_only),
             ["Status", "Exceptions", "Checkpoints"]
         );
+        assert_eq!(
+            labels(&page(true, false, &s), ALL),
+            [
+                "Status",
+                "Exceptions",
+                "Checkpoints",
+                "Acknowledge",
+                "Savepoint",
+                "Cancel job",
+                "Silence 1 h",
+                "Silence 4 h",
+                "Silence 1 d"
+            ]
+        );
+        assert_eq!(
+            labels(&page(true, true, &s), ALL),
+            ["Status", "Exceptions", "Checkpoints"],
+            "resolved: read-only"
+        );
+        assert_eq!(
+            labels(&page(false, false, &s), ALL),
+            ["Acknowledge", "Silence 1 h", "Silence 4 h", "Silence 1 d"],
+            "no job: nothing to act on"
+        );
+        let no_am = Available {
+            silence: false,
+            ..ALL
+        };
+        assert!(!labels(&page(true, false, &s), no_am)
+            .iter()
+            .any(|l| l.starts_with("Silence")));
+        let cancel = for_incident(&page(true, false, &s), ALL)
+            .into_iter()
+            .find(|b| b.label == "Cancel job")
+            .unwrap();
+        assert_eq!(cancel.style, Style::Danger);
     }
 }

@@ -48,6 +48,7 @@ pub fn message(
         diagnosis: &diagnosis,
         mentions: config.discord.mentions_for(&severity),
         now: Utc::now(),
+        available: crate::interact::available(config),
     });
     (message, diagnosis.slug)
 }

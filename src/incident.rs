@@ -24,6 +24,9 @@ pub struct Incident {
     /// The Flink job the message is about, once enrichment found it: what its buttons ask about.
     #[serde(default)]
     pub job: Option<IncidentJob>,
+    /// The lead alert's labels: what a silence from the message matches.
+    #[serde(default)]
+    pub labels: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -110,6 +113,7 @@ pub fn advance(
                 last_notified_at: received_at,
                 resolved_at,
                 job: None,
+                labels: hook.lead_alert().labels.clone(),
             };
             (inc, Delivery::Post)
         }

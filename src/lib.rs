@@ -5,6 +5,7 @@
 //! `enrich` (Flink REST) -> `diagnose` (failure pattern) -> `render` (handlebars) ->
 //! `deliver` (Discord via serenity, or the console).
 
+pub mod action;
 pub mod alertmanager;
 pub mod audit;
 pub mod buttons;
@@ -16,6 +17,7 @@ pub mod deliver;
 pub mod diagnose;
 pub mod enrich;
 pub mod flink;
+pub mod guard;
 pub mod incident;
 pub mod intake;
 pub mod interact;
@@ -25,6 +27,7 @@ pub mod pipeline;
 pub mod policy;
 pub mod render;
 pub mod server;
+pub mod silences;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

@@ -87,7 +87,7 @@ impl Application {
                 )
             })?;
         let interactions =
-            crate::interact::start(&config, &secrets, clusters.clone(), store.clone())?;
+            crate::interact::start(&config, &secrets, env, clusters.clone(), store.clone())?;
         let pipeline = Arc::new(Pipeline::new(
             store.clone(),
             clusters,
@@ -231,7 +231,10 @@ pub fn clients(config: &Config, secrets: &Secrets) -> anyhow::Result<Clusters> {
                 .cloned()
                 .unwrap_or(crate::config::FlinkAuth::None);
             FlinkClient::new(c, auth, http.clone(), timeout)
-                .map(|client| (c.name.clone(), client))
+                .map(|client| {
+                    let action = Duration::from_millis(config.flink.action_timeout_ms);
+                    (c.name.clone(), client.with_action_timeout(action))
+                })
                 .map_err(|e| anyhow::anyhow!("cluster {}: {e}", c.name))
         })
         .collect()

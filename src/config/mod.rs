@@ -30,6 +30,7 @@ pub struct Config {
     pub discord: DiscordConfig,
     pub responses: ResponsesConfig,
     pub delivery: DeliveryConfig,
+    pub alertmanager: AlertmanagerConfig,
     pub policy: PolicyConfig,
     pub audit: AuditConfig,
 }
@@ -74,6 +75,9 @@ pub struct FlinkConfig {
     /// When a page went out with Flink facts missing, look again after this long (then twice and
     /// three times as long) and edit the message in place. 0 turns it off.
     pub refill_after_ms: u64,
+    /// Deadline for calls that act (savepoint, stop, cancel, thread dump): longer than
+    /// enrichment's, since a thread dump of a busy TaskManager takes seconds.
+    pub action_timeout_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -174,6 +178,7 @@ impl Default for Config {
             discord: DiscordConfig::default(),
             responses: ResponsesConfig::default(),
             delivery: DeliveryConfig::default(),
+            alertmanager: AlertmanagerConfig::default(),
             policy: PolicyConfig::default(),
             audit: AuditConfig::default(),
         }
@@ -209,6 +214,7 @@ impl Default for FlinkConfig {
             default_cluster: None,
             cluster_label: "flink_cluster".into(),
             refill_after_ms: 30_000,
+            action_timeout_ms: 30_000,
         }
     }
 }
@@ -228,6 +234,39 @@ impl Default for DiscordConfig {
             max_request_age_secs: 300,
             register_commands: false,
             commands_guild: None,
+        }
+    }
+}
+
+/// The Alertmanager the bot creates silences in (API v2). No `url`: no silence action.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlertmanagerConfig {
+    pub url: Option<String>,
+    pub timeout_ms: u64,
+    /// Labels left out of a silence's matchers (every other label of the alert must match
+    /// exactly), e.g. `pod` so the silence survives a pod restart.
+    pub silence_ignore_labels: Vec<String>,
+    /// Basic auth user; the password comes from `password_env` or `password_file`.
+    pub username: Option<String>,
+    pub password_env: Option<String>,
+    pub password_file: Option<PathBuf>,
+    /// Bearer token from `token_env` or `token_file`.
+    pub token_env: Option<String>,
+    pub token_file: Option<PathBuf>,
+}
+
+impl Default for AlertmanagerConfig {
+    fn default() -> Self {
+        AlertmanagerConfig {
+            url: None,
+            timeout_ms: 5_000,
+            silence_ignore_labels: Vec::new(),
+            username: None,
+            password_env: None,
+            password_file: None,
+            token_env: None,
+            token_file: None,
         }
     }
 }
@@ -396,6 +435,10 @@ impl Config {
         if self.flink.call_timeout_ms == 0 {
             return Err("key `flink.call_timeout_ms`: must be at least 1".into());
         }
+        if self.flink.action_timeout_ms == 0 {
+            return Err("key `flink.action_timeout_ms`: must be at least 1".into());
+        }
+        self.alertmanager.validate()?;
         self.policy.validate()?;
         self.audit.validate(&self.storage.path)?;
         Ok(())
@@ -499,5 +542,27 @@ impl DiscordConfig {
 
     pub fn mentions_for(&self, severity: &str) -> &[String] {
         self.mentions.get(severity).map_or(&[], Vec::as_slice)
+    }
+}
+
+impl AlertmanagerConfig {
+    fn validate(&self) -> Result<(), String> {
+        if let Some(url) = &self.url {
+            let parsed = reqwest::Url::parse(url)
+                .map_err(|e| format!("key `alertmanager.url`: {url:?} is not a URL: {e}"))?;
+            if !matches!(parsed.scheme(), "http" | "https") {
+                return Err("key `alertmanager.url`: only http and https are supported".into());
+            }
+        }
+        if self.timeout_ms == 0 {
+            return Err("key `alertmanager.timeout_ms`: must be at least 1".into());
+        }
+        if (self.password_env.is_some() || self.password_file.is_some()) && self.username.is_none()
+        {
+            return Err(
+                "key `alertmanager.username`: a password is configured but no username".into(),
+            );
+        }
+        Ok(())
     }
 }

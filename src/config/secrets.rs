@@ -101,7 +101,7 @@ fn cluster_auth(
     }
 }
 
-fn read_optional(
+pub(crate) fn read_optional(
     env: &HashMap<String, String>,
     env_name: Option<&str>,
     file: Option<&Path>,

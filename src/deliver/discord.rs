@@ -155,6 +155,7 @@ pub(crate) fn components(msg: &Message) -> Vec<CreateActionRow> {
                             .style(match b.style {
                                 Style::Primary => ButtonStyle::Primary,
                                 Style::Secondary => ButtonStyle::Secondary,
+                                Style::Success => ButtonStyle::Success,
                                 Style::Danger => ButtonStyle::Danger,
                             })
                     })

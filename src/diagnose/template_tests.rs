@@ -28,8 +28,19 @@ fn alert_names() -> BTreeSet<String> {
         .collect()
 }
 
+const ALL_BUTTONS: crate::buttons::Available = crate::buttons::Available {
+    answers: true,
+    actions: true,
+    silence: true,
+};
+
 /// Every word a template could set in bold to mean a button.
-const BUTTON_WORDS: [&str; 11] = [
+const BUTTON_WORDS: [&str; 16] = [
+    "Cancel job",
+    "Silence 1 h",
+    "Silence 4 h",
+    "Silence 1 d",
+    "Stop with savepoint (drain)",
     "Status",
     "Exceptions",
     "Checkpoints",
@@ -206,6 +217,7 @@ fn every_template_renders_strictly_for_every_alert_pattern_and_status() {
                         diagnosis: &diagnosis,
                         mentions: &[],
                         now,
+                        available: ALL_BUTTONS,
                     };
                     let mut ctx: Value = context(&input);
                     let case = format!(
@@ -280,6 +292,10 @@ fn the_full_renderer_uses_the_library_for_a_real_diagnosis() {
         diagnosis: &diagnosis,
         mentions: &[],
         now,
+        available: crate::buttons::Available {
+            answers: true,
+            ..Default::default()
+        },
     };
     let message = renderer.render(&input);
     let d = &message.embed.description;

@@ -31,11 +31,13 @@ impl FlinkError {
 #[derive(Debug, Clone)]
 pub struct FlinkClient {
     pub name: String,
-    base: Url,
+    pub(crate) base: Url,
     ui: Url,
     auth: FlinkAuth,
-    http: reqwest::Client,
+    pub(crate) http: reqwest::Client,
     timeout: Duration,
+    /// Deadline of calls that act (see `flink::actions`).
+    pub(crate) action_timeout: Duration,
 }
 
 impl FlinkClient {
@@ -54,6 +56,7 @@ impl FlinkClient {
             auth,
             http,
             timeout,
+            action_timeout: timeout,
         })
     }
 
@@ -109,7 +112,7 @@ impl FlinkClient {
         .await
     }
 
-    async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, FlinkError> {
+    pub(crate) async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, FlinkError> {
         let url = self
             .base
             .join(path)
@@ -128,7 +131,7 @@ impl FlinkClient {
         serde_json::from_slice(&bytes).map_err(|e| FlinkError::Decode(e.to_string()))
     }
 
-    fn authorize(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+    pub(crate) fn authorize(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
         match &self.auth {
             FlinkAuth::None => request,
             FlinkAuth::Basic { username, password } => {
@@ -151,7 +154,7 @@ fn parse_base(url: &str) -> Result<Url, String> {
 }
 
 /// Job and vertex ids are 32 hex digits; anything else must not be spliced into a path.
-fn segment(id: &str) -> Result<&str, FlinkError> {
+pub(crate) fn segment(id: &str) -> Result<&str, FlinkError> {
     if !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric()) {
         Ok(id)
     } else {
@@ -159,7 +162,7 @@ fn segment(id: &str) -> Result<&str, FlinkError> {
     }
 }
 
-fn classify(e: reqwest::Error, timeout_ms: u64) -> FlinkError {
+pub(crate) fn classify(e: reqwest::Error, timeout_ms: u64) -> FlinkError {
     if e.is_timeout() {
         FlinkError::Timeout(timeout_ms)
     } else {
@@ -176,7 +179,7 @@ fn root_message(e: &(dyn std::error::Error + 'static)) -> String {
 }
 
 /// Flink errors look like `{"errors":["..."]}`; keep the first line of the first one.
-fn first_error(bytes: &[u8]) -> String {
+pub(crate) fn first_error(bytes: &[u8]) -> String {
     #[derive(serde::Deserialize)]
     struct Errors {
         errors: Vec<String>,

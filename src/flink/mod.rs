@@ -1,6 +1,9 @@
-//! A small client for the parts of Flink's REST API the bot reads, for 1.20 and 2.x alike.
+//! A small client for the parts of Flink's REST API the bot reads (and, in `actions`, the calls
+//! that act), for 1.20 and 2.x alike.
 
+pub mod actions;
 mod client;
+mod lookups;
 pub mod types;
 
 pub use client::{FlinkClient, FlinkError};

@@ -202,3 +202,128 @@ pub struct BackpressureSubtask {
     #[serde(rename = "busyRatio", default)]
     pub busy_ratio: f64,
 }
+
+// --- Shapes of the action endpoints (flink::actions) ---
+
+/// `POST /jobs/:id/savepoints` and `/stop` answer `{"request-id": <triggerId>}` with 202.
+#[derive(Debug, Clone, Deserialize)]
+pub struct TriggerResponse {
+    #[serde(rename = "request-id")]
+    pub request_id: String,
+}
+
+/// `GET /jobs/:id/savepoints/:triggerId`: `operation` is null while IN_PROGRESS, then holds
+/// `location` or `failure-cause`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct AsyncOperation {
+    pub status: AsyncStatus,
+    #[serde(default)]
+    pub operation: Option<SavepointOperation>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct AsyncStatus {
+    pub id: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct SavepointOperation {
+    #[serde(default)]
+    pub location: Option<String>,
+    #[serde(rename = "failure-cause", default)]
+    pub failure_cause: Option<FailureCause>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct FailureCause {
+    #[serde(default)]
+    pub class: String,
+    #[serde(rename = "stack-trace", default)]
+    pub stack_trace: String,
+}
+
+/// `GET /jobmanager/thread-dump`, `GET /taskmanagers/:id/thread-dump`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ThreadDump {
+    #[serde(rename = "threadInfos", default)]
+    pub thread_infos: Vec<ThreadInfo>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ThreadInfo {
+    #[serde(rename = "threadName")]
+    pub thread_name: String,
+    #[serde(rename = "stringifiedThreadInfo", default)]
+    pub stringified: String,
+}
+
+/// `GET /taskmanagers`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct TaskManagers {
+    #[serde(default)]
+    pub taskmanagers: Vec<TaskManagerSummary>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct TaskManagerSummary {
+    pub id: String,
+    /// Despite its name, the epoch-ms time of the last heartbeat (1.20 and 2.3 alike).
+    #[serde(rename = "timeSinceLastHeartbeat", default)]
+    pub last_heartbeat: i64,
+    #[serde(rename = "slotsNumber", default)]
+    pub slots: i64,
+    #[serde(rename = "freeSlots", default)]
+    pub free_slots: i64,
+}
+
+/// `GET /taskmanagers/:id`: the summary plus JVM metrics.
+#[derive(Debug, Clone, Deserialize)]
+pub struct TaskManagerDetails {
+    pub id: String,
+    #[serde(rename = "timeSinceLastHeartbeat", default)]
+    pub last_heartbeat: i64,
+    #[serde(default)]
+    pub metrics: Option<TaskManagerMetrics>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct TaskManagerMetrics {
+    #[serde(rename = "heapUsed", default)]
+    pub heap_used: Option<i64>,
+    #[serde(rename = "heapMax", default)]
+    pub heap_max: Option<i64>,
+    #[serde(rename = "garbageCollectors", default)]
+    pub garbage_collectors: Vec<GarbageCollector>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct GarbageCollector {
+    pub name: String,
+    #[serde(default)]
+    pub count: i64,
+    #[serde(default)]
+    pub time: i64,
+}
+
+/// `GET /jobs/:id/vertices/:vid/taskmanagers`: where a vertex's subtasks run.
+#[derive(Debug, Clone, Deserialize)]
+pub struct VertexTaskManagers {
+    #[serde(default)]
+    pub taskmanagers: Vec<VertexTaskManager>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct VertexTaskManager {
+    #[serde(rename = "taskmanager-id", default)]
+    pub taskmanager_id: Option<String>,
+    #[serde(default)]
+    pub endpoint: Option<String>,
+}
+
+/// One `{"key": ..., "value": ...}` of `GET /jobmanager/config`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ConfigEntry {
+    pub key: String,
+    #[serde(default)]
+    pub value: String,
+}

@@ -11,8 +11,10 @@ pub mod commands;
 pub mod endpoint;
 pub mod gateway;
 pub mod jobs;
+pub mod press;
 pub mod register;
 pub mod reply;
+pub mod requests;
 pub mod resolve;
 pub mod verify;
 
@@ -22,15 +24,13 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use futures::FutureExt;
 use serenity::all::{
-    AutocompleteChoice, CommandInteraction, ComponentInteraction, CreateAutocompleteResponse,
-    CreateInteractionResponse, Interaction,
+    AutocompleteChoice, CommandInteraction, CreateAutocompleteResponse, CreateInteractionResponse,
+    Interaction,
 };
 use serenity::http::Http;
 
-use crate::buttons::{self, Offer};
 use crate::config::Config;
 use crate::enrich::Clusters;
-use crate::incident::Incident;
 use crate::store::Store;
 use commands::{Command, JobQuery};
 use jobs::{JobIndex, KnownJob};
@@ -53,6 +53,8 @@ pub struct InteractState {
     pub store: Store,
     /// serenity's HTTP client: interaction callbacks (gateway) and edits of deferred answers.
     pub http: Arc<Http>,
+    /// Guarded actions (requests, approvals, runs); `None` when they are off.
+    pub guard: Option<Arc<crate::guard::Guard>>,
 }
 
 impl InteractState {
@@ -71,6 +73,7 @@ impl InteractState {
             cluster_names,
             store,
             http,
+            guard: None,
         }
     }
 
@@ -115,7 +118,7 @@ pub async fn dispatch(state: Arc<InteractState>, interaction: Interaction) -> An
         Interaction::Ping(_) => Answer::Now(CreateInteractionResponse::Pong),
         Interaction::Autocomplete(cmd) => Answer::Now(autocomplete(&state, &cmd)),
         Interaction::Command(cmd) => command(state, cmd).await,
-        Interaction::Component(c) => component(state, c).await,
+        Interaction::Component(c) => press::component(state, c).await,
         _ => Answer::Now(Reply::text("This kind of interaction is not supported.").into_response()),
     }
 }
@@ -127,6 +130,8 @@ async fn command(state: Arc<InteractState>, cmd: CommandInteraction) -> Answer {
     };
     tracing::info!(user = %cmd.user.id, command = ?parsed, "slash command");
     let reference = cmd.id.to_string();
+    let channel = cmd.channel_id.get();
+    let actor = press::actor(cmd.member.as_deref(), &cmd.user);
     let ephemeral = !matches!(
         &parsed,
         Command::Jobs { public: true, .. }
@@ -142,51 +147,9 @@ async fn command(state: Arc<InteractState>, cmd: CommandInteraction) -> Answer {
             Command::Status(q) => commands::status::answer(&state, &q).await,
             Command::Exceptions(q) => commands::exceptions::answer(&state, &q).await,
             Command::Checkpoints(q) => commands::checkpoints::answer(&state, &q).await,
+            Command::Act(kind, q) => commands::act::answer(&state, kind, &q, actor, channel).await,
+            Command::Audit { job } => commands::act::audit(&state, job.as_deref()).await,
             Command::Help => commands::help::run(),
-        }
-    })
-    .await
-}
-
-/// A button on an incident message: the same read-only answers, about that incident's job.
-async fn component(state: Arc<InteractState>, c: ComponentInteraction) -> Answer {
-    let gone = || Answer::Now(Reply::text("This button is no longer valid.").into_response());
-    let Some(pressed) = buttons::decode(&c.data.custom_id) else {
-        return gone();
-    };
-    let lookup = {
-        let store = state.store.clone();
-        let id = pressed.incident_id.clone();
-        tokio::task::spawn_blocking(move || store.incident_by_id::<Incident>(&id)).await
-    };
-    let incident = match lookup {
-        Ok(Ok(Some(inc))) if inc.id == pressed.incident_id => inc,
-        Ok(Ok(_)) => return gone(),
-        Ok(Err(e)) => {
-            return Answer::Now(
-                Reply::internal(&c.id.to_string(), "Looking up the incident", &e).into_response(),
-            )
-        }
-        Err(e) => {
-            return Answer::Now(
-                Reply::internal(&c.id.to_string(), "Looking up the incident", &e).into_response(),
-            )
-        }
-    };
-    let Some(job) = incident.job else {
-        return gone();
-    };
-    tracing::info!(user = %c.user.id, incident = %incident.id, button = pressed.offer.slug(), "button");
-    let q = JobQuery {
-        job: format!("{}/{}", job.cluster, job.id),
-        cluster: None,
-        public: false,
-    };
-    within_budget(true, c.id.to_string(), async move {
-        match pressed.offer {
-            Offer::Status => commands::status::answer(&state, &q).await,
-            Offer::Exceptions => commands::exceptions::answer(&state, &q).await,
-            Offer::Checkpoints => commands::checkpoints::answer(&state, &q).await,
         }
     })
     .await
@@ -274,6 +237,7 @@ pub async fn finish_deferred(http: Arc<Http>, token: String, rest: BoxFuture<'st
 pub fn start(
     config: &Config,
     secrets: &crate::config::Secrets,
+    env: &std::collections::HashMap<String, String>,
     clusters: Clusters,
     store: Store,
 ) -> anyhow::Result<Option<axum::Router>> {
@@ -296,7 +260,12 @@ pub fn start(
         return Ok(None);
     }
     let http = Arc::new(register::http_client(token, &d.api_base, Some(app_id)));
-    let state = Arc::new(InteractState::new(config, clusters, store, http));
+    let mut state = InteractState::new(config, clusters.clone(), store.clone(), http.clone());
+    let (guard, updates) = guard(config, secrets, env, clusters, store)?;
+    tokio::spawn(guard.clone().run());
+    tokio::spawn(requests::follow(http, guard.clone(), updates));
+    state.guard = Some(guard);
+    let state = Arc::new(state);
     state.jobs.refresh_in_background();
     if d.register_commands {
         let (http, guild, names) = (
@@ -326,4 +295,67 @@ pub fn start(
         None => None,
     };
     Ok(router)
+}
+
+/// What buttons can do on this deployment, as configured: answered at all when interactions
+/// can arrive (an application id and the gateway or the endpoint), guarded actions then too
+/// (the audit log and policy always exist), silences when an Alertmanager is configured.
+pub fn available(config: &Config) -> crate::buttons::Available {
+    let d = &config.discord;
+    let answers =
+        d.application_id.is_some() && (d.gateway != Some(false) || d.public_key.is_some());
+    crate::buttons::Available {
+        answers,
+        actions: answers,
+        silence: answers && config.alertmanager.url.is_some(),
+    }
+}
+
+/// The guarded-action service: the audit log (verified at start, loudly), the policy, the
+/// Alertmanager client for silences.
+fn guard(
+    config: &Config,
+    secrets: &crate::config::Secrets,
+    env: &std::collections::HashMap<String, String>,
+    clusters: Clusters,
+    store: Store,
+) -> anyhow::Result<(
+    Arc<crate::guard::Guard>,
+    tokio::sync::mpsc::UnboundedReceiver<crate::guard::Update>,
+)> {
+    let head_file = config.audit.head_file(&config.storage.path);
+    let audit = crate::store::AuditLog::open(
+        store.clone(),
+        secrets.audit_hmac_key.clone(),
+        head_file.clone(),
+    )
+    .map_err(|e| {
+        anyhow::anyhow!(
+            "opening the audit head file {} (key `audit.head_file`): {e}",
+            head_file.display()
+        )
+    })?;
+    match audit.verify() {
+        Ok(Ok(summary)) => tracing::info!(?summary, "audit log verified"),
+        Ok(Err(broken)) => {
+            tracing::error!(%broken, "THE AUDIT LOG DOES NOT VERIFY; run `flink-chatops audit verify`")
+        }
+        Err(e) => tracing::error!(error = %e, "the audit log could not be verified"),
+    }
+    if config.audit.heartbeat_secs > 0 {
+        audit.spawn_heartbeat(Duration::from_secs(config.audit.heartbeat_secs));
+    }
+    let auth = crate::silences::auth(&config.alertmanager, env)?;
+    let http = reqwest::Client::builder().build()?;
+    let silences = crate::silences::SilenceClient::new(&config.alertmanager, auth, http)
+        .map_err(|e| anyhow::anyhow!("key `alertmanager.url`: {e}"))?;
+    let policy = crate::policy::Policy::new(&config.policy);
+    Ok(crate::guard::Guard::new(
+        store,
+        audit,
+        policy,
+        clusters,
+        config.clusters.clone(),
+        silences,
+    ))
 }

@@ -32,6 +32,7 @@ pub fn context(input: &RenderInput<'_>) -> Value {
         "diagnosis": input.diagnosis,
         // Templates name buttons through `{{press}}`, which reads this: only what is carried.
         "buttons": buttons(input),
+        "guarded_actions": input.available.actions,
     })
 }
 
@@ -39,7 +40,7 @@ pub fn context(input: &RenderInput<'_>) -> Value {
 fn buttons(input: &RenderInput<'_>) -> Value {
     super::buttons(input)
         .into_iter()
-        .map(|b| (b.offer.slug().to_string(), Value::String(b.label)))
+        .map(|b| (b.key, Value::String(b.label)))
         .collect::<serde_json::Map<_, _>>()
         .into()
 }

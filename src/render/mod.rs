@@ -27,6 +27,8 @@ pub struct RenderInput<'a> {
     /// Mention strings (`<@&role>`, `<@user>`) for the notification's severity.
     pub mentions: &'a [String],
     pub now: chrono::DateTime<chrono::Utc>,
+    /// What buttons on this deployment can do (none, read-only answers, guarded actions).
+    pub available: crate::buttons::Available,
 }
 
 pub struct Renderer {
@@ -90,8 +92,14 @@ impl Renderer {
 }
 
 /// The buttons the incident's message carries (the same set the templates are told about).
-fn buttons(input: &RenderInput<'_>) -> Vec<crate::buttons::Button> {
-    crate::buttons::for_incident(&input.incident.id, input.facts.job.is_some())
+pub(crate) fn buttons(input: &RenderInput<'_>) -> Vec<crate::buttons::Button> {
+    let page = crate::buttons::Page {
+        incident_id: &input.incident.id,
+        has_job: input.facts.job.is_some(),
+        resolved: input.incident.is_resolved(),
+        suggested: &input.diagnosis.actions,
+    };
+    crate::buttons::for_incident(&page, input.available)
 }
 
 /// Collapses the blank lines that template conditionals leave behind.

@@ -8,6 +8,7 @@
 //! - `incidents`: one record per Alertmanager group: which Discord message shows it.
 //! - `audit`: the hash-chained audit log (see `audit.rs`).
 //! - `incident_ids`: incident id -> group key, so a button naming an incident finds it.
+//! - `requests`: guarded action requests and their approvals (see `requests.rs`).
 //!
 //! No sled call runs on the caller's thread: [`guard`] runs them on the store thread under
 //! `storage.timeout_ms` and latches the first failure (sled keeps it forever); [`recover`] then
@@ -17,6 +18,7 @@ mod audit;
 mod commit;
 mod guard;
 mod recover;
+mod requests;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -92,6 +94,7 @@ pub struct Store {
     inbox: sled::Tree,
     incidents: sled::Tree,
     incident_ids: sled::Tree,
+    requests: sled::Tree,
     committer: Committer,
     /// Hash of each pending body -> its sequence. Sequence allocation, the inbox insert and this
     /// index change under this one lock, so entries appear in sequence order and two identical
@@ -143,6 +146,7 @@ impl Store {
             committer: Committer::start(db.clone(), path, guard.clone())?,
             incidents: db.open_tree("incidents")?,
             incident_ids: db.open_tree("incident_ids")?,
+            requests: db.open_tree("requests")?,
             inbox,
             db,
             pending: Arc::new(AtomicUsize::new(pending.len())),

@@ -10,12 +10,12 @@ use serde_json::{json, Value};
 use crate::helpers::*;
 use crate::payloads::{self, APP_ID};
 
-fn key() -> SigningKey {
+pub fn key() -> SigningKey {
     SigningKey::from_bytes(&[42u8; 32])
 }
 
 /// Config for the endpoint (no gateway), plus `clusters`.
-fn options(clusters: Vec<(String, String)>) -> AppOptions {
+pub fn options(clusters: Vec<(String, String)>) -> AppOptions {
     AppOptions {
         clusters,
         extra: vec![
@@ -40,7 +40,7 @@ fn both_clusters() -> Vec<(String, String)> {
     ]
 }
 
-async fn send_signed(
+pub async fn send_signed(
     app: &TestApp,
     body: &[u8],
     ts: i64,
@@ -60,13 +60,13 @@ async fn send_signed(
         .unwrap()
 }
 
-fn now() -> i64 {
+pub fn now() -> i64 {
     chrono::Utc::now().timestamp()
 }
 
 /// The answer to `payload`: the immediate type-4 data, or the edit of a deferred (type 5) one.
 /// Also returns how long the first response took and whether it was ephemeral.
-async fn ask(app: &TestApp, payload: Value) -> (Value, Duration, bool) {
+pub async fn ask(app: &TestApp, payload: Value) -> (Value, Duration, bool) {
     let body = serde_json::to_vec(&payload).unwrap();
     let started = Instant::now();
     let r = send_signed(app, &body, now(), None).await;
@@ -102,7 +102,7 @@ async fn ask(app: &TestApp, payload: Value) -> (Value, Duration, bool) {
 }
 
 /// All text of an answer (content, embed titles, descriptions, fields, footers).
-fn text(data: &Value) -> String {
+pub fn text(data: &Value) -> String {
     let mut s = data["content"].as_str().unwrap_or("").to_string();
     for e in data["embeds"].as_array().into_iter().flatten() {
         for k in ["title", "description"] {
@@ -122,7 +122,7 @@ fn text(data: &Value) -> String {
     s
 }
 
-async fn flink(url: &str, path: &str) -> Value {
+pub async fn flink(url: &str, path: &str) -> Value {
     reqwest::get(format!("{url}{path}"))
         .await
         .unwrap()

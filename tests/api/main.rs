@@ -2,15 +2,19 @@
 //! the bot on port 0, the real sled store, serenity's requests to a local recorder, real
 //! Alertmanager processes and real Flink clusters started by tests/run.sh.
 
+mod gateway_peer;
 mod helpers;
 mod payloads;
 mod process;
 mod recorder;
 
+mod actions;
 mod audit;
 mod config_check;
 mod delivery;
 mod enrichment;
+mod gateway;
+mod guarded;
 mod intake;
 mod interactions;
 mod lifecycle;

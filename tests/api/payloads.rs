@@ -104,3 +104,12 @@ fn serenity_reads_every_payload() {
         serde_json::from_value::<Interaction>(v.clone()).unwrap_or_else(|e| panic!("{e}: {v}"));
     }
 }
+
+/// The same interaction from another person with these roles.
+pub fn as_user(mut v: Value, user: u64, roles: &[u64]) -> Value {
+    v["member"]["user"]["id"] = json!(user.to_string());
+    v["member"]["user"]["username"] = json!(format!("user{user}"));
+    v["member"]["user"]["global_name"] = json!(format!("User {}", user % 1000));
+    v["member"]["roles"] = json!(roles.iter().map(|r| r.to_string()).collect::<Vec<_>>());
+    v
+}

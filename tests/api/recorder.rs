@@ -99,6 +99,10 @@ impl Recorder {
                 patch(other),
             )
             .route("/api/v10/gateway", get(gateway))
+            .route(
+                "/api/v10/channels/{channel}/messages/{message}/threads",
+                post(thread),
+            )
             .route("/api/v10/applications/{app}/commands", put(commands))
             .route(
                 "/api/v10/applications/{app}/guilds/{guild}/commands",
@@ -433,4 +437,48 @@ async fn gateway(State(inner): State<Arc<Mutex<Inner>>>) -> Response {
         Some(url) => Json(json!({ "url": url })).into_response(),
         None => (StatusCode::SERVICE_UNAVAILABLE, "no gateway in this test").into_response(),
     }
+}
+
+/// Starting a thread from a message: Discord gives the thread the message's id; a second
+/// thread on the same message is refused (400, code 160004), as Discord does.
+async fn thread(
+    State(inner): State<Arc<Mutex<Inner>>>,
+    Path((channel, message)): Path<(u64, u64)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let mut g = inner.lock().unwrap();
+    let call = Call {
+        method: Method::POST,
+        path: format!("/api/v10/channels/{channel}/messages/{message}/threads"),
+        channel_id: channel,
+        headers: &headers,
+        body: &body,
+    };
+    let exists = g
+        .requests
+        .iter()
+        .any(|r| r.path == call.path && r.status == 201);
+    if exists {
+        record(&mut g, &call, Some(message), 400);
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"message": "A thread has already been created for this message", "code": 160004})),
+        )
+            .into_response();
+    }
+    record(&mut g, &call, Some(message), 201);
+    let parsed: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    (
+        StatusCode::CREATED,
+        Json(json!({
+            "id": message.to_string(), "type": 11, "guild_id": "1200000000000000002",
+            "name": parsed["name"], "parent_id": channel.to_string(), "owner_id": "1",
+            "last_message_id": null, "rate_limit_per_user": 0, "message_count": 0, "member_count": 1,
+            "thread_metadata": {"archived": false, "auto_archive_duration": 1440,
+                "archive_timestamp": "2026-11-21T03:00:00.000000+00:00", "locked": false},
+            "total_message_sent": 0, "flags": 0, "nsfw": false, "permission_overwrites": [], "position": 0
+        })),
+    )
+        .into_response()
 }

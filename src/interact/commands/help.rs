@@ -18,6 +18,10 @@ pub fn run() -> Reply {
          **/flink status** `job [cluster]` — the facts a page shows: state, root cause and pattern, checkpoints, restarts, backpressure\n\
          **/flink exceptions** `job [cluster]` — recent failures with root cause, time, task, TaskManager, pattern\n\
          **/flink checkpoints** `job [cluster]` — counts, last completed and failed, recent history\n\
+         **/flink savepoint | stop | cancel | threaddump | silence** `job [cluster]` — request a guarded action: the request shows exactly what will run, the policy says who may approve, and it runs once approved
+\
+         **/flink audit** `[job]` — the newest audit log entries
+\
          `job` autocompletes (running and recently failed jobs) and accepts a name, an id or an id prefix. \
          Answers are visible only to you unless you set `public`.\n\
          Alert messages carry **Status**, **Exceptions** and **Checkpoints** buttons that answer the same about the alert's job.",

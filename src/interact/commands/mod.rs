@@ -2,6 +2,7 @@
 //! `option()` registers the subcommand, a pure `run()` turns facts into a reply, and a small
 //! `answer()` fetches the facts (bounded by the Flink deadline) and calls `run()`.
 
+pub mod act;
 pub mod checkpoints;
 pub mod exceptions;
 pub mod help;
@@ -27,6 +28,11 @@ pub enum Command {
     Status(JobQuery),
     Exceptions(JobQuery),
     Checkpoints(JobQuery),
+    /// A guarded action on a job.
+    Act(crate::action::ActionKind, JobQuery),
+    Audit {
+        job: Option<String>,
+    },
     Help,
 }
 
@@ -40,13 +46,18 @@ pub struct JobQuery {
 
 /// The whole `/flink` command as Discord registers it.
 pub fn register(clusters: &[String]) -> CreateCommand {
+    let mut options = vec![
+        jobs::option(clusters),
+        status::option(clusters),
+        exceptions::option(clusters),
+        checkpoints::option(clusters),
+    ];
+    options.extend(act::options(clusters));
+    options.push(act::audit_option());
+    options.push(help::option());
     CreateCommand::new(NAME)
-        .description("Flink jobs: status, exceptions, checkpoints")
-        .add_option(jobs::option(clusters))
-        .add_option(status::option(clusters))
-        .add_option(exceptions::option(clusters))
-        .add_option(checkpoints::option(clusters))
-        .add_option(help::option())
+        .description("Flink jobs: status, exceptions, checkpoints, and guarded actions")
+        .set_options(options)
 }
 
 /// The `job` option: free text with autocomplete.
@@ -124,6 +135,19 @@ pub fn parse(data: &CommandData) -> Result<Command, Refusal> {
         "exceptions" => Command::Exceptions(query()?),
         "checkpoints" => Command::Checkpoints(query()?),
         "help" => Command::Help,
+        "audit" => Command::Audit { job: text("job") },
+        sub @ ("savepoint" | "stop" | "cancel" | "threaddump" | "silence") => {
+            let hours = opts
+                .iter()
+                .find(|o| o.name == "hours")
+                .and_then(|o| match o.value {
+                    ResolvedValue::Integer(h) => Some(h),
+                    _ => None,
+                });
+            let kind = act::kind(sub, text("format").as_deref(), flag(opts, "drain"), hours)
+                .expect("listed above");
+            Command::Act(kind, query()?)
+        }
         other => {
             return Err(Refusal::new(format!(
                 "unknown subcommand `{other}`: try `/flink help`"
@@ -239,7 +263,7 @@ mod tests {
         let v = serde_json::to_value(register(&clusters)).unwrap();
         assert_eq!(v["name"], "flink");
         let subs = v["options"].as_array().unwrap();
-        assert_eq!(subs.len(), 5);
+        assert_eq!(subs.len(), 11);
         for s in subs {
             for o in s["options"].as_array().into_iter().flatten() {
                 assert!(o["choices"].as_array().is_none_or(|c| c.len() <= 25));

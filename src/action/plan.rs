@@ -1,0 +1,399 @@
+//! Decide, before anyone approves, exactly what an action will do: the REST call as it will be
+//! sent (shown to approvers verbatim), the preconditions, the savepoint directory, the warning for
+//! destructive actions and Flink's `triggerId`. Pure: the caller gathers a [`JobSnapshot`] first,
+//! and the executor runs the [`Effect`] through `flink::actions` / `silences`.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+use super::threaddump::TaskManagerHealth;
+use super::{duration_words, ActionKind, Refusal, SavepointFormat};
+use crate::config::ClusterConfig;
+
+/// Longest silence offered from chat: a longer one hides the next real incident.
+pub const MAX_SILENCE_MINUTES: u32 = 7 * 24 * 60;
+
+/// What the caller knows about the job (and its cluster) when the action is requested.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct JobSnapshot {
+    /// Flink job id (32 hex digits); empty when the alert names no job (thread dump, silence).
+    pub id: String,
+    pub name: Option<String>,
+    /// Flink's job state as reported (`RUNNING`, `RESTARTING`, `FAILED`, ...).
+    pub state: String,
+    /// Age of the last completed checkpoint; `None` when the job has none.
+    pub last_completed_checkpoint_age_secs: Option<i64>,
+    /// Flink's cluster-wide `execution.checkpointing.savepoint-dir` (the only default the REST
+    /// handler honours), from `FlinkClient::default_savepoint_dir`.
+    pub flink_savepoint_dir: Option<String>,
+    /// The TaskManagers to dump: those of the failing task, else those running the job.
+    pub task_managers: Vec<TaskManagerHealth>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Method {
+    Get,
+    Post,
+    Patch,
+}
+
+impl fmt::Display for Method {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Method::Get => "GET",
+            Method::Post => "POST",
+            Method::Patch => "PATCH",
+        })
+    }
+}
+
+/// One REST call exactly as the executor will send it (path relative to the cluster's base).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Call {
+    pub method: Method,
+    pub path: String,
+    pub body: Option<Value>,
+}
+
+impl fmt::Display for Call {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.method, self.path)?;
+        if let Some(body) = &self.body {
+            write!(f, " {body}")?;
+        }
+        Ok(())
+    }
+}
+
+/// What the executor does; the fields are the parameters the approval is bound to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "effect", rename_all = "snake_case")]
+pub enum Effect {
+    TriggerSavepoint {
+        target_dir: String,
+        format: SavepointFormat,
+        trigger_id: String,
+    },
+    StopWithSavepoint {
+        target_dir: String,
+        drain: bool,
+        format: SavepointFormat,
+        trigger_id: String,
+    },
+    Cancel,
+    /// The JobManager always, then these TaskManagers; `struggling` is the subset `confirm`
+    /// asks about (leave them out if the answer is no).
+    ThreadDumps {
+        task_managers: Vec<String>,
+        struggling: Vec<String>,
+    },
+    Silence {
+        minutes: u32,
+    },
+    Unsilence {
+        silence_id: String,
+    },
+    Acknowledge,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    pub kind: ActionKind,
+    pub cluster: String,
+    pub job_id: String,
+    pub effect: Effect,
+    /// One line for people: "Savepoint of harness-healthy on prod".
+    pub summary: String,
+    /// The Flink calls, shown verbatim to approvers (empty for silence and acknowledge).
+    pub calls: Vec<Call>,
+    /// State and checkpoint age, shown before a destructive action.
+    pub facts: Option<String>,
+    pub warning: Option<String>,
+    /// A question to ask before running ("... is struggling: dump it anyway?").
+    pub confirm: Option<String>,
+}
+
+impl Plan {
+    /// What an approval is bound to: a digest of the action, cluster, job and effect (with
+    /// its parameters and trigger id). An approval given for one binding counts for no other.
+    pub fn binding(&self) -> String {
+        let bound = json!({
+            "kind": self.kind,
+            "cluster": self.cluster,
+            "job": self.job_id,
+            "effect": self.effect,
+        });
+        hex::encode(Sha256::digest(bound.to_string().as_bytes()))
+    }
+
+    /// The approval text: summary, each call, then facts, warning and question.
+    pub fn shown(&self) -> String {
+        let mut lines = vec![self.summary.clone()];
+        lines.extend(self.calls.iter().map(|c| format!("`{c}`")));
+        lines.extend(self.facts.clone());
+        lines.extend(self.warning.as_ref().map(|w| format!("⚠ {w}")));
+        lines.extend(self.confirm.clone());
+        lines.join("\n")
+    }
+}
+
+/// Flink's `triggerId` for this request and action: 32 hex digits (Flink parses it as a 16-byte
+/// `AbstractID` from hex, `TriggerId.fromHexString`), the same on every retry of the request and
+/// different per action kind, because savepoints and stops share one trigger cache in which a
+/// reused id is silently answered with the earlier operation.
+pub fn trigger_id(request_id: &str, kind: &ActionKind) -> String {
+    let mut h = Sha256::new();
+    h.update(b"flink-chatops/trigger-id/v1\0");
+    h.update(kind.slug().as_bytes());
+    h.update(b"\0");
+    h.update(request_id.as_bytes());
+    hex::encode(&h.finalize()[..16])
+}
+
+pub fn plan(
+    kind: &ActionKind,
+    cluster: &ClusterConfig,
+    job: &JobSnapshot,
+    request_id: &str,
+) -> Result<Plan, Refusal> {
+    if kind.changes_job() && !is_job_id(&job.id) {
+        return Err(Refusal::new(
+            "no_job",
+            "this alert does not name a Flink job, so there is nothing to act on",
+        ));
+    }
+    let mut plan = Plan {
+        kind: kind.clone(),
+        cluster: cluster.name.clone(),
+        job_id: job.id.clone(),
+        effect: Effect::Acknowledge,
+        summary: String::new(),
+        calls: Vec::new(),
+        facts: None,
+        warning: None,
+        confirm: None,
+    };
+    let (who, on) = (job_words(job), &cluster.name);
+    match kind {
+        ActionKind::Savepoint { format } => {
+            require_running(job, "a savepoint")?;
+            let target_dir = savepoint_dir(cluster, job)?;
+            let trigger_id = trigger_id(request_id, kind);
+            plan.summary = format!("Savepoint ({}) of {who} on {on}", format_words(*format));
+            plan.calls.push(Call {
+                method: Method::Post,
+                path: format!("/jobs/{}/savepoints", job.id),
+                body: Some(json!({
+                    "target-directory": target_dir,
+                    "cancel-job": false,
+                    "formatType": format.flink_name(),
+                    "triggerId": trigger_id,
+                })),
+            });
+            plan.effect = Effect::TriggerSavepoint {
+                target_dir,
+                format: *format,
+                trigger_id,
+            };
+        }
+        ActionKind::StopWithSavepoint { drain, format } => {
+            require_running(job, "stop-with-savepoint")?;
+            let target_dir = savepoint_dir(cluster, job)?;
+            let trigger_id = trigger_id(request_id, kind);
+            let drained = if *drain { ", drain" } else { "" };
+            plan.summary = format!(
+                "Stop {who} on {on} with a savepoint ({}{drained})",
+                format_words(*format)
+            );
+            plan.calls.push(Call {
+                method: Method::Post,
+                path: format!("/jobs/{}/stop", job.id),
+                body: Some(json!({
+                    "targetDirectory": target_dir,
+                    "drain": drain,
+                    "formatType": format.flink_name(),
+                    "triggerId": trigger_id,
+                })),
+            });
+            plan.facts = Some(state_and_checkpoint(job));
+            plan.warning = Some(stop_warning(*drain));
+            plan.effect = Effect::StopWithSavepoint {
+                target_dir,
+                drain: *drain,
+                format: *format,
+                trigger_id,
+            };
+        }
+        ActionKind::Cancel => {
+            refuse_cancel(job)?;
+            plan.summary = format!("Cancel {who} on {on} (no savepoint)");
+            plan.calls.push(Call {
+                method: Method::Patch,
+                path: format!("/jobs/{}?mode=cancel", job.id),
+                body: None,
+            });
+            plan.facts = Some(state_and_checkpoint(job));
+            plan.warning = Some(cancel_warning(job.last_completed_checkpoint_age_secs));
+            plan.effect = Effect::Cancel;
+        }
+        ActionKind::ThreadDump => super::threaddump::plan_dumps(&mut plan, job),
+        ActionKind::Silence { minutes } => {
+            if *minutes == 0 || *minutes > MAX_SILENCE_MINUTES {
+                return Err(Refusal::new(
+                    "bad_duration",
+                    format!(
+                        "a silence lasts from 1 minute to {}",
+                        duration_words(MAX_SILENCE_MINUTES)
+                    ),
+                ));
+            }
+            plan.summary = format!(
+                "Silence this alert in Alertmanager for {}",
+                duration_words(*minutes)
+            );
+            plan.effect = Effect::Silence { minutes: *minutes };
+        }
+        ActionKind::Unsilence { silence_id } => {
+            if !crate::silences::is_silence_id(silence_id) {
+                return Err(Refusal::new("bad_silence", "that is not a silence id"));
+            }
+            plan.summary = "Expire the silence of this alert".into();
+            plan.effect = Effect::Unsilence {
+                silence_id: silence_id.clone(),
+            };
+        }
+        ActionKind::Acknowledge => plan.summary = "Acknowledge: you are on it".into(),
+    }
+    Ok(plan)
+}
+
+fn refuse_cancel(job: &JobSnapshot) -> Result<(), Refusal> {
+    match job.state.as_str() {
+        "FINISHED" | "CANCELED" | "FAILED" => Err(Refusal::new(
+            "job_finished",
+            format!(
+                "{} is already {}: there is nothing to cancel",
+                job_words(job),
+                job.state
+            ),
+        )),
+        "CANCELLING" => Err(Refusal::new(
+            "job_cancelling",
+            format!("{} is already being cancelled", job_words(job)),
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn stop_warning(drain: bool) -> String {
+    if drain {
+        "stopping ends the job; drain first sends MAX_WATERMARK, so event-time windows and timers fire as if the input had ended".into()
+    } else {
+        "stopping ends the job until someone resumes it from the savepoint; if the savepoint fails, the job keeps running".into()
+    }
+}
+
+fn require_running(job: &JobSnapshot, what: &str) -> Result<(), Refusal> {
+    if job.state == "RUNNING" {
+        return Ok(());
+    }
+    Err(Refusal::new(
+        "job_not_running",
+        format!(
+            "{} is {}: {what} needs it RUNNING",
+            job_words(job),
+            if job.state.is_empty() {
+                "in an unknown state"
+            } else {
+                &job.state
+            }
+        ),
+    ))
+}
+
+/// The cluster's configured `savepoint_dir`, else Flink's own default, else a refusal.
+fn savepoint_dir(cluster: &ClusterConfig, job: &JobSnapshot) -> Result<String, Refusal> {
+    cluster
+        .savepoint_dir
+        .iter()
+        .chain(job.flink_savepoint_dir.iter())
+        .find(|d| !d.trim().is_empty())
+        .cloned()
+        .ok_or_else(|| {
+            Refusal::new(
+                "no_savepoint_dir",
+                format!(
+                    "no savepoint directory for cluster {}: set `savepoint_dir` for it in the bot's configuration, or Flink's `execution.checkpointing.savepoint-dir`",
+                    cluster.name
+                ),
+            )
+        })
+}
+
+pub(super) fn job_words(job: &JobSnapshot) -> String {
+    match &job.name {
+        Some(name) => format!("job {name}"),
+        None if job.id.is_empty() => "the job".into(),
+        None => format!("job {}", job.id),
+    }
+}
+
+fn format_words(format: SavepointFormat) -> &'static str {
+    match format {
+        SavepointFormat::Canonical => "canonical",
+        SavepointFormat::Native => "native",
+    }
+}
+
+fn state_and_checkpoint(job: &JobSnapshot) -> String {
+    let checkpoint = match job.last_completed_checkpoint_age_secs {
+        Some(age) => format!("last completed checkpoint {} ago", age_words(age)),
+        None => "no completed checkpoint".into(),
+    };
+    format!("{} is {}; {checkpoint}", job_words(job), job.state)
+}
+
+fn cancel_warning(age_secs: Option<i64>) -> String {
+    match age_secs {
+        None => "the job has no completed checkpoint: cancelling loses all of its state".into(),
+        Some(age) if age >= 60 => format!(
+            "no completed checkpoint for {}: cancelling loses that work",
+            age_words(age)
+        ),
+        Some(age) => format!(
+            "last completed checkpoint {} ago: cancelling loses the work since then",
+            age_words(age)
+        ),
+    }
+}
+
+/// "12 s", "42 min", "2 h 5 min".
+pub fn age_words(secs: i64) -> String {
+    let secs = secs.max(0);
+    match secs {
+        s if s < 60 => format!("{s} s"),
+        s if s < 3600 => format!("{} min", s / 60),
+        s if (s / 60) % 60 == 0 => format!("{} h", s / 3600),
+        s => format!("{} h {} min", s / 3600, (s / 60) % 60),
+    }
+}
+
+fn is_job_id(id: &str) -> bool {
+    id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// TaskManager ids look like `10.0.0.7:6122-3f9a1c` or `flink-taskmanager-1-1`.
+pub fn is_task_manager_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 128
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b':' | b'-' | b'_'))
+}
+
+#[cfg(test)]
+#[path = "plan_tests.rs"]
+mod tests;

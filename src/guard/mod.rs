@@ -1,0 +1,412 @@
+//! Guarded actions: request -> approvals -> run -> result, every step in the audit log first.
+//!
+//! Chat-neutral: the interaction path calls [`Guard::request`], [`Guard::approve`] and
+//! [`Guard::deny`] and shows what comes back; the guard reports every change of a request on
+//! its `updates` channel so the chat side can edit the request's message.
+//!
+//! Exactly once: every transition happens under one lock, read from the store, changed, written
+//! back and made durable before the lock is released, so twenty clicks at once see one
+//! transition each and only one of them can make a request Ready; only the worker moves Ready
+//! to Running, and it writes the audit entry "executing" before that. Fail closed: when an
+//! audit entry cannot be written, the step does not happen.
+
+pub mod execute;
+pub mod request;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use serde_json::json;
+use tokio::sync::{mpsc, Mutex, Notify};
+
+use crate::action::{plan, ActionKind, Refusal};
+use crate::audit::{AuditEvent, EventKind};
+use crate::config::ClusterConfig;
+use crate::enrich::Clusters;
+use crate::policy::{Actor, Approval, Policy};
+use crate::silences::SilenceClient;
+use crate::store::{AuditLog, Store};
+pub use request::{Approved, Request, Run};
+
+/// A file a result carries (a thread dump), with a note when it was cut.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attachment {
+    pub name: String,
+    pub bytes: Vec<u8>,
+    pub note: Option<String>,
+}
+
+/// A request changed; the chat side shows it.
+#[derive(Debug, Clone)]
+pub struct Update {
+    pub request: Request,
+    pub files: Vec<Attachment>,
+}
+
+/// What a request is about.
+#[derive(Debug, Clone, Default)]
+pub struct Target {
+    pub cluster: String,
+    pub job_id: String,
+    pub incident_id: Option<String>,
+    pub labels: BTreeMap<String, String>,
+    /// Where the request's message goes.
+    pub channel: u64,
+}
+
+pub struct Guard {
+    store: Store,
+    audit: AuditLog,
+    policy: Policy,
+    clusters: Clusters,
+    cluster_configs: Vec<ClusterConfig>,
+    silences: Option<SilenceClient>,
+    lock: Mutex<()>,
+    wake: Notify,
+    updates: mpsc::UnboundedSender<Update>,
+}
+
+/// How often the worker looks for expired and runnable requests without being woken.
+const SWEEP: Duration = Duration::from_secs(2);
+
+impl Guard {
+    pub fn new(
+        store: Store,
+        audit: AuditLog,
+        policy: Policy,
+        clusters: Clusters,
+        cluster_configs: Vec<ClusterConfig>,
+        silences: Option<SilenceClient>,
+    ) -> (Arc<Guard>, mpsc::UnboundedReceiver<Update>) {
+        let (updates, rx) = mpsc::unbounded_channel();
+        let guard = Guard {
+            store,
+            audit,
+            policy,
+            clusters,
+            cluster_configs,
+            silences,
+            lock: Mutex::new(()),
+            wake: Notify::new(),
+            updates,
+        };
+        (Arc::new(guard), rx)
+    }
+
+    pub fn silences_available(&self) -> bool {
+        self.silences.is_some()
+    }
+
+    /// Policy first (who may ask), then the job as it is now, then the exact plan; audited and
+    /// stored before anything is shown.
+    pub async fn request(
+        &self,
+        actor: &Actor,
+        kind: ActionKind,
+        target: Target,
+    ) -> Result<Request, Refusal> {
+        let now = Utc::now();
+        let slug = kind.slug();
+        let approval = Approval::request(&self.policy, slug, actor, now)
+            .map_err(|e| Refusal::new("policy", e.to_string()))?;
+        let cluster = self
+            .cluster_configs
+            .iter()
+            .find(|c| c.name == target.cluster)
+            .ok_or_else(|| {
+                Refusal::new(
+                    "unknown_cluster",
+                    format!("no cluster is named {}", target.cluster),
+                )
+            })?;
+        let snapshot = if kind.changes_job() || kind == ActionKind::ThreadDump {
+            let client = self
+                .clusters
+                .get(&cluster.name)
+                .ok_or_else(|| Refusal::new("unknown_cluster", "that cluster has no client"))?;
+            client
+                .job_snapshot(&target.job_id, kind == ActionKind::ThreadDump)
+                .await
+                .map_err(|e| {
+                    Refusal::new(
+                        "flink_unavailable",
+                        format!(
+                            "cannot check the job first ({}), so nothing was requested",
+                            crate::interact::commands::flink_problem(&e)
+                        ),
+                    )
+                })?
+        } else {
+            crate::action::JobSnapshot {
+                id: target.job_id.clone(),
+                ..Default::default()
+            }
+        };
+        let id = format!(
+            "{:016x}{:08x}",
+            self.store.next_id().map_err(internal)?,
+            rand_suffix()
+        );
+        let plan = plan(&kind, cluster, &snapshot, &id)?;
+        let mut req = Request::new(id, plan, approval, target.channel, now);
+        req.incident_id = target.incident_id;
+        req.labels = target.labels;
+        let detail = json!({ "plan": req.plan.shown(), "binding": req.binding, "approvals_needed": req.approval.needed, "expires_at": req.approval.expires_at });
+        self.record(event(EventKind::Requested, &req, Some(actor)).with_detail(detail))
+            .await?;
+        if req.run == Run::Ready {
+            self.record(
+                event(EventKind::Approved, &req, None)
+                    .with_detail(json!({"reason": "no approval needed"})),
+            )
+            .await?;
+        }
+        let _held = self.lock.lock().await;
+        self.save(&req).await?;
+        self.wake.notify_one();
+        Ok(req)
+    }
+
+    /// Counts an approval given on the button made for `binding`.
+    pub async fn approve(
+        &self,
+        id: &str,
+        binding: &str,
+        actor: &Actor,
+    ) -> Result<(Request, Approved), Refusal> {
+        let _held = self.lock.lock().await;
+        let mut req = self.load(id)?;
+        let now = Utc::now();
+        match req.approve(actor, binding, now) {
+            Ok(progress) => {
+                let detail = json!({"votes": req.approval.votes.len(), "needed": req.approval.needed, "binding": req.binding});
+                self.record(event(EventKind::Approved, &req, Some(actor)).with_detail(detail))
+                    .await?;
+                self.save(&req).await?;
+                if progress == Approved::Complete {
+                    self.wake.notify_one();
+                }
+                self.publish(&req, vec![]);
+                Ok((req, progress))
+            }
+            Err(e) => {
+                if matches!(req.run, Run::Expired { .. }) {
+                    self.expired(&req).await;
+                }
+                let _ = self
+                    .record(
+                        event(EventKind::Refused, &req, Some(actor))
+                            .with_detail(json!({"reason": e.to_string()})),
+                    )
+                    .await;
+                Err(Refusal::new("approval", e.to_string()))
+            }
+        }
+    }
+
+    pub async fn deny(&self, id: &str, actor: &Actor) -> Result<Request, Refusal> {
+        let _held = self.lock.lock().await;
+        let mut req = self.load(id)?;
+        req.deny(actor, Utc::now())
+            .map_err(|e| Refusal::new("approval", e.to_string()))?;
+        self.record(event(EventKind::Denied, &req, Some(actor)))
+            .await?;
+        self.save(&req).await?;
+        self.publish(&req, vec![]);
+        Ok(req)
+    }
+
+    /// Remembers where the request's message is (for later edits).
+    pub async fn set_message(
+        &self,
+        id: &str,
+        channel: u64,
+        message: u64,
+    ) -> Result<Request, Refusal> {
+        let _held = self.lock.lock().await;
+        let mut req = self.load(id)?;
+        req.channel = channel;
+        req.message = Some(message);
+        self.save(&req).await?;
+        Ok(req)
+    }
+
+    pub fn get(&self, id: &str) -> Result<Request, Refusal> {
+        self.load(id)
+    }
+
+    /// The worker: expires what waited too long, runs what is Ready, and after a restart
+    /// resumes what was Running. One request at a time per sweep, in creation order.
+    pub async fn run(self: Arc<Self>) {
+        let mut first = true;
+        loop {
+            let woken = self.wake.notified();
+            if let Err(e) = self.sweep(first).await {
+                tracing::error!(error = %e, "guarded requests: sweep failed");
+            }
+            first = false;
+            tokio::select! {
+                _ = woken => {}
+                _ = tokio::time::sleep(SWEEP) => {}
+            }
+        }
+    }
+
+    async fn sweep(self: &Arc<Self>, after_restart: bool) -> Result<(), crate::store::StoreError> {
+        let mut open: Vec<Request> = self.store.requests()?;
+        open.retain(|r| !r.run.is_final());
+        open.sort_by_key(|r| r.created_at);
+        for r in open {
+            match r.run {
+                Run::Waiting => {
+                    let _held = self.lock.lock().await;
+                    let Ok(mut fresh) = self.load(&r.id) else {
+                        continue;
+                    };
+                    if fresh.expire(Utc::now()) {
+                        self.expired(&fresh).await;
+                    }
+                }
+                Run::Ready => {
+                    let me = self.clone();
+                    tokio::spawn(async move { me.start(&r.id, false).await });
+                }
+                // Only a restart can leave a request Running with nobody running it.
+                Run::Running { .. } if after_restart => {
+                    let me = self.clone();
+                    tokio::spawn(async move { me.start(&r.id, true).await });
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Claims the request (Ready -> Running, or a resumed Running), runs it, records the result.
+    async fn start(self: Arc<Self>, id: &str, resumed: bool) {
+        let claimed = {
+            let _held = self.lock.lock().await;
+            let Ok(mut req) = self.load(id) else { return };
+            if resumed {
+                matches!(req.run, Run::Running { .. }).then_some(req)
+            } else if req.run == Run::Ready {
+                let detail = json!({"calls": req.plan.calls.iter().map(|c| c.to_string()).collect::<Vec<_>>(), "dry_run": req.approval.dry_run});
+                if let Err(e) = self
+                    .record(event(EventKind::Executing, &req, None).with_detail(detail))
+                    .await
+                {
+                    tracing::error!(request = id, error = %e, "audit unavailable: the action does not run");
+                    req.finish(
+                        Err("not run: the audit log could not be written".into()),
+                        Utc::now(),
+                    );
+                    let _ = self.save(&req).await;
+                    self.publish(&req, vec![]);
+                    return;
+                }
+                req.start(Utc::now());
+                if self.save(&req).await.is_err() {
+                    return;
+                }
+                Some(req)
+            } else {
+                None
+            }
+        };
+        let Some(req) = claimed else { return };
+        self.publish(&req, vec![]);
+        tracing::info!(request = %req.id, action = req.plan.kind.slug(), resumed, "running a guarded action");
+        let (outcome, files) = execute::execute(&self, &req, resumed).await;
+        let _held = self.lock.lock().await;
+        let Ok(mut req) = self.load(id) else { return };
+        let kind = if outcome.is_ok() {
+            EventKind::Succeeded
+        } else {
+            EventKind::Failed
+        };
+        let detail = match &outcome {
+            Ok(r) => json!({ "result": r }),
+            Err(e) => json!({ "reason": e }),
+        };
+        if let Err(e) = self
+            .record(event(kind, &req, None).with_detail(detail))
+            .await
+        {
+            tracing::error!(request = id, error = %e, "could not audit the result");
+        }
+        req.finish(outcome, Utc::now());
+        if let Err(e) = self.save(&req).await {
+            tracing::error!(request = id, error = %e.message, "could not store the result");
+        }
+        self.publish(&req, files);
+    }
+
+    async fn expired(&self, req: &Request) {
+        if let Err(e) = self.record(event(EventKind::Expired, req, None)).await {
+            tracing::error!(request = %req.id, error = %e, "could not audit an expiry");
+        }
+        if self.save(req).await.is_ok() {
+            self.publish(req, vec![]);
+        }
+    }
+
+    fn publish(&self, req: &Request, files: Vec<Attachment>) {
+        let _ = self.updates.send(Update {
+            request: req.clone(),
+            files,
+        });
+    }
+
+    fn load(&self, id: &str) -> Result<Request, Refusal> {
+        self.store
+            .request(id)
+            .map_err(internal)?
+            .ok_or_else(|| Refusal::new("unknown_request", "this request is no longer known"))
+    }
+
+    async fn save(&self, req: &Request) -> Result<(), Refusal> {
+        self.store.put_request(&req.id, req).map_err(internal)?;
+        self.store.durable().await.map_err(internal)
+    }
+
+    async fn record(&self, e: AuditEvent) -> Result<(), Refusal> {
+        self.audit
+            .record(e, Utc::now().timestamp_millis())
+            .await
+            .map(|_| ())
+            .map_err(|e| {
+                tracing::error!(error = %e, "audit log write failed; refusing");
+                Refusal::new(
+                    "audit_unavailable",
+                    "the audit log cannot be written, so nothing was done",
+                )
+            })
+    }
+}
+
+fn event(kind: EventKind, req: &Request, actor: Option<&Actor>) -> AuditEvent {
+    let mut e = AuditEvent::new(kind)
+        .with_job(req.plan.cluster.clone(), req.plan.job_id.clone())
+        .with_action(req.plan.kind.slug())
+        .with_request(req.id.clone());
+    if let Some(a) = actor {
+        e = e.with_actor(a.user, a.name.clone());
+    }
+    e
+}
+
+fn internal(e: crate::store::StoreError) -> Refusal {
+    tracing::error!(error = %e, "guarded request storage failed");
+    Refusal::new("storage", "the bot's store failed; nothing was done")
+}
+
+/// A few bits that differ between two stores that happen to hand out the same sequence.
+fn rand_suffix() -> u32 {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    t ^ std::process::id()
+}

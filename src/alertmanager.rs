@@ -126,18 +126,12 @@ impl Webhook {
         self.firing().next().unwrap_or(&self.alerts[0])
     }
 
-    /// Highest severity among firing alerts (critical > warning > info > anything else).
+    /// The `severity` label of the highest-ranked alert, firing ones first (ranks: `severity`).
     pub fn severity(&self) -> String {
-        let rank = |s: &str| match s {
-            "critical" | "page" => 3,
-            "error" | "high" => 2,
-            "warning" => 1,
-            _ => 0,
-        };
         self.firing()
             .chain(self.alerts.iter())
             .map(|a| a.severity())
-            .max_by_key(|s| rank(s))
+            .max_by_key(|s| crate::severity::Level::of(s))
             .unwrap_or("none")
             .to_string()
     }

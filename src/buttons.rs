@@ -23,6 +23,8 @@ pub enum Offer {
     Checkpoints,
     /// A guarded action: a request that the policy and approvals decide.
     Act(ActionKind),
+    /// Ends the silence made from this incident's message (its id is in the incident's note).
+    Unsilence,
 }
 
 impl Offer {
@@ -35,6 +37,7 @@ impl Offer {
             Offer::Exceptions => "exceptions".into(),
             Offer::Checkpoints => "checkpoints".into(),
             Offer::Act(ActionKind::Silence { minutes }) => format!("silence{minutes}"),
+            Offer::Unsilence => "unsilence".into(),
             Offer::Act(kind) => kind.slug().into(),
         }
     }
@@ -56,6 +59,7 @@ impl Offer {
             Offer::Exceptions => "Exceptions".into(),
             Offer::Checkpoints => "Checkpoints".into(),
             Offer::Act(kind) => kind.label(),
+            Offer::Unsilence => "Unsilence".into(),
         }
     }
 
@@ -73,6 +77,7 @@ impl Offer {
             "cancel" => Offer::Act(ActionKind::Cancel),
             "threaddump" => Offer::Act(ActionKind::ThreadDump),
             "acknowledge" => Offer::Act(ActionKind::Acknowledge),
+            "unsilence" => Offer::Unsilence,
             s => {
                 let minutes: u32 = s.strip_prefix("silence")?.parse().ok()?;
                 SILENCE_PRESETS
@@ -186,6 +191,15 @@ pub fn encode_vote(request_id: &str, approve: bool, binding: &str) -> String {
     )
 }
 
+/// The requester's answer to a request's question: `fc1r:<request id>:yes|no:<binding prefix>`.
+pub fn encode_answer(request_id: &str, yes: bool, binding: &str) -> String {
+    let verb = if yes { "yes" } else { "no" };
+    format!(
+        "{REQUEST_PREFIX}:{request_id}:{verb}:{}",
+        &binding[..binding.len().min(16)]
+    )
+}
+
 /// What a pressed button asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Pressed {
@@ -197,6 +211,11 @@ pub enum Pressed {
         request_id: String,
         approve: bool,
         binding: String,
+    },
+    /// The requester's answer to the request's question.
+    Answer {
+        request_id: String,
+        yes: bool,
     },
 }
 
@@ -218,6 +237,12 @@ pub fn decode(custom_id: &str) -> Option<Pressed> {
                 request_id: id.to_string(),
                 approve: *verb == "approve",
                 binding: binding.to_string(),
+            })
+        }
+        [REQUEST_PREFIX, id, verb @ ("yes" | "no"), binding] if id_ok(id) && id_ok(binding) => {
+            Some(Pressed::Answer {
+                request_id: id.to_string(),
+                yes: *verb == "yes",
             })
         }
         _ => None,

@@ -1,4 +1,5 @@
-//! Chat-neutral identities: who clicked, where, in which message. No serenity here, so the pure
+//! Chat-neutral identities: where, in which message, by whom (the actor with its roles is
+//! `policy::Actor`). No serenity here, so the pure
 //! code (buttons, policy, audit) never depends on Discord's model, and a swapped `u64` between a
 //! user and a role is a type error, not an authorization bug.
 
@@ -39,13 +40,3 @@ id_type!(
     /// A guild (server).
     GuildId
 );
-
-/// Who is asking: taken from the interaction payload (the member's roles as Discord sent them
-/// with this very interaction), never from a cache.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Actor {
-    pub user: UserId,
-    /// Display name for messages and the audit log.
-    pub name: String,
-    pub roles: Vec<RoleId>,
-}

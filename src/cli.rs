@@ -21,6 +21,15 @@ use crate::render::Renderer;
     about = "Alertmanager pages in, Flink runbook guidance out to Discord"
 )]
 struct Cli {
+    /// Log lines as text (colours only on a terminal) or one JSON object per line.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value_t,
+        env = "FLINK_CHATOPS_LOG_FORMAT"
+    )]
+    log_format: crate::telemetry::LogFormat,
     #[command(subcommand)]
     command: Command,
 }
@@ -64,11 +73,19 @@ enum Command {
         #[arg(long, env = "FLINK_CHATOPS_CONFIG")]
         config: Option<PathBuf>,
     },
+    /// Exit 0 if the running bot answers /readyz (for container health checks).
+    Healthcheck {
+        /// Ask this URL instead of /readyz at the configured `server.listen`.
+        #[arg(long)]
+        url: Option<String>,
+        #[arg(long, env = "FLINK_CHATOPS_CONFIG")]
+        config: Option<PathBuf>,
+    },
 }
 
 pub fn main() -> ExitCode {
-    crate::telemetry::init();
     let cli = Cli::parse();
+    crate::telemetry::init(cli.log_format);
     let env: HashMap<String, String> = std::env::vars().collect();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
@@ -103,6 +120,9 @@ pub fn main() -> ExitCode {
         Command::Audit { config, command } => runtime.block_on(audit::run(config, command, &env)),
         Command::RegisterCommands { guild, config } => {
             runtime.block_on(register_commands(guild, config, &env))
+        }
+        Command::Healthcheck { url, config } => {
+            runtime.block_on(crate::healthcheck::run(url, config, &env))
         }
     };
     match result {
@@ -220,7 +240,7 @@ async fn render(
                 ..Default::default()
             }
         };
-        let (message, _) = compose::message(&config, &renderer, &hook, &incident, &facts);
+        let (message, _) = compose::message(&config, &renderer, &hook, &incident, &facts, None);
         println!("===== {} =====", file.display());
         print!("{}", crate::deliver::console::format(&message));
     }

@@ -37,6 +37,7 @@ pub fn message(
     hook: &Webhook,
     incident: &Incident,
     facts: &Facts,
+    note: Option<String>,
 ) -> (Message, &'static str) {
     let lead = hook.lead_alert();
     let diagnosis = diagnose(lead.name(), facts);
@@ -49,6 +50,7 @@ pub fn message(
         mentions: config.discord.mentions_for(&severity),
         now: Utc::now(),
         available: crate::interact::available(config),
+        note,
     });
     (message, diagnosis.slug)
 }

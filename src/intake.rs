@@ -20,6 +20,7 @@ use subtle::ConstantTimeEq;
 use tokio::sync::Notify;
 
 use crate::alertmanager::Webhook;
+use crate::metrics::Webhook as Outcome;
 use crate::store::{Accepted, Store};
 
 pub struct IntakeState {
@@ -29,6 +30,7 @@ pub struct IntakeState {
     /// The whole body must arrive within this (`server.read_timeout_ms`), else 503.
     pub read_timeout: Duration,
     pub wake: Arc<Notify>,
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 pub async fn alertmanager(State(state): State<Arc<IntakeState>>, request: Request) -> Response {
@@ -39,6 +41,7 @@ pub async fn alertmanager(State(state): State<Arc<IntakeState>>, request: Reques
             .and_then(|v| v.to_str().ok())
             .and_then(bearer_token);
         if !given.is_some_and(|g| tokens_equal(g, expected.expose_secret())) {
+            state.metrics.webhook(Outcome::Unauthorized);
             return refuse(StatusCode::UNAUTHORIZED, "missing or wrong bearer token");
         }
     }
@@ -50,44 +53,51 @@ pub async fn alertmanager(State(state): State<Arc<IntakeState>>, request: Reques
     {
         Ok(Ok(b)) => b,
         Ok(Err(BodyError::TooLarge)) => {
+            state.metrics.webhook(Outcome::TooLarge);
             return refuse(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 &format!(
                     "body larger than {} bytes (server.max_body_bytes)",
                     state.max_body_bytes
                 ),
-            )
+            );
         }
         Ok(Err(BodyError::Malformed(e))) => {
+            state.metrics.webhook(Outcome::BadRequest);
             return refuse(
                 StatusCode::BAD_REQUEST,
                 &format!("the request body could not be read: {e}"),
-            )
+            );
         }
         // 5xx, not 408: Alertmanager drops a notification on any 4xx, and a slow network is
         // worth a retry.
         Err(_) => {
+            state.metrics.webhook(Outcome::Unavailable);
             return refuse(
                 StatusCode::SERVICE_UNAVAILABLE,
                 &format!(
                     "the body did not arrive within {} ms (server.read_timeout_ms); retry",
                     state.read_timeout.as_millis()
                 ),
-            )
+            );
         }
     };
     let hook = match Webhook::parse(&bytes) {
         Ok(hook) => hook,
-        Err(e) => return refuse(StatusCode::BAD_REQUEST, &e.to_string()),
+        Err(e) => {
+            state.metrics.webhook(Outcome::BadRequest);
+            return refuse(StatusCode::BAD_REQUEST, &e.to_string());
+        }
     };
     let now = chrono::Utc::now().timestamp_millis();
     match state.store.accept(&bytes, &hook.group_key, now).await {
         Ok(accepted) => {
             state.wake.notify_one();
-            let (status, seq) = match accepted {
-                Accepted::Stored(seq) => ("stored", seq),
-                Accepted::Duplicate(seq) => ("duplicate", seq),
+            let (status, seq, outcome) = match accepted {
+                Accepted::Stored(seq) => ("stored", seq, Outcome::Stored),
+                Accepted::Duplicate(seq) => ("duplicate", seq, Outcome::Duplicate),
             };
+            state.metrics.webhook(outcome);
             (
                 StatusCode::OK,
                 Json(json!({ "status": status, "seq": seq })),
@@ -96,6 +106,7 @@ pub async fn alertmanager(State(state): State<Arc<IntakeState>>, request: Reques
         }
         Err(e) => {
             tracing::error!(error = %e, "could not store a webhook; answering 503 so Alertmanager retries");
+            state.metrics.webhook(Outcome::Unavailable);
             refuse(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "storage unavailable; retry later",

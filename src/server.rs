@@ -18,6 +18,7 @@ pub fn router(intake: Arc<IntakeState>, sink: &'static str) -> Router {
     Router::new()
         .route("/alertmanager", post(intake::alertmanager))
         .route("/healthz", get(|| async { "ok" }))
+        .route("/metrics", get(crate::metrics::scrape))
         .route(
             "/readyz",
             get(move |state: State<Arc<IntakeState>>| readyz(state, sink)),

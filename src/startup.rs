@@ -45,7 +45,7 @@ impl Application {
     ) -> anyhow::Result<Application> {
         let secrets = Secrets::resolve(&config, env)?;
         let renderer = Renderer::new(config.responses.dir.as_deref())?;
-        let clusters = clients(&config, &secrets)?;
+        let mut clusters = clients(&config, &secrets)?;
         let limits = limits(&config)?;
         // sled recovers its log while opening: blocking work, kept off the runtime's threads.
         let (path, timeout) = (
@@ -56,6 +56,9 @@ impl Application {
             .await
             .context("opening the store")?
             .with_context(|| format!("opening the store at {}", config.storage.path.display()))?;
+        let metrics =
+            Arc::new(crate::metrics::Metrics::new(&store).context("creating the metrics")?);
+        metrics.instrument(&mut clusters);
         check_output(&config, &secrets)?;
         let sink = match &secrets.discord_token {
             Some(token) => Sink::Discord(DiscordSink::new(token.clone(), &config.discord.api_base)),
@@ -72,6 +75,7 @@ impl Application {
             max_body_bytes: config.server.max_body_bytes,
             read_timeout: limits.read_timeout,
             wake: wake.clone(),
+            metrics: metrics.clone(),
         });
         if intake.bearer.is_none() {
             tracing::warn!(
@@ -95,6 +99,7 @@ impl Application {
             sink,
             config,
             wake,
+            metrics,
         ));
         spawn_pipeline(pipeline.clone())?;
         let mut router = crate::server::router(intake, sink_name);

@@ -1,22 +1,34 @@
 //! The shipped deployment files, checked by the real tools: `promtool` for the Prometheus alert
 //! rules (syntax, lint, and their unit tests) and `amtool` for the Alertmanager configuration
-//! (validity and routing). The tools come from `$PROMTOOL_BIN` / `$AMTOOL_BIN` (exported by
-//! `tests/env/setup.sh`), else from PATH. A missing tool is a failure, never a skip.
+//! (validity and routing); `hadolint` for the Dockerfile, `kubernetes-validate` for the
+//! Kubernetes manifests and `systemd-analyze` for the unit file (modules below). The tools come
+//! from `$PROMTOOL_BIN`, `$AMTOOL_BIN`, `$HADOLINT_BIN`, ... (exported by `tests/env/setup.sh`),
+//! else from PATH. A missing tool is a failure, never a skip. Each validator is also shown a
+//! deliberately broken copy, so a check that passes everything would fail here.
+
+#[path = "deploy/container.rs"]
+mod container;
+#[path = "deploy/kubernetes.rs"]
+mod kubernetes;
+#[path = "deploy/systemd.rs"]
+mod systemd;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 const RULES: &str = "deploy/prometheus/flink-alerts.yml";
 const RULE_TESTS: &str = "deploy/prometheus/flink-alerts.test.yml";
+const BOT_RULES: &str = "deploy/prometheus/flink-chatops-alerts.yml";
+const BOT_RULE_TESTS: &str = "deploy/prometheus/flink-chatops-alerts.test.yml";
 const ALERTMANAGER: &str = "deploy/alertmanager/alertmanager.yml";
 const TOKEN_PATH: &str = "/etc/alertmanager/flink-chatops.token";
 
-fn repo(path: &str) -> PathBuf {
+pub(crate) fn repo(path: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
 }
 
 /// `$ENV_VAR`, else `name` on PATH; panics with the way to get it otherwise.
-fn tool(env_var: &str, name: &str, package: &str) -> PathBuf {
+pub(crate) fn tool(env_var: &str, name: &str, package: &str) -> PathBuf {
     if let Some(bin) = std::env::var_os(env_var).filter(|v| !v.is_empty()) {
         let bin = PathBuf::from(bin);
         assert!(bin.is_file(), "{env_var}={} does not exist", bin.display());
@@ -45,7 +57,12 @@ fn amtool() -> PathBuf {
     tool("AMTOOL_BIN", "amtool", "prometheus-alertmanager")
 }
 
-fn run(bin: &Path, args: &[&str]) -> Output {
+/// The flink-chatops binary cargo built for these tests.
+pub(crate) fn bot() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_flink-chatops"))
+}
+
+pub(crate) fn run(bin: &Path, args: &[&str]) -> Output {
     Command::new(bin)
         .args(args)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
@@ -53,7 +70,7 @@ fn run(bin: &Path, args: &[&str]) -> Output {
         .unwrap_or_else(|e| panic!("cannot run {}: {e}", bin.display()))
 }
 
-fn text(out: &Output) -> String {
+pub(crate) fn text(out: &Output) -> String {
     format!(
         "exit {:?}\n--- stdout\n{}--- stderr\n{}",
         out.status.code(),
@@ -176,4 +193,102 @@ fn alertmanager_routes_flink_alerts_to_the_bot_and_nothing_else() {
         assert_eq!(route(&labels), "flink-chatops", "{alert}");
     }
     assert_eq!(route(&["alertname=NodeDown", "instance=db-1"]), "blackhole");
+}
+
+#[test]
+fn bot_rules_pass_promtool_check() {
+    let out = run(&promtool(), &["check", "rules", BOT_RULES]);
+    assert!(
+        out.status.success() && String::from_utf8_lossy(&out.stdout).contains("SUCCESS"),
+        "promtool check rules {BOT_RULES}:\n{}",
+        text(&out)
+    );
+}
+
+/// Among them: a stuck backlog and a failing delivery fire, a draining backlog and 429s do not.
+#[test]
+fn bot_rules_pass_their_unit_tests() {
+    let tests = std::fs::read_to_string(repo(BOT_RULE_TESTS)).unwrap();
+    for case in ["FlinkChatopsBacklogStuck", "FlinkChatopsDeliveryFailing"] {
+        assert!(
+            tests.contains(&format!("name: {case}")),
+            "{BOT_RULE_TESTS} lost {case}"
+        );
+    }
+    let out = run(&promtool(), &["test", "rules", BOT_RULE_TESTS]);
+    assert!(
+        out.status.success(),
+        "promtool test rules {BOT_RULE_TESTS}:\n{}",
+        text(&out)
+    );
+}
+
+/// The unit tests bite: with a stuck-backlog threshold ten times higher they fail.
+#[test]
+fn bot_rule_tests_fail_on_a_broken_rule() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = std::fs::read_to_string(repo(BOT_RULES)).unwrap();
+    let broken = rules.replace(
+        "oldest_pending_age_seconds > 600",
+        "oldest_pending_age_seconds > 6000",
+    );
+    assert_ne!(broken, rules);
+    std::fs::write(dir.path().join("flink-chatops-alerts.yml"), broken).unwrap();
+    std::fs::copy(repo(BOT_RULE_TESTS), dir.path().join("t.yml")).unwrap();
+    let out = run(
+        &promtool(),
+        &["test", "rules", dir.path().join("t.yml").to_str().unwrap()],
+    );
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("name: FlinkChatopsBacklogStuck"),
+        "{}",
+        text(&out)
+    );
+}
+
+/// The bot's own alerts carry `component: flink-chatops` and reach people without the bot.
+#[test]
+fn bot_alerts_are_routed_to_people_not_to_the_bot() {
+    let rules: serde_yaml::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(repo(BOT_RULES)).unwrap()).unwrap();
+    let mut names = Vec::new();
+    for rule in rules["groups"][0]["rules"].as_sequence().unwrap() {
+        let name = rule["alert"].as_str().unwrap();
+        assert_eq!(
+            rule["labels"]["component"].as_str(),
+            Some("flink-chatops"),
+            "{name}"
+        );
+        assert!(rule["labels"]["severity"].is_string(), "{name}");
+        for key in ["summary", "description", "runbook_url"] {
+            assert!(rule["annotations"][key].is_string(), "{name} has no {key}");
+        }
+        names.push(name.to_string());
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let config = alertmanager_copy(dir.path());
+    let file = format!("--config.file={}", config.display());
+    names.dedup();
+    for name in names {
+        let alert = format!("alertname={name}");
+        let out = run(
+            &amtool(),
+            &[
+                "config",
+                "routes",
+                "test",
+                &file,
+                &alert,
+                "component=flink-chatops",
+                "instance=bot:9094",
+            ],
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).trim(),
+            "sre-pager",
+            "{name}: {}",
+            text(&out)
+        );
+    }
 }

@@ -69,6 +69,7 @@ pub async fn deliver(
     mut delivery: Delivery,
     msg: &Message,
     nonce: &str,
+    metrics: &crate::metrics::Metrics,
 ) -> u64 {
     let mut backoff = policy.initial;
     let mut current = msg.clone();
@@ -82,6 +83,7 @@ pub async fn deliver(
                 .await
                 .map(|_| message_id),
         };
+        metrics.delivery_attempt(&result);
         let wait = match result {
             Ok(id) => return id,
             Err(SendError::RateLimited(after)) => {

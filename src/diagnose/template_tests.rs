@@ -218,6 +218,7 @@ fn every_template_renders_strictly_for_every_alert_pattern_and_status() {
                         mentions: &[],
                         now,
                         available: ALL_BUTTONS,
+                        note: None,
                     };
                     let mut ctx: Value = context(&input);
                     let case = format!(
@@ -296,6 +297,7 @@ fn the_full_renderer_uses_the_library_for_a_real_diagnosis() {
             answers: true,
             ..Default::default()
         },
+        note: None,
     };
     let message = renderer.render(&input);
     let d = &message.embed.description;

@@ -38,6 +38,8 @@ pub struct FlinkClient {
     timeout: Duration,
     /// Deadline of calls that act (see `flink::actions`).
     pub(crate) action_timeout: Duration,
+    /// Set by `Metrics::instrument` when the bot runs; `render` calls are not counted.
+    pub metrics: Option<crate::metrics::FlinkCallMetrics>,
 }
 
 impl FlinkClient {
@@ -57,6 +59,7 @@ impl FlinkClient {
             http,
             timeout,
             action_timeout: timeout,
+            metrics: None,
         })
     }
 
@@ -113,6 +116,15 @@ impl FlinkClient {
     }
 
     pub(crate) async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, FlinkError> {
+        let started = std::time::Instant::now();
+        let result = self.fetch(path).await;
+        if let Some(m) = &self.metrics {
+            m.record(&self.name, path, &result, started);
+        }
+        result
+    }
+
+    async fn fetch<T: DeserializeOwned>(&self, path: &str) -> Result<T, FlinkError> {
         let url = self
             .base
             .join(path)

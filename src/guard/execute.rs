@@ -311,9 +311,10 @@ async fn silence(
         return Err("the alert's labels are unknown, so there is nothing to match".into());
     }
     let now = Utc::now();
-    let comment = match &req.incident_id {
-        Some(i) => format!("flink-chatops request {} for incident {i}", req.id),
-        None => format!("flink-chatops request {}", req.id),
+    let comment = match (&req.link, &req.incident_id) {
+        (Some(link), _) => format!("flink-chatops request {}: {link}", req.id),
+        (None, Some(i)) => format!("flink-chatops request {} for incident {i}", req.id),
+        (None, None) => format!("flink-chatops request {}", req.id),
     };
     let silence = s.silence_for(
         &req.labels,

@@ -11,7 +11,9 @@
 //! audit entry cannot be written, the step does not happen.
 
 pub mod execute;
+mod note;
 pub mod request;
+mod worker;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -23,11 +25,13 @@ use tokio::sync::{mpsc, Mutex, Notify};
 
 use crate::action::{plan, ActionKind, Refusal};
 use crate::audit::{AuditEvent, EventKind};
+use crate::chat::{ChannelId, MessageId};
 use crate::config::ClusterConfig;
 use crate::enrich::Clusters;
 use crate::policy::{Actor, Approval, Policy};
 use crate::silences::SilenceClient;
 use crate::store::{AuditLog, Store};
+pub use note::{silence_id_in, Note};
 pub use request::{Approved, Request, Run};
 
 /// A file a result carries (a thread dump), with a note when it was cut.
@@ -46,14 +50,16 @@ pub struct Update {
 }
 
 /// What a request is about.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Target {
     pub cluster: String,
     pub job_id: String,
     pub incident_id: Option<String>,
     pub labels: BTreeMap<String, String>,
     /// Where the request's message goes.
-    pub channel: u64,
+    pub channel: ChannelId,
+    /// A link to the message the request came from (a silence's comment carries it).
+    pub link: Option<String>,
 }
 
 pub struct Guard {
@@ -69,7 +75,7 @@ pub struct Guard {
 }
 
 /// How often the worker looks for expired and runnable requests without being woken.
-const SWEEP: Duration = Duration::from_secs(2);
+pub(crate) const SWEEP: Duration = Duration::from_secs(2);
 
 impl Guard {
     pub fn new(
@@ -153,6 +159,7 @@ impl Guard {
         let mut req = Request::new(id, plan, approval, target.channel, now);
         req.incident_id = target.incident_id;
         req.labels = target.labels;
+        req.link = target.link;
         let detail = json!({ "plan": req.plan.shown(), "binding": req.binding, "approvals_needed": req.approval.needed, "expires_at": req.approval.expires_at });
         self.record(event(EventKind::Requested, &req, Some(actor)).with_detail(detail))
             .await?;
@@ -206,6 +213,21 @@ impl Guard {
         }
     }
 
+    /// The requester's answer to the plan's question (see [`Request::confirm`]).
+    pub async fn confirm(&self, id: &str, actor: &Actor, yes: bool) -> Result<Request, Refusal> {
+        let _held = self.lock.lock().await;
+        let mut req = self.load(id)?;
+        req.confirm(actor, yes)
+            .map_err(|e| Refusal::new("confirm", e.to_string()))?;
+        let detail = json!({"confirmed": yes, "calls": req.plan.calls.iter().map(|c| c.to_string()).collect::<Vec<_>>()});
+        self.record(event(EventKind::Approved, &req, Some(actor)).with_detail(detail))
+            .await?;
+        self.save(&req).await?;
+        self.wake.notify_one();
+        self.publish(&req, vec![]);
+        Ok(req)
+    }
+
     pub async fn deny(&self, id: &str, actor: &Actor) -> Result<Request, Refusal> {
         let _held = self.lock.lock().await;
         let mut req = self.load(id)?;
@@ -222,8 +244,8 @@ impl Guard {
     pub async fn set_message(
         &self,
         id: &str,
-        channel: u64,
-        message: u64,
+        channel: ChannelId,
+        message: MessageId,
     ) -> Result<Request, Refusal> {
         let _held = self.lock.lock().await;
         let mut req = self.load(id)?;
@@ -237,141 +259,26 @@ impl Guard {
         self.load(id)
     }
 
-    /// The worker: expires what waited too long, runs what is Ready, and after a restart
-    /// resumes what was Running. One request at a time per sweep, in creation order.
-    pub async fn run(self: Arc<Self>) {
-        let mut first = true;
-        loop {
-            let woken = self.wake.notified();
-            if let Err(e) = self.sweep(first).await {
-                tracing::error!(error = %e, "guarded requests: sweep failed");
-            }
-            first = false;
-            tokio::select! {
-                _ = woken => {}
-                _ = tokio::time::sleep(SWEEP) => {}
-            }
-        }
-    }
-
-    async fn sweep(self: &Arc<Self>, after_restart: bool) -> Result<(), crate::store::StoreError> {
-        let mut open: Vec<Request> = self.store.requests()?;
-        open.retain(|r| !r.run.is_final());
-        open.sort_by_key(|r| r.created_at);
-        for r in open {
-            match r.run {
-                Run::Waiting => {
-                    let _held = self.lock.lock().await;
-                    let Ok(mut fresh) = self.load(&r.id) else {
-                        continue;
-                    };
-                    if fresh.expire(Utc::now()) {
-                        self.expired(&fresh).await;
-                    }
-                }
-                Run::Ready => {
-                    let me = self.clone();
-                    tokio::spawn(async move { me.start(&r.id, false).await });
-                }
-                // Only a restart can leave a request Running with nobody running it.
-                Run::Running { .. } if after_restart => {
-                    let me = self.clone();
-                    tokio::spawn(async move { me.start(&r.id, true).await });
-                }
-                _ => {}
-            }
-        }
-        Ok(())
-    }
-
-    /// Claims the request (Ready -> Running, or a resumed Running), runs it, records the result.
-    async fn start(self: Arc<Self>, id: &str, resumed: bool) {
-        let claimed = {
-            let _held = self.lock.lock().await;
-            let Ok(mut req) = self.load(id) else { return };
-            if resumed {
-                matches!(req.run, Run::Running { .. }).then_some(req)
-            } else if req.run == Run::Ready {
-                let detail = json!({"calls": req.plan.calls.iter().map(|c| c.to_string()).collect::<Vec<_>>(), "dry_run": req.approval.dry_run});
-                if let Err(e) = self
-                    .record(event(EventKind::Executing, &req, None).with_detail(detail))
-                    .await
-                {
-                    tracing::error!(request = id, error = %e, "audit unavailable: the action does not run");
-                    req.finish(
-                        Err("not run: the audit log could not be written".into()),
-                        Utc::now(),
-                    );
-                    let _ = self.save(&req).await;
-                    self.publish(&req, vec![]);
-                    return;
-                }
-                req.start(Utc::now());
-                if self.save(&req).await.is_err() {
-                    return;
-                }
-                Some(req)
-            } else {
-                None
-            }
-        };
-        let Some(req) = claimed else { return };
-        self.publish(&req, vec![]);
-        tracing::info!(request = %req.id, action = req.plan.kind.slug(), resumed, "running a guarded action");
-        let (outcome, files) = execute::execute(&self, &req, resumed).await;
-        let _held = self.lock.lock().await;
-        let Ok(mut req) = self.load(id) else { return };
-        let kind = if outcome.is_ok() {
-            EventKind::Succeeded
-        } else {
-            EventKind::Failed
-        };
-        let detail = match &outcome {
-            Ok(r) => json!({ "result": r }),
-            Err(e) => json!({ "reason": e }),
-        };
-        if let Err(e) = self
-            .record(event(kind, &req, None).with_detail(detail))
-            .await
-        {
-            tracing::error!(request = id, error = %e, "could not audit the result");
-        }
-        req.finish(outcome, Utc::now());
-        if let Err(e) = self.save(&req).await {
-            tracing::error!(request = id, error = %e.message, "could not store the result");
-        }
-        self.publish(&req, files);
-    }
-
-    async fn expired(&self, req: &Request) {
-        if let Err(e) = self.record(event(EventKind::Expired, req, None)).await {
-            tracing::error!(request = %req.id, error = %e, "could not audit an expiry");
-        }
-        if self.save(req).await.is_ok() {
-            self.publish(req, vec![]);
-        }
-    }
-
-    fn publish(&self, req: &Request, files: Vec<Attachment>) {
+    pub(crate) fn publish(&self, req: &Request, files: Vec<Attachment>) {
         let _ = self.updates.send(Update {
             request: req.clone(),
             files,
         });
     }
 
-    fn load(&self, id: &str) -> Result<Request, Refusal> {
+    pub(crate) fn load(&self, id: &str) -> Result<Request, Refusal> {
         self.store
             .request(id)
             .map_err(internal)?
             .ok_or_else(|| Refusal::new("unknown_request", "this request is no longer known"))
     }
 
-    async fn save(&self, req: &Request) -> Result<(), Refusal> {
+    pub(crate) async fn save(&self, req: &Request) -> Result<(), Refusal> {
         self.store.put_request(&req.id, req).map_err(internal)?;
         self.store.durable().await.map_err(internal)
     }
 
-    async fn record(&self, e: AuditEvent) -> Result<(), Refusal> {
+    pub(crate) async fn record(&self, e: AuditEvent) -> Result<(), Refusal> {
         self.audit
             .record(e, Utc::now().timestamp_millis())
             .await
@@ -386,7 +293,7 @@ impl Guard {
     }
 }
 
-fn event(kind: EventKind, req: &Request, actor: Option<&Actor>) -> AuditEvent {
+pub(crate) fn event(kind: EventKind, req: &Request, actor: Option<&Actor>) -> AuditEvent {
     let mut e = AuditEvent::new(kind)
         .with_job(req.plan.cluster.clone(), req.plan.job_id.clone())
         .with_action(req.plan.kind.slug())

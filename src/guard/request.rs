@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::action::Plan;
+use crate::chat::{ChannelId, MessageId};
 use crate::policy::{Actor, Approval, Progress, Refusal as PolicyRefusal};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -26,14 +27,19 @@ pub struct Request {
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
     /// Where the request's message lives (a thread on the incident message, or the channel).
-    pub channel: u64,
-    pub message: Option<u64>,
+    pub channel: ChannelId,
+    pub message: Option<MessageId>,
     pub created_at: DateTime<Utc>,
+    /// The message the request came from.
+    #[serde(default)]
+    pub link: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "run", rename_all = "snake_case")]
 pub enum Run {
+    /// The plan asks the requester a question first (dump a struggling TaskManager?).
+    Confirm,
     /// Approvals still needed.
     Waiting,
     /// Approved; the worker runs it next.
@@ -69,6 +75,7 @@ impl Run {
 
     pub fn word(&self) -> &'static str {
         match self {
+            Run::Confirm => "waiting for the requester to confirm",
             Run::Waiting => "waiting for approval",
             Run::Ready => "approved, starting",
             Run::Running { .. } => "running",
@@ -95,13 +102,13 @@ impl Request {
         id: String,
         plan: Plan,
         approval: Approval,
-        channel: u64,
+        channel: ChannelId,
         now: DateTime<Utc>,
     ) -> Request {
-        let run = if approval.is_approved() {
-            Run::Ready
-        } else {
-            Run::Waiting
+        let run = match (approval.is_approved(), &plan.confirm) {
+            (true, Some(_)) => Run::Confirm,
+            (true, None) => Run::Ready,
+            (false, _) => Run::Waiting,
         };
         Request {
             id,
@@ -114,6 +121,7 @@ impl Request {
             channel,
             message: None,
             created_at: now,
+            link: None,
         }
     }
 
@@ -156,7 +164,9 @@ impl Request {
 
     /// Waiting past the expiry -> Expired; true when it changed now (then audit it).
     pub fn expire(&mut self, now: DateTime<Utc>) -> bool {
-        self.run == Run::Waiting && self.approval.expire(now) && {
+        let unanswered = self.run == Run::Confirm && now >= self.approval.expires_at;
+        let unapproved = self.run == Run::Waiting && self.approval.expire(now);
+        (unanswered || unapproved) && {
             self.run = Run::Expired {
                 at: self.approval.expires_at,
             };
@@ -183,6 +193,36 @@ impl Request {
             Run::Expired { .. } => Err(Refusal::Expired),
             _ => Err(Refusal::Decided(self.run.word())),
         }
+    }
+
+    /// The requester's answer to the plan's question: `yes` runs it as planned, `no` leaves
+    /// out the struggling TaskManagers the question was about.
+    pub fn confirm(&mut self, who: &Actor, yes: bool) -> Result<(), Refusal> {
+        if self.run != Run::Confirm {
+            return Err(Refusal::Decided(self.run.word()));
+        }
+        if who.user != self.approval.requester.user {
+            return Err(Refusal::NotRequester);
+        }
+        if !yes {
+            if let crate::action::Effect::ThreadDumps {
+                task_managers,
+                struggling,
+            } = &mut self.plan.effect
+            {
+                task_managers.retain(|tm| !struggling.contains(tm));
+                let left: Vec<String> = task_managers.clone();
+                self.plan.calls.retain(|c| {
+                    !c.path.starts_with("/taskmanagers/")
+                        || left.iter().any(|tm| c.path.contains(tm.as_str()))
+                });
+                struggling.clear();
+            }
+            self.plan.confirm = None;
+            self.binding = self.plan.binding();
+        }
+        self.run = Run::Ready;
+        Ok(())
     }
 
     /// Claims a Ready request for running; false if someone else did (or it is not Ready).
@@ -214,6 +254,8 @@ pub enum Refusal {
     Decided(&'static str),
     #[error("this button does not match the request any more: request it again")]
     Changed,
+    #[error("only the person who asked can answer this")]
+    NotRequester,
 }
 
 #[cfg(test)]

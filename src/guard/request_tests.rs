@@ -45,7 +45,7 @@ fn request(needed: u8) -> Request {
             State::Pending
         },
     };
-    Request::new("r1".into(), p, approval, 42, now)
+    Request::new("r1".into(), p, approval, crate::chat::ChannelId(42), now)
 }
 
 #[test]
@@ -124,4 +124,50 @@ fn deny_ends_it_and_no_approval_needed_is_ready_at_once() {
     assert!(matches!(r.run, Run::Denied { .. }));
     assert!(!r.start(t));
     assert_eq!(request(0).run, Run::Ready);
+}
+
+#[test]
+fn a_question_is_answered_by_the_requester_only() {
+    let mut r = request(0);
+    r.plan.confirm = Some("TaskManager tm-2 is struggling. Dump anyway?".into());
+    r.plan.effect = crate::action::Effect::ThreadDumps {
+        task_managers: vec!["tm-1".into(), "tm-2".into()],
+        struggling: vec!["tm-2".into()],
+    };
+    r.plan.calls = [
+        "/jobmanager/thread-dump",
+        "/taskmanagers/tm-1/thread-dump",
+        "/taskmanagers/tm-2/thread-dump",
+    ]
+    .iter()
+    .map(|p| crate::action::Call {
+        method: crate::action::Method::Get,
+        path: p.to_string(),
+        body: None,
+    })
+    .collect();
+    r.run = Run::Confirm;
+    assert_eq!(r.confirm(&actor(2), true), Err(Refusal::NotRequester));
+    r.confirm(&actor(1), false).unwrap();
+    assert_eq!(r.run, Run::Ready);
+    assert_eq!(
+        r.plan.calls.len(),
+        2,
+        "the struggling one is left out: {:?}",
+        r.plan.calls
+    );
+    assert!(
+        matches!(&r.plan.effect, crate::action::Effect::ThreadDumps { task_managers, .. } if task_managers == &["tm-1".to_string()])
+    );
+    assert_eq!(
+        r.confirm(&actor(1), true),
+        Err(Refusal::Decided("approved, starting"))
+    );
+
+    let mut late = request(0);
+    late.run = Run::Confirm;
+    assert!(
+        late.expire(late.approval.expires_at),
+        "an unanswered question expires too"
+    );
 }

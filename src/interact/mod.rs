@@ -261,9 +261,14 @@ pub fn start(
     }
     let http = Arc::new(register::http_client(token, &d.api_base, Some(app_id)));
     let mut state = InteractState::new(config, clusters.clone(), store.clone(), http.clone());
-    let (guard, updates) = guard(config, secrets, env, clusters, store)?;
+    let (guard, updates) = guard(config, secrets, env, clusters, store.clone())?;
     tokio::spawn(guard.clone().run());
-    tokio::spawn(requests::follow(http, guard.clone(), updates));
+    tokio::spawn(requests::follow(
+        http,
+        guard.clone(),
+        store.clone(),
+        updates,
+    ));
     state.guard = Some(guard);
     let state = Arc::new(state);
     state.jobs.refresh_in_background();

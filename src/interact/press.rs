@@ -31,6 +31,22 @@ pub async fn component(state: Arc<InteractState>, c: ComponentInteraction) -> An
             };
             tracing::info!(user = %c.user.id, incident = %incident.id, button = %offer.slug(), "button");
             match offer {
+                Offer::Unsilence => {
+                    let note: crate::guard::Note =
+                        state.store.incident_note(&incident.id).unwrap_or_default();
+                    let Some(silence_id) = note.silence_id else {
+                        return Answer::Now(
+                            Reply::text("There is no silence from this incident to end.")
+                                .into_response(),
+                        );
+                    };
+                    let actor = actor(c.member.as_ref(), &c.user);
+                    let kind = ActionKind::Unsilence { silence_id };
+                    within_budget(true, reference, async move {
+                        request(&state, &c, incident, kind, actor).await
+                    })
+                    .await
+                }
                 Offer::Act(kind) => {
                     let actor = actor(c.member.as_ref(), &c.user);
                     within_budget(true, reference, async move {
@@ -57,6 +73,20 @@ pub async fn component(state: Arc<InteractState>, c: ComponentInteraction) -> An
                     .await
                 }
             }
+        }
+        Some(Pressed::Answer { request_id, yes }) => {
+            let Some(guard) = state.guard.clone() else {
+                return gone();
+            };
+            let actor = actor(c.member.as_ref(), &c.user);
+            within_budget(true, reference, async move {
+                match guard.confirm(&request_id, &actor, yes).await {
+                    Ok(_) if yes => Reply::text("Confirmed: every TaskManager is dumped."),
+                    Ok(_) => Reply::text("Confirmed: the struggling TaskManagers are left out."),
+                    Err(r) => Reply::refusal(&Refusal::new(r.message)),
+                }
+            })
+            .await
         }
         Some(Pressed::Vote {
             request_id,
@@ -129,18 +159,31 @@ async fn request(
         incident.id
     );
     let thread = requests::thread_for(&state.http, channel, c.message.id.get(), &name).await;
+    let link = c.guild_id.map(|g| {
+        format!(
+            "https://discord.com/channels/{g}/{channel}/{}",
+            c.message.id
+        )
+    });
     let target = Target {
         cluster,
         job_id,
         incident_id: Some(incident.id.clone()),
         labels: incident.labels.clone(),
-        channel: thread,
+        channel: crate::chat::ChannelId(thread),
+        link,
     };
     match guard.request(&actor, kind, target).await {
         Ok(req) => {
             requests::post(&state.http, &guard, &req, channel).await;
             let needed = req.approval.needed;
-            Reply::text(if needed == 0 {
+            Reply::text(if req.run == crate::guard::Run::Confirm {
+                format!(
+                    "{}: {} Answer on the request in the thread.",
+                    req.plan.summary,
+                    req.plan.confirm.clone().unwrap_or_default()
+                )
+            } else if needed == 0 {
                 format!(
                     "{}: starting now; follow it in the thread.",
                     req.plan.summary

@@ -57,6 +57,10 @@ pub fn message(req: &Request) -> Message {
         ));
     }
     let (color, status) = match &req.run {
+        Run::Confirm => (
+            colors::WARNING,
+            format!("{} must answer first", a.requester.name),
+        ),
         Run::Waiting => (
             colors::WARNING,
             format!(
@@ -65,14 +69,33 @@ pub fn message(req: &Request) -> Message {
             ),
         ),
         Run::Ready => (colors::INFO, "approved; starting".into()),
-        Run::Running { .. } => (colors::INFO, "running…".into()),
+        Run::Running { since } => {
+            let secs = (chrono::Utc::now() - *since).num_seconds().max(0);
+            let took = crate::render::helpers::human_duration(secs);
+            (colors::INFO, format!("running… ({took} so far)"))
+        }
         Run::Succeeded { result, .. } => (colors::RESOLVED, format!("✅ {result}")),
         Run::Failed { reason, .. } => (colors::CRITICAL, format!("❌ {reason}")),
         Run::Denied { by, .. } => (colors::CRITICAL, format!("denied by {by}")),
         Run::Expired { .. } => (colors::CRITICAL, "expired before it was approved".into()),
     };
     fields.push(Field::new("Status", status, false));
-    let buttons = if req.run == Run::Waiting {
+    let buttons = if req.run == Run::Confirm {
+        vec![
+            Button {
+                custom_id: crate::buttons::encode_answer(&req.id, true, &req.binding),
+                label: "Dump anyway".into(),
+                style: Style::Danger,
+                key: "confirm".into(),
+            },
+            Button {
+                custom_id: crate::buttons::encode_answer(&req.id, false, &req.binding),
+                label: "Skip the struggling ones".into(),
+                style: Style::Secondary,
+                key: "skip".into(),
+            },
+        ]
+    } else if req.run == Run::Waiting {
         vec![
             Button {
                 custom_id: encode_vote(&req.id, true, &req.binding),
@@ -87,6 +110,19 @@ pub fn message(req: &Request) -> Message {
                 key: "deny".into(),
             },
         ]
+    } else if let (
+        Run::Succeeded { .. },
+        crate::action::ActionKind::Silence { .. },
+        Some(incident),
+    ) = (&req.run, &req.plan.kind, &req.incident_id)
+    {
+        let offer = crate::buttons::Offer::Unsilence;
+        vec![Button {
+            custom_id: crate::buttons::encode(incident, &offer),
+            label: offer.label(),
+            style: Style::Secondary,
+            key: offer.template_key(),
+        }]
     } else {
         Vec::new()
     };
@@ -127,14 +163,21 @@ pub async fn thread_for(http: &Http, channel: u64, message: u64, name: &str) -> 
 /// refuses it.
 pub async fn post(http: &Http, guard: &Guard, req: &Request, fallback: u64) {
     let msg = message(req);
-    for channel in [req.channel, fallback] {
+    for channel in [req.channel.0, fallback] {
         let builder = CreateMessage::new()
             .embed(crate::deliver::discord::embed(&msg))
             .components(crate::deliver::discord::components(&msg))
             .allowed_mentions(CreateAllowedMentions::new());
         match ChannelId::new(channel).send_message(http, builder).await {
             Ok(posted) => {
-                if let Err(e) = guard.set_message(&req.id, channel, posted.id.get()).await {
+                if let Err(e) = guard
+                    .set_message(
+                        &req.id,
+                        crate::chat::ChannelId(channel),
+                        crate::chat::MessageId(posted.id.get()),
+                    )
+                    .await
+                {
                     tracing::error!(request = %req.id, error = %e, "could not remember the request's message");
                 }
                 return;
@@ -150,6 +193,7 @@ pub async fn post(http: &Http, guard: &Guard, req: &Request, fallback: u64) {
 pub async fn follow(
     http: Arc<Http>,
     guard: Arc<Guard>,
+    store: crate::store::Store,
     mut updates: mpsc::UnboundedReceiver<Update>,
 ) {
     while let Some(update) = updates.recv().await {
@@ -174,11 +218,16 @@ pub async fn follow(
         let edit = EditMessage::new()
             .embed(crate::deliver::discord::embed(&msg))
             .components(crate::deliver::discord::components(&msg));
-        if let Err(e) = ChannelId::new(req.channel)
-            .edit_message(&*http, MessageId::new(message_id), edit)
+        if let Err(e) = ChannelId::new(req.channel.0)
+            .edit_message(&*http, MessageId::new(message_id.0), edit)
             .await
         {
             tracing::warn!(request = %req.id, error = %e, "editing the request's message failed");
+        }
+        if req.run.is_final() {
+            if let Some(incident) = &req.incident_id {
+                note_on_incident(&http, &store, incident).await;
+            }
         }
         if !update.files.is_empty() {
             let mut post = CreateMessage::new()
@@ -187,9 +236,88 @@ pub async fn follow(
             for f in update.files {
                 post = post.add_file(CreateAttachment::bytes(f.bytes, f.name));
             }
-            if let Err(e) = ChannelId::new(req.channel).send_message(&*http, post).await {
+            if let Err(e) = ChannelId::new(req.channel.0)
+                .send_message(&*http, post)
+                .await
+            {
                 tracing::error!(request = %req.id, error = %e, "posting the result files failed");
             }
         }
+    }
+}
+
+/// Replaces (or adds, first) the note field of the incident's message, keeping everything else
+/// Discord shows: the pipeline renders the same note on its next edit.
+async fn note_on_incident(http: &Http, store: &crate::store::Store, incident_id: &str) {
+    let (incident, note) = {
+        let store = store.clone();
+        let id = incident_id.to_string();
+        let read = tokio::task::spawn_blocking(move || {
+            let inc = store
+                .incident_by_id::<crate::incident::Incident>(&id)
+                .ok()
+                .flatten();
+            let note = store
+                .incident_note::<crate::guard::Note>(&id)
+                .unwrap_or_default();
+            (inc.filter(|i| i.id == id), note)
+        })
+        .await;
+        match read {
+            Ok(r) => r,
+            Err(_) => return,
+        }
+    };
+    let (Some(incident), Some(line)) = (incident, note.line()) else {
+        return;
+    };
+    let Some(message_id) = incident.message_id else {
+        return;
+    };
+    let channel = ChannelId::new(incident.channel_id);
+    let current = match channel.message(http, MessageId::new(message_id)).await {
+        Ok(m) => m,
+        Err(e) => {
+            tracing::warn!(incident = incident_id, error = %e, "cannot read the incident's message");
+            return;
+        }
+    };
+    let Some(embed) = current.embeds.into_iter().next() else {
+        return;
+    };
+    let mut fields: Vec<(String, String, bool)> = embed
+        .fields
+        .into_iter()
+        .filter(|f| f.name != crate::render::NOTE_FIELD)
+        .map(|f| (f.name, f.value, f.inline))
+        .collect();
+    fields.insert(0, (crate::render::NOTE_FIELD.to_string(), line, false));
+    fields.truncate(25);
+    let mut e = serenity::all::CreateEmbed::new()
+        .title(embed.title.unwrap_or_default())
+        .description(embed.description.unwrap_or_default())
+        .fields(fields);
+    if let Some(c) = embed.colour {
+        e = e.colour(c);
+    }
+    if let Some(u) = embed.url {
+        e = e.url(u);
+    }
+    if let Some(f) = embed.footer {
+        e = e.footer(serenity::all::CreateEmbedFooter::new(f.text));
+    }
+    if let Some(t) = embed.timestamp {
+        e = e.timestamp(t);
+    }
+    // Only the embed: Discord keeps the message's buttons when `components` is not sent.
+    if let Err(err) = channel
+        .edit_message(
+            http,
+            MessageId::new(message_id),
+            EditMessage::new().embed(e),
+        )
+        .await
+    {
+        tracing::warn!(incident = incident_id, error = %err, "cannot update the incident's message");
     }
 }

@@ -33,6 +33,7 @@ pub struct Pipeline {
     queues: Mutex<HashMap<String, GroupWork>>,
     ready: Mutex<VecDeque<String>>,
     ready_signal: Notify,
+    metrics: Arc<crate::metrics::Metrics>,
     shutdown: Shutdown,
 }
 
@@ -91,6 +92,7 @@ impl Pipeline {
         sink: Sink,
         config: Config,
         wake: Arc<Notify>,
+        metrics: Arc<crate::metrics::Metrics>,
     ) -> Pipeline {
         Pipeline {
             store,
@@ -103,6 +105,7 @@ impl Pipeline {
             ready: Mutex::default(),
             ready_signal: Notify::new(),
             shutdown: Shutdown::default(),
+            metrics,
         }
     }
 

@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
+use tracing::Instrument;
 
 use super::Pipeline;
 use crate::alertmanager::Webhook;
@@ -51,6 +52,7 @@ impl Pipeline {
             incident::advance(prev, &hook, count, received_at, channel, batch[0].seq);
 
         let (facts, message_id) = self.show(&hook, &target, &inc, delivery).await;
+        self.metrics.page_delivered(batch[0].received_at_ms);
         inc.message_id = Some(message_id);
         inc.remember_job(&facts);
         self.commit(key, &inc, &batch).await;
@@ -108,8 +110,18 @@ impl Pipeline {
         inc: &Incident,
         delivery: Delivery,
     ) -> (Facts, u64) {
-        let facts = compose::facts(&self.clusters, hook, target).await;
-        let (message, pattern) = compose::message(&self.config, &self.renderer, hook, inc, &facts);
+        let span = crate::telemetry::incident_span(&inc.id);
+        let facts = compose::facts(&self.clusters, hook, target)
+            .instrument(span.clone())
+            .await;
+        self.metrics.enrichment(&facts);
+        let note = self
+            .store
+            .incident_note::<crate::guard::Note>(&inc.id)
+            .ok()
+            .and_then(|n| n.line());
+        let (message, pattern) =
+            compose::message(&self.config, &self.renderer, hook, inc, &facts, note);
         let id = deliver::deliver(
             &self.sink,
             self.retry_policy(),
@@ -117,9 +129,11 @@ impl Pipeline {
             delivery,
             &message,
             &inc.id,
+            &self.metrics,
         )
+        .instrument(span)
         .await;
-        tracing::info!(incident = %inc.id, message = id, pattern, notifications = inc.notifications, complete = facts.is_complete(), "delivered");
+        tracing::info!(incident = %inc.id, message_id = id, pattern, notifications = inc.notifications, complete = facts.is_complete(), "delivered");
         (facts, id)
     }
 
@@ -145,7 +159,7 @@ impl Pipeline {
             match result {
                 Ok(()) => return,
                 Err(e) => {
-                    tracing::error!(error = %e, "cannot record a delivery; retrying");
+                    tracing::error!(incident = %inc.id, error = %e, "cannot record a delivery; retrying");
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(policy.max);
                 }

@@ -29,6 +29,8 @@ pub struct RenderInput<'a> {
     pub now: chrono::DateTime<chrono::Utc>,
     /// What buttons on this deployment can do (none, read-only answers, guarded actions).
     pub available: crate::buttons::Available,
+    /// Who is on it and what was done (acknowledged, silenced, last action), if anything.
+    pub note: Option<String>,
 }
 
 pub struct Renderer {
@@ -130,12 +132,9 @@ fn assemble(input: &RenderInput<'_>, description: String) -> Message {
     let color = if resolved {
         colors::RESOLVED
     } else {
-        match severity.as_str() {
-            "critical" | "page" | "error" => colors::CRITICAL,
-            "warning" => colors::WARNING,
-            _ => colors::INFO,
-        }
+        crate::severity::Level::of(&severity).color()
     };
+
     let subject = facts
         .job
         .as_ref()
@@ -148,7 +147,12 @@ fn assemble(input: &RenderInput<'_>, description: String) -> Message {
         lead.name(),
         subject.map(|s| format!(" — {s}")).unwrap_or_default()
     );
-    let mut fields = fact_fields(facts);
+    let mut fields: Vec<Field> = input
+        .note
+        .iter()
+        .map(|n| Field::new(NOTE_FIELD, n.clone(), false))
+        .collect();
+    fields.extend(fact_fields(facts));
     fields.extend(alert_list(hook));
     fields.push(Field::new("Links", links(input), false));
     let inc = input.incident;
@@ -186,6 +190,9 @@ fn assemble(input: &RenderInput<'_>, description: String) -> Message {
         buttons: Vec::new(),
     }
 }
+
+/// The name of the field with the incident's one-line state (the guard updates it in place).
+pub const NOTE_FIELD: &str = "Now";
 
 /// The fact fields of a page; `/flink status` shows the same ones, formatted by this code.
 pub fn fact_fields(facts: &Facts) -> Vec<Field> {

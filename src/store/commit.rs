@@ -25,6 +25,7 @@ pub struct Committer {
     tx: mpsc::UnboundedSender<Request>,
     commits: Arc<AtomicU64>,
     guard: Guard,
+    pub metrics: crate::metrics::CommitMetrics,
 }
 
 impl Committer {
@@ -37,8 +38,21 @@ impl Committer {
             .map_err(|e| StoreError::Flush(format!("opening the log for sync: {e}")))?;
         let (tx, rx) = mpsc::unbounded_channel();
         let commits = Arc::new(AtomicU64::new(0));
-        tokio::spawn(run(db, log, rx, commits.clone(), guard.health().clone()));
-        Ok(Committer { tx, commits, guard })
+        let metrics = crate::metrics::CommitMetrics::new();
+        tokio::spawn(run(
+            db,
+            log,
+            rx,
+            commits.clone(),
+            guard.health().clone(),
+            metrics.clone(),
+        ));
+        Ok(Committer {
+            tx,
+            commits,
+            guard,
+            metrics,
+        })
     }
 
     /// Resolves once a flush that started after this call has completed, or fails after
@@ -73,6 +87,7 @@ async fn run(
     mut rx: mpsc::UnboundedReceiver<Request>,
     commits: Arc<AtomicU64>,
     health: Arc<Health>,
+    metrics: crate::metrics::CommitMetrics,
 ) {
     let log = Arc::new(log);
     let mut batch = Vec::new();
@@ -93,7 +108,7 @@ async fn run(
             }
             continue;
         }
-        let (db, log) = (db.clone(), log.clone());
+        let (db, log, started) = (db.clone(), log.clone(), std::time::Instant::now());
         // sled's flush_async is unreliable in 0.34; the blocking flush on a worker thread is not.
         let result = tokio::task::spawn_blocking(move || -> Result<(), String> {
             db.flush().map_err(|e| e.to_string())?;
@@ -103,6 +118,7 @@ async fn run(
         .map_err(|e| e.to_string())
         .and_then(|r| r);
         commits.fetch_add(1, Ordering::Relaxed);
+        metrics.record(started.elapsed(), batch.len());
         if let Err(e) = &result {
             health.fail(format!("flush failed: {e}"));
         }

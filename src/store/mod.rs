@@ -9,6 +9,7 @@
 //! - `audit`: the hash-chained audit log (see `audit.rs`).
 //! - `incident_ids`: incident id -> group key, so a button naming an incident finds it.
 //! - `requests`: guarded action requests and their approvals (see `requests.rs`).
+//! - `notes`: incident id -> the one-line state its message shows (acknowledged, silenced, last action).
 //!
 //! No sled call runs on the caller's thread: [`guard`] runs them on the store thread under
 //! `storage.timeout_ms` and latches the first failure (sled keeps it forever); [`recover`] then
@@ -95,6 +96,7 @@ pub struct Store {
     incidents: sled::Tree,
     incident_ids: sled::Tree,
     requests: sled::Tree,
+    notes: sled::Tree,
     committer: Committer,
     /// Hash of each pending body -> its sequence. Sequence allocation, the inbox insert and this
     /// index change under this one lock, so entries appear in sequence order and two identical
@@ -147,6 +149,7 @@ impl Store {
             incidents: db.open_tree("incidents")?,
             incident_ids: db.open_tree("incident_ids")?,
             requests: db.open_tree("requests")?,
+            notes: db.open_tree("notes")?,
             inbox,
             db,
             pending: Arc::new(AtomicUsize::new(pending.len())),
@@ -316,6 +319,21 @@ impl Store {
     /// Group commits so far; with concurrent writers, fewer than writes.
     pub fn commits(&self) -> u64 {
         self.committer.commits()
+    }
+
+    /// When the oldest pending entry was received (ms since the epoch); `None` if none is pending.
+    pub fn oldest_pending_ms(&self) -> Result<Option<i64>, StoreError> {
+        let inbox = self.inbox.clone();
+        self.guard
+            .run_blocking("inbox read", move || match inbox.first()? {
+                Some((k, v)) => Ok(Some(decode_entry(&k, &v)?.received_at_ms)),
+                None => Ok(None),
+            })
+    }
+
+    /// The group-commit histograms, for `/metrics`.
+    pub fn commit_metrics(&self) -> &crate::metrics::CommitMetrics {
+        &self.committer.metrics
     }
 
     /// A cheap liveness probe of the storage engine for `/readyz`, under the deadline.

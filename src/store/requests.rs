@@ -51,6 +51,37 @@ impl Store {
             .collect()
     }
 
+    /// The one-line state an incident's message shows (acknowledged by, silenced until, last
+    /// action), kept apart from the incident record so the pipeline and the guard never write
+    /// the same record.
+    pub fn incident_note<T: DeserializeOwned + Default>(
+        &self,
+        incident_id: &str,
+    ) -> Result<T, StoreError> {
+        let (tree, key) = (self.notes.clone(), incident_id.as_bytes().to_vec());
+        let value = self
+            .guard
+            .run_blocking("note read", move || Ok(tree.get(key)?))?;
+        match value {
+            Some(v) => serde_json::from_slice(&v)
+                .map_err(|e| StoreError::Corrupt(format!("note {incident_id:?}: {e}"))),
+            None => Ok(T::default()),
+        }
+    }
+
+    pub fn put_incident_note<T: Serialize>(
+        &self,
+        incident_id: &str,
+        note: &T,
+    ) -> Result<(), StoreError> {
+        let bytes = serde_json::to_vec(note).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let (tree, key) = (self.notes.clone(), incident_id.as_bytes().to_vec());
+        self.guard.run_blocking("note write", move || {
+            tree.insert(key, bytes)?;
+            Ok(())
+        })
+    }
+
     /// A fresh, store-unique id (sled's monotonic id, never reused across restarts).
     pub fn next_id(&self) -> Result<u64, StoreError> {
         let db = self.db.clone();

@@ -201,6 +201,38 @@ async fn a_savepoint_from_a_page_runs_once_a_second_person_approves() {
     for step in ["requested", "approved", "executing", "succeeded"] {
         assert!(audit.contains(step), "audit has {step}: {audit}");
     }
+
+    // The incident's own message tells the story at a glance.
+    let ack = press(&app, button(&page, "Acknowledge"), page_id, CAROL).await;
+    assert!(
+        ack.contains("starting now"),
+        "acknowledge needs no approval: {ack}"
+    );
+    let seen = app
+        .recorder
+        .wait_for("the incident's note", Duration::from_secs(30), |r| {
+            r.iter().any(|x| {
+                x.method == "PATCH"
+                    && x.message_id == Some(page_id)
+                    && x.text().contains("acknowledged by")
+            })
+        })
+        .await;
+    let note = seen
+        .iter()
+        .rev()
+        .find(|x| {
+            x.method == "PATCH"
+                && x.message_id == Some(page_id)
+                && x.text().contains("acknowledged by")
+        })
+        .unwrap()
+        .text();
+    assert!(note.contains("Savepoint: done"), "{note}");
+    assert!(
+        note.contains("FlinkCheckpointTooOld"),
+        "the rest of the page is kept: {note}"
+    );
 }
 
 #[tokio::test]
@@ -308,4 +340,305 @@ async fn the_policy_decides_who_may_ask() {
     assert!(app.recorder.calls("/threads").is_empty());
     let state = crate::interactions::flink(&cluster.url, &format!("/jobs/{healthy}")).await;
     assert_eq!(state["state"], "RUNNING");
+}
+
+#[tokio::test]
+async fn a_silence_from_a_page_is_in_alertmanager_until_unsilenced() {
+    let cluster = Cluster::get("2.3");
+    let am = Alertmanager::start("127.0.0.1:9", FAST).await;
+    let app = bot(
+        &cluster,
+        &[("FLINK_CHATOPS__ALERTMANAGER__URL", am.url.as_str())],
+    )
+    .await;
+    let name = cluster.config().name;
+    // An alert the diagnosis does not know offers Silence.
+    let body = webhook(
+        json!({"alertname": "OrdersTeamCustomAlert", "flink_cluster": name, "job_id": cluster.harness_job("HEALTHY"), "team": "orders"}),
+    );
+    assert_eq!(
+        app.post_webhook(body, Some(WEBHOOK_TOKEN)).await.status(),
+        200
+    );
+    let seen = app
+        .recorder
+        .wait_for("the page", Duration::from_secs(30), |r| {
+            r.iter()
+                .any(|x| x.method == "POST" && x.text().contains("OrdersTeamCustomAlert"))
+        })
+        .await;
+    let page = seen
+        .into_iter()
+        .find(|x| x.method == "POST" && x.text().contains("OrdersTeamCustomAlert"))
+        .unwrap();
+    let page_id = page.message_id.unwrap();
+    while app.pending().await > 0 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let reply = press(&app, button(&page, "Silence 1 h"), page_id, BOB).await;
+    assert!(reply.contains("starting now"), "{reply}");
+    let request = request_message(&app, "Silence").await;
+    let done = request_edit(
+        &app,
+        request.message_id.unwrap(),
+        "✅",
+        Duration::from_secs(30),
+    )
+    .await;
+    assert!(done.contains("silenced until"), "{done}");
+
+    let silences: serde_json::Value = reqwest::get(format!("{}/api/v2/silences", am.url))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let ours = silences
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| {
+            s["status"]["state"] == "active"
+                && s["comment"]
+                    .as_str()
+                    .unwrap_or("")
+                    .contains("flink-chatops request")
+        })
+        .unwrap_or_else(|| panic!("no active silence from the bot: {silences}"));
+    assert_eq!(ours["createdBy"], format!("User {}", BOB % 1000), "{ours}");
+    assert!(
+        ours["comment"].as_str().unwrap().contains(&format!(
+            "/channels/{}/111222333/{page_id}",
+            payloads::GUILD_ID
+        )),
+        "links the message: {ours}"
+    );
+    let matchers = ours["matchers"].as_array().unwrap();
+    assert!(
+        matchers.iter().any(|m| m["name"] == "alertname"
+            && m["value"] == "OrdersTeamCustomAlert"
+            && m["isEqual"] == true),
+        "{ours}"
+    );
+    assert!(
+        matchers
+            .iter()
+            .any(|m| m["name"] == "team" && m["value"] == "orders"),
+        "{ours}"
+    );
+    let ends = chrono::DateTime::parse_from_rfc3339(ours["endsAt"].as_str().unwrap()).unwrap();
+    let left = ends.with_timezone(&chrono::Utc) - chrono::Utc::now();
+    assert!(
+        left > chrono::Duration::minutes(55) && left <= chrono::Duration::minutes(60),
+        "1 h: {left}"
+    );
+
+    // Unsilence, from the request's result.
+    let finished = app
+        .recorder
+        .requests()
+        .into_iter()
+        .rev()
+        .find(|x| {
+            x.method == "PATCH" && x.message_id == request.message_id && x.text().contains("✅")
+        })
+        .unwrap();
+    let unsilence = button(&finished, "Unsilence").to_string();
+    let reply = press(&app, &unsilence, request.message_id.unwrap(), BOB).await;
+    assert!(reply.contains("starting now"), "{reply}");
+    let id = ours["id"].as_str().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let s: serde_json::Value = reqwest::get(format!("{}/api/v2/silence/{id}", am.url))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if s["status"]["state"] == "expired" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "still {s}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_thread_dump_from_a_page_attaches_the_real_threads() {
+    let cluster = Cluster::get("2.3");
+    let app = bot(&cluster, &[]).await;
+    let healthy = cluster.harness_job("HEALTHY");
+    let page = page(&app, &cluster.config().name, &healthy).await;
+    let reply = press(
+        &app,
+        button(&page, "Thread dump"),
+        page.message_id.unwrap(),
+        USER_ID,
+    )
+    .await;
+    assert!(
+        reply.contains("starting now"),
+        "a dump needs no approval: {reply}"
+    );
+    let seen = app
+        .recorder
+        .wait_for("the dump files", Duration::from_secs(60), |r| {
+            r.iter().any(|x| x.method == "POST" && !x.files.is_empty())
+        })
+        .await;
+    let files = &seen
+        .iter()
+        .find(|x| x.method == "POST" && !x.files.is_empty())
+        .unwrap()
+        .files;
+    let jm = files
+        .iter()
+        .find(|(n, _)| n.starts_with("jobmanager"))
+        .expect("the JobManager's dump");
+    assert!(
+        String::from_utf8_lossy(&jm.1).contains("flink-pekko"),
+        "real JobManager threads"
+    );
+    let tm = files
+        .iter()
+        .find(|(n, _)| n.starts_with("taskmanager"))
+        .expect("a TaskManager's dump");
+    assert!(
+        String::from_utf8_lossy(&tm.1).contains("count-per-key"),
+        "the job's own task thread"
+    );
+}
+
+#[tokio::test]
+async fn stop_with_savepoint_leaves_the_job_finished_with_a_savepoint() {
+    let cluster = Cluster::get("2.3");
+    let job = OwnJob::start(&cluster, "chatops-guarded-stop").await;
+    let app = bot(&cluster, &[]).await;
+    let (answer, _, _) = ask(&app, payloads::command("stop", &[("job", json!(job.id))])).await;
+    assert!(text(&answer).contains("needs 2 approval(s)"), "{answer}");
+    let request = request_message(&app, "Stop with savepoint").await;
+    assert!(
+        request
+            .text()
+            .contains(&format!("POST /jobs/{}/stop", job.id)),
+        "{}",
+        request.text()
+    );
+    let id = request.message_id.unwrap();
+    let approve = vote(&request, "Approve");
+    press(&app, &approve, id, BOB).await;
+    assert!(press(&app, &approve, id, CAROL).await.contains("runs now"));
+    let done = request_edit(&app, id, "✅", Duration::from_secs(120)).await;
+    assert!(
+        done.contains("savepoint at `file:") && done.contains("the job is now FINISHED"),
+        "{done}"
+    );
+    job.wait_for_state("FINISHED").await;
+    assert_eq!(job.savepoints_on_disk().len(), 1);
+}
+
+#[tokio::test]
+async fn dry_run_approves_and_audits_but_changes_nothing() {
+    let cluster = Cluster::get("2.3");
+    let app = bot(&cluster, &[("FLINK_CHATOPS__POLICY__DRY_RUN", "true")]).await;
+    let healthy = cluster.harness_job("HEALTHY");
+    let (answer, _, _) = ask(
+        &app,
+        payloads::command("cancel", &[("job", json!(healthy))]),
+    )
+    .await;
+    assert!(text(&answer).contains("needs 2 approval(s)"), "{answer}");
+    let request = request_message(&app, "Cancel").await;
+    assert!(
+        request.text().contains("dry run"),
+        "the request says so: {}",
+        request.text()
+    );
+    let id = request.message_id.unwrap();
+    let approve = vote(&request, "Approve");
+    press(&app, &approve, id, BOB).await;
+    press(&app, &approve, id, CAROL).await;
+    let done = request_edit(&app, id, "✅", Duration::from_secs(60)).await;
+    assert!(done.contains("dry run: nothing was changed"), "{done}");
+    let state = crate::interactions::flink(&cluster.url, &format!("/jobs/{healthy}")).await;
+    assert_eq!(state["state"], "RUNNING", "the shared job is untouched");
+    assert!(
+        audit_text(&app, &healthy)
+            .await
+            .contains("executing cancel"),
+        "audited as run"
+    );
+}
+
+#[tokio::test]
+async fn when_the_audit_log_cannot_be_written_nothing_is_requested_or_run() {
+    let cluster = Cluster::get("2.3");
+    // The published head lives on a full disk: a real 64 KiB tmpfs, filled up, so every audit
+    // write fails with ENOSPC.
+    let full = FullDisk::new();
+    let head = full.dir.join("audit-head.jsonl");
+    let head = head.to_str().unwrap();
+    let app = bot(&cluster, &[("FLINK_CHATOPS__AUDIT__HEAD_FILE", head)]).await;
+    let healthy = cluster.harness_job("HEALTHY");
+    for sub in ["cancel", "threaddump"] {
+        let (answer, _, ephemeral) =
+            ask(&app, payloads::command(sub, &[("job", json!(healthy))])).await;
+        let t = text(&answer);
+        assert!(
+            ephemeral && t.contains("audit log cannot be written"),
+            "{sub}: {t}"
+        );
+        assert!(!t.contains(head), "no paths in chat: {t}");
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        !app.recorder
+            .requests()
+            .iter()
+            .any(|x| x.method == "POST" && x.body["components"].is_array()),
+        "no request message was posted"
+    );
+    let state = crate::interactions::flink(&cluster.url, &format!("/jobs/{healthy}")).await;
+    assert_eq!(state["state"], "RUNNING");
+}
+
+/// A tiny tmpfs filled to the last byte; unmounted on drop. Fails (never skips) when it cannot
+/// be mounted: the test needs root, as the test command runs.
+struct FullDisk {
+    dir: std::path::PathBuf,
+    _tmp: tempfile::TempDir,
+}
+
+impl FullDisk {
+    fn new() -> FullDisk {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("full");
+        std::fs::create_dir(&dir).unwrap();
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=64k", "tmpfs"])
+            .arg(&dir)
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        assert!(
+            ok,
+            "cannot mount a tmpfs at {} (needs root, as tests/run.sh runs in CI)",
+            dir.display()
+        );
+        std::fs::write(dir.join("audit-head.jsonl"), b"").unwrap();
+        let mut filler = std::fs::File::create(dir.join("filler")).unwrap();
+        use std::io::Write;
+        while filler.write_all(&[0u8; 4096]).is_ok() {}
+        let _ = filler.write_all(&[0u8; 1]);
+        FullDisk { dir, _tmp: tmp }
+    }
+}
+
+impl Drop for FullDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.dir)
+            .status();
+    }
 }

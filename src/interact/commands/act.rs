@@ -115,7 +115,8 @@ pub async fn answer(
         job_id: job.id.clone(),
         incident_id: None,
         labels,
-        channel,
+        channel: crate::chat::ChannelId(channel),
+        link: None,
     };
     match guard.request(&actor, kind, target).await {
         Ok(req) => {

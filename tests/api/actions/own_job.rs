@@ -89,6 +89,13 @@ impl OwnJob {
     /// Submits a HealthyJob named `name` and waits until it runs with a completed checkpoint
     /// (a savepoint needs every task running; a checkpoint proves they are).
     pub async fn start(cluster: &Cluster, name: &str) -> OwnJob {
+        OwnJob::start_with(cluster, name, &[]).await
+    }
+
+    /// Like [`OwnJob::start`], with more program arguments (e.g. `--snapshot-sleep-ms`).
+    pub async fn start_with(cluster: &Cluster, name: &str, args: &[&str]) -> OwnJob {
+        let mut program = vec!["--name", name, "--rate", "20"];
+        program.extend_from_slice(args);
         let slot = SLOTS.acquire().await.unwrap();
         let http = reqwest::Client::new();
         let jar_id = upload(&http, cluster).await;
@@ -97,7 +104,7 @@ impl OwnJob {
             .json(&json!({
                 "entryClass": "harness.HealthyJob",
                 "parallelism": 1,
-                "programArgsList": ["--name", name, "--rate", "20"],
+                "programArgsList": program,
             }))
             .send()
             .await

@@ -10,8 +10,9 @@ use crate::alertmanager::{Status, Webhook};
 /// What the store keeps per Alertmanager group.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Incident {
-    /// Stable id of this incident; also the Discord nonce, so a post retried after a crash
-    /// (between Discord's answer and our write) is deduplicated by Discord.
+    /// Stable id of this incident, unique to the store that made it; also the Discord nonce, and
+    /// named in the message's footer ("incident <id>") so a post that may already be out can be
+    /// found in the channel after a crash, long after Discord has forgotten the nonce.
     pub id: String,
     pub group_key: String,
     pub channel_id: u64,
@@ -34,6 +35,35 @@ pub struct IncidentJob {
     pub cluster: String,
     pub id: String,
     pub name: Option<String>,
+}
+
+/// Where a new incident comes from: the store instance and the first notification's sequence.
+/// Sequences restart with a new store, so the instance keeps two stores (a wiped one, a second
+/// deployment) from ever making the same id, which Discord would take as the same nonce.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Origin<'a> {
+    pub instance: &'a str,
+    pub first_seq: u64,
+}
+
+/// A bare sequence: previews and tests, where no store exists.
+impl From<u64> for Origin<'static> {
+    fn from(first_seq: u64) -> Self {
+        Origin {
+            instance: "",
+            first_seq,
+        }
+    }
+}
+
+impl Origin<'_> {
+    fn incident_id(&self, group_key: &str) -> String {
+        let Origin {
+            instance,
+            first_seq,
+        } = self;
+        hex::encode(&Sha256::digest(format!("{instance}\n{group_key}\n{first_seq}"))[..12])
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,13 +97,13 @@ impl Incident {
 }
 
 /// Folds `count` notifications (the newest is `hook`) into the group's incident.
-pub fn advance(
+pub fn advance<'a>(
     prev: Option<Incident>,
     hook: &Webhook,
     count: u64,
     received_at: DateTime<Utc>,
     channel_id: u64,
-    first_seq: u64,
+    origin: impl Into<Origin<'a>>,
 ) -> (Incident, Delivery) {
     let started = hook
         .alerts
@@ -102,9 +132,8 @@ pub fn advance(
             (inc, Delivery::Edit { message_id })
         }
         _ => {
-            let id = hex::encode(&Sha256::digest(format!("{}\n{first_seq}", hook.group_key))[..12]);
             let inc = Incident {
-                id,
+                id: origin.into().incident_id(&hook.group_key),
                 group_key: hook.group_key.clone(),
                 channel_id,
                 message_id: None,
@@ -151,5 +180,26 @@ mod tests {
         let (inc2, d) = advance(Some(inc.clone()), &hook("firing"), 1, now, 7, 4);
         assert_eq!(d, Delivery::Post);
         assert_ne!(inc2.id, inc.id);
+    }
+
+    #[test]
+    fn ids_differ_between_store_instances_and_fit_a_nonce() {
+        let now = Utc::now();
+        let id = |instance, seq| {
+            let origin = Origin {
+                instance,
+                first_seq: seq,
+            };
+            advance(None, &hook("firing"), 1, now, 7, origin).0.id
+        };
+        assert_eq!(id("aa01", 1), id("aa01", 1), "stable within a store");
+        assert_ne!(
+            id("aa01", 1),
+            id("bb02", 1),
+            "same group, same sequence, other store"
+        );
+        assert_ne!(id("aa01", 1), id("aa01", 2));
+        // Discord's nonce is at most 25 characters.
+        assert!(id("aa01", 1).len() <= 25);
     }
 }

@@ -23,6 +23,10 @@ pub struct DiscordSink {
     token: SecretString,
     /// `Some(base)` sends every call to `base` instead of https://discord.com.
     proxy: Option<String>,
+    /// Shared by every delivery: lets sleepers wake when Discord recovers.
+    health: super::health::Health,
+    /// The bot's own user id, asked once, to tell its messages from others'.
+    pub(super) me: tokio::sync::OnceCell<u64>,
 }
 
 impl DiscordSink {
@@ -43,6 +47,8 @@ impl DiscordSink {
             client,
             token,
             proxy,
+            health: Default::default(),
+            me: Default::default(),
         }
     }
 
@@ -88,7 +94,11 @@ impl DiscordSink {
         Ok(())
     }
 
-    async fn execute(&self, request: Request<'_>) -> Result<Vec<u8>, SendError> {
+    pub(super) fn health(&self) -> &super::health::Health {
+        &self.health
+    }
+
+    pub(super) async fn execute(&self, request: Request<'_>) -> Result<Vec<u8>, SendError> {
         let built = request
             .build(
                 &self.client,

@@ -1,13 +1,22 @@
-//! Delivery: post or edit the incident's message, retrying until it lands.
+//! Delivery: post or edit the incident's message, retrying while retrying can help.
 //!
-//! Nothing is dropped: transient failures back off exponentially, 429 waits exactly as long as
-//! Discord asks, a deleted message is re-posted, and a message Discord refuses as invalid is
-//! replaced by a minimal one rather than lost.
+//! What to do after a failure is decided by [`step::next_step`]: 429 waits exactly as long as
+//! Discord asks, transient failures back off (and wake early when Discord recovers, see
+//! [`health`]), a deleted message is re-posted, a message Discord refuses as invalid is replaced
+//! by a minimal one, and errors that never heal (401/403, an unknown channel) give up so the
+//! page can be kept aside without holding a worker. A post that may already have reached
+//! Discord is looked up among the channel's recent messages before it is sent again, so
+//! exactly-once does not rest on Discord's short nonce window.
 
 pub mod console;
 pub mod discord;
+pub mod health;
+mod search;
+pub mod step;
 
 use std::time::Duration;
+
+pub use step::{next_step, RetryPolicy, Step};
 
 use crate::incident::Delivery;
 use crate::message::{Embed, Message};
@@ -22,6 +31,13 @@ pub enum SendError {
     Rejected { status: u16, body: String },
     #[error("{0}")]
     Transient(String),
+}
+
+/// A page Discord will not take however often it is sent; the reason is for the operator.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("undeliverable: {reason}")]
+pub struct Undeliverable {
+    pub reason: String,
 }
 
 pub enum Sink {
@@ -53,30 +69,73 @@ impl Sink {
             }
         }
     }
+
+    /// The bot's recent message in `channel` that shows incident `nonce`, if there is one.
+    async fn find_posted(&self, channel: u64, nonce: &str) -> Result<Option<u64>, SendError> {
+        match self {
+            Sink::Discord(d) => d.find_posted(channel, nonce).await,
+            Sink::Console(_) => Ok(None),
+        }
+    }
+
+    fn health(&self) -> Option<&health::Health> {
+        match self {
+            Sink::Discord(d) => Some(d.health()),
+            Sink::Console(_) => None,
+        }
+    }
 }
 
-#[derive(Debug, Clone, Copy)]
-pub struct RetryPolicy {
-    pub initial: Duration,
-    pub max: Duration,
+/// Where and how pages go out: the sink, its retry policy, the counters.
+pub struct Via<'a> {
+    pub sink: &'a Sink,
+    pub policy: RetryPolicy,
+    pub metrics: &'a crate::metrics::Metrics,
 }
 
-/// Delivers until it succeeds; returns the id of the message that now shows the incident.
+/// Delivers until it succeeds or [`next_step`] gives up; returns the id of the message that now
+/// shows the incident. `possibly_sent`: an earlier attempt to post it may have reached Discord.
 pub async fn deliver(
-    sink: &Sink,
-    policy: RetryPolicy,
+    via: &Via<'_>,
     channel: u64,
     mut delivery: Delivery,
     msg: &Message,
     nonce: &str,
-    metrics: &crate::metrics::Metrics,
-) -> u64 {
-    let mut backoff = policy.initial;
+    mut possibly_sent: bool,
+) -> Result<u64, Undeliverable> {
+    let (sink, policy, metrics) = (via.sink, via.policy, via.metrics);
     let mut current = msg.clone();
+    let mut smaller = false;
     let mut attempt = 0u32;
     loop {
         attempt += 1;
         let result = match delivery {
+            Delivery::Post if possibly_sent => match sink.find_posted(channel, nonce).await {
+                Ok(Some(message_id)) => {
+                    tracing::warn!(
+                        channel,
+                        message_id,
+                        incident = nonce,
+                        "an earlier post had reached Discord; adopting it"
+                    );
+                    delivery = Delivery::Edit { message_id };
+                    possibly_sent = false;
+                    sink.edit(channel, message_id, &current)
+                        .await
+                        .map(|_| message_id)
+                }
+                Ok(None) => {
+                    possibly_sent = false;
+                    sink.post(channel, &current, nonce).await
+                }
+                Err(e @ (SendError::RateLimited(_) | SendError::Transient(_))) => Err(e),
+                // The bot may post without reading history; the nonce is the last defence then.
+                Err(e) => {
+                    tracing::warn!(channel, error = %e, "cannot look for an earlier post; posting");
+                    possibly_sent = false;
+                    sink.post(channel, &current, nonce).await
+                }
+            },
             Delivery::Post => sink.post(channel, &current, nonce).await,
             Delivery::Edit { message_id } => sink
                 .edit(channel, message_id, &current)
@@ -84,41 +143,57 @@ pub async fn deliver(
                 .map(|_| message_id),
         };
         metrics.delivery_attempt(&result);
-        let wait = match result {
-            Ok(id) => return id,
-            Err(SendError::RateLimited(after)) => {
+        let error = match result {
+            Ok(id) => {
+                if let Some(h) = sink.health() {
+                    h.succeeded();
+                }
+                return Ok(id);
+            }
+            Err(e) => e,
+        };
+        if delivery == Delivery::Post && step::may_have_posted(&error) {
+            possibly_sent = true;
+        }
+        match next_step(&error, attempt, delivery, smaller, policy) {
+            Step::Wait(after) => {
                 tracing::warn!(
                     channel,
                     attempt,
                     ?after,
                     "Discord rate limit; waiting as asked"
                 );
-                after
+                tokio::time::sleep(after).await;
             }
-            Err(SendError::NotFound) if matches!(delivery, Delivery::Edit { .. }) => {
+            Step::Backoff(backoff) => {
+                tracing::warn!(channel, attempt, error = %error, ?backoff, "delivery failed; retrying");
+                match sink.health() {
+                    Some(h) => {
+                        h.failed();
+                        h.back_off(backoff).await;
+                    }
+                    None => tokio::time::sleep(backoff).await,
+                }
+            }
+            Step::Repost => {
                 tracing::warn!(channel, "incident message was deleted; posting a new one");
                 delivery = Delivery::Post;
-                Duration::ZERO
             }
-            Err(SendError::Rejected { status, body })
-                if status == 400 && current != minimal(msg) =>
-            {
-                tracing::error!(channel, status, %body, "Discord refused the message; sending a minimal version");
+            Step::SendSmaller => {
+                tracing::error!(channel, error = %error, "Discord refused the message; sending a minimal version");
                 current = minimal(msg);
-                Duration::ZERO
+                smaller = true;
             }
-            Err(e) => {
-                tracing::warn!(channel, attempt, error = %e, ?backoff, "delivery failed; retrying");
-                let wait = backoff;
-                backoff = (backoff * 2).min(policy.max);
-                wait
+            Step::GiveUp(reason) => {
+                metrics.delivery_gave_up();
+                return Err(Undeliverable { reason });
             }
-        };
-        tokio::time::sleep(wait).await;
+        }
     }
 }
 
-/// Title and plain facts only: what is left when Discord refuses the full message.
+/// Title, plain facts and the footer (it names the incident, so the message stays findable):
+/// what is left when Discord refuses the full message.
 fn minimal(msg: &Message) -> Message {
     Message {
         content: String::new(),
@@ -128,6 +203,7 @@ fn minimal(msg: &Message) -> Message {
             title: msg.embed.title.clone(),
             description: crate::message::truncate(&msg.embed.description, 1_500),
             color: msg.embed.color,
+            footer: msg.embed.footer.clone(),
             ..Default::default()
         },
         buttons: msg.buttons.clone(),

@@ -1,15 +1,17 @@
 //! Enrichment: which cluster and job an alert is about, and what Flink says about that job.
 //!
-//! Best effort and bounded: every call has a deadline, the calls run in parallel, and whatever
-//! fails is listed in `Facts::missing` instead of delaying or dropping the page.
+//! Best effort and bounded: one deadline covers all of an alert's calls, the calls run in
+//! parallel where they can, and whatever fails is listed in `Facts::missing` instead of delaying
+//! or dropping the page.
 
 pub mod facts;
+mod restarts;
 pub mod root_cause;
 
 use std::collections::HashMap;
 
 use crate::alertmanager::Alert;
-use crate::flink::types::{Checkpoints, JobDetails, Metric};
+use crate::flink::types::{Checkpoints, Exceptions, JobDetails, Metric};
 use crate::flink::{FlinkClient, FlinkError};
 pub use facts::*;
 
@@ -62,6 +64,11 @@ pub type Clusters = HashMap<String, FlinkClient>;
 pub const STALE_FAILURE_MS: i64 = 60 * 60 * 1000;
 
 /// Gathers what Flink knows about the target. `alert_started_ms` is when the alert began firing.
+///
+/// One deadline (the cluster's call timeout) bounds the whole lookup, however many calls it
+/// makes in sequence (job by name, then details, exceptions, checkpoints and metrics in
+/// parallel, then back-pressure per vertex once the details name them): whatever has not
+/// answered by then is listed as missing.
 pub async fn gather(
     clusters: &Clusters,
     target: &Target,
@@ -91,13 +98,14 @@ pub async fn gather(
         ));
         return facts;
     };
+    let deadline = Deadline::starting_now(client.call_timeout());
     facts.cluster = Some(ClusterFacts {
         name: client.name.clone(),
         ui_url: client.ui_link("overview"),
     });
     let job_id = match (job_id, job_name) {
         (Some(id), _) => id.clone(),
-        (None, Some(name)) => match find_job_by_name(client, name).await {
+        (None, Some(name)) => match deadline.bound(find_job_by_name(client, name)).await {
             Ok(Some(id)) => id,
             Ok(None) => {
                 facts
@@ -117,7 +125,7 @@ pub async fn gather(
             return facts;
         }
     };
-    let job = JobFacts {
+    facts.job = Some(JobFacts {
         id: job_id.clone(),
         name: job_name.clone(),
         state: None,
@@ -125,26 +133,101 @@ pub async fn gather(
         ui_url: client.ui_link(&format!("job/running/{job_id}/overview")),
         exceptions_url: client.ui_link(&format!("job/running/{job_id}/exceptions")),
         checkpoints_url: client.ui_link(&format!("job/running/{job_id}/checkpoints")),
-    };
-    facts.job = Some(job);
+    });
+    let fetched = fetch(client, &job_id, lookup_backpressure, deadline).await;
+    assemble(&mut facts, fetched, alert_started_ms);
+    facts
+}
 
-    let (details, exceptions, checkpoints, metrics) = tokio::join!(
-        client.job(&job_id),
-        client.exceptions(&job_id),
-        client.checkpoints(&job_id),
-        client.job_metrics(&job_id, &["numRestarts"]),
-    );
-    let now_ms = chrono::Utc::now().timestamp_millis();
-    match details {
-        Ok(d) => {
-            if lookup_backpressure {
-                facts.backpressure = worst_backpressure(client, &d).await;
-            }
-            apply_details(&mut facts, d);
+/// The end of an enrichment's time: every call it makes is cut off there.
+#[derive(Debug, Clone, Copy)]
+struct Deadline {
+    at: tokio::time::Instant,
+    ms: u64,
+}
+
+impl Deadline {
+    fn starting_now(budget: std::time::Duration) -> Deadline {
+        Deadline {
+            at: tokio::time::Instant::now() + budget,
+            ms: budget.as_millis() as u64,
         }
+    }
+
+    async fn bound<T>(
+        self,
+        call: impl std::future::Future<Output = Result<T, FlinkError>>,
+    ) -> Result<T, FlinkError> {
+        tokio::time::timeout_at(self.at, call)
+            .await
+            .unwrap_or(Err(FlinkError::Timeout(self.ms)))
+    }
+}
+
+/// What the job's calls answered, each within the one deadline.
+struct Fetched {
+    details: Result<JobDetails, FlinkError>,
+    /// `None` when not asked for (or the details, which name the vertices, did not come).
+    backpressure: Option<Result<Option<BackpressureFacts>, FlinkError>>,
+    exceptions: Result<Exceptions, FlinkError>,
+    checkpoints: Result<Checkpoints, FlinkError>,
+    metrics: Result<Vec<Metric>, FlinkError>,
+}
+
+async fn fetch(
+    client: &FlinkClient,
+    job_id: &str,
+    backpressure: bool,
+    deadline: Deadline,
+) -> Fetched {
+    // Back-pressure starts as soon as the details name the vertices, beside the other calls.
+    let details_then_backpressure = async {
+        let details = deadline.bound(client.job(job_id)).await;
+        let bp = match &details {
+            Ok(d) if backpressure => Some(deadline.bound(worst_backpressure(client, d)).await),
+            _ => None,
+        };
+        (details, bp)
+    };
+    let ((details, backpressure), exceptions, checkpoints, metrics) = tokio::join!(
+        details_then_backpressure,
+        deadline.bound(client.exceptions(job_id)),
+        deadline.bound(client.checkpoints(job_id)),
+        deadline.bound(client.job_metrics(job_id, &["numRestarts"])),
+    );
+    Fetched {
+        details,
+        backpressure,
+        exceptions,
+        checkpoints,
+        metrics,
+    }
+}
+
+/// Turns the answers into facts, listing what did not answer.
+fn assemble(facts: &mut Facts, f: Fetched, alert_started_ms: i64) {
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    let state = f.details.as_ref().ok().map(|d| d.state.clone());
+    match f.details {
+        Ok(d) => apply_details(facts, d),
         Err(e) => facts.missing.push(describe("job state", &e)),
     }
-    match exceptions {
+    match f.backpressure {
+        Some(Ok(bp)) => facts.backpressure = bp,
+        Some(Err(e)) => facts.missing.push(describe("backpressure", &e)),
+        None => {}
+    }
+    match restarts::decide(&f.metrics, &f.exceptions, state.as_deref()) {
+        restarts::Restarts::Counted(n) => facts.restarts = Some(n),
+        restarts::Restarts::AtLeast(n) => {
+            facts.restarts = Some(n);
+            facts.notes.push(format!(
+                "restarts: at least {n}, counted from the exception history (Flink's restart metric had not caught up)"
+            ));
+        }
+        restarts::Restarts::Unknown(why) => facts.missing.push(format!("restarts: {why}")),
+    }
+    match f.exceptions {
         Ok(ex) => {
             facts.root_cause = root_cause::root_cause(&ex).map(|mut rc| {
                 rc.stale = rc
@@ -155,15 +238,10 @@ pub async fn gather(
         }
         Err(e) => facts.missing.push(describe("exceptions", &e)),
     }
-    match checkpoints {
+    match f.checkpoints {
         Ok(c) => facts.checkpoints = Some(checkpoint_facts(&c, now_ms)),
         Err(e) => facts.missing.push(describe("checkpoints", &e)),
     }
-    match metrics {
-        Ok(m) => facts.restarts = metric(&m, "numRestarts"),
-        Err(e) => facts.missing.push(describe("restarts", &e)),
-    }
-    facts
 }
 
 fn describe(what: &str, e: &FlinkError) -> String {
@@ -198,15 +276,6 @@ fn apply_details(facts: &mut Facts, d: JobDetails) {
         job.state = Some(d.state);
         job.start_time_ms = Some(d.start_time);
     }
-}
-
-fn metric(metrics: &[Metric], id: &str) -> Option<i64> {
-    metrics
-        .iter()
-        .find(|m| m.id == id)
-        .and_then(|m| m.value.as_deref())
-        .and_then(|v| v.parse::<f64>().ok())
-        .map(|v| v as i64)
 }
 
 pub fn checkpoint_facts(c: &Checkpoints, now_ms: i64) -> CheckpointFacts {
@@ -250,7 +319,7 @@ pub fn checkpoint_facts(c: &Checkpoints, now_ms: i64) -> CheckpointFacts {
 async fn worst_backpressure(
     client: &FlinkClient,
     details: &JobDetails,
-) -> Option<BackpressureFacts> {
+) -> Result<Option<BackpressureFacts>, FlinkError> {
     let calls = details.vertices.iter().take(8).map(|v| async move {
         (
             v.name.clone(),
@@ -258,9 +327,16 @@ async fn worst_backpressure(
         )
     });
     let results = futures::future::join_all(calls).await;
-    results
+    let mut first_error = None;
+    let worst = results
         .into_iter()
-        .filter_map(|(name, r)| r.ok().map(|bp| (name, bp)))
+        .filter_map(|(name, r)| match r {
+            Ok(bp) => Some((name, bp)),
+            Err(e) => {
+                first_error.get_or_insert(e);
+                None
+            }
+        })
         .map(|(vertex, bp)| {
             let ratio = bp.subtasks.iter().map(|s| s.ratio).fold(0.0, f64::max);
             BackpressureFacts {
@@ -269,5 +345,10 @@ async fn worst_backpressure(
                 ratio,
             }
         })
-        .max_by(|a, b| a.ratio.total_cmp(&b.ratio))
+        .max_by(|a, b| a.ratio.total_cmp(&b.ratio));
+    // Some vertices answering is enough; none answering is a missing fact.
+    match (worst, first_error) {
+        (None, Some(e)) => Err(e),
+        (worst, _) => Ok(worst),
+    }
 }

@@ -63,6 +63,11 @@ impl FlinkClient {
         })
     }
 
+    /// The deadline of one call; enrichment also uses it as the deadline of all its calls.
+    pub fn call_timeout(&self) -> Duration {
+        self.timeout
+    }
+
     /// Link to a page of the Flink web UI, e.g. `#/job/running/<id>/exceptions`.
     pub fn ui_link(&self, fragment: &str) -> String {
         format!("{}#/{}", self.ui.as_str(), fragment.trim_start_matches('/'))

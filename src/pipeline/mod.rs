@@ -3,7 +3,9 @@
 //! Work for the same Alertmanager group runs in order and is coalesced (a burst of repeats
 //! becomes one edit); different groups run concurrently on `delivery.concurrency` workers. An entry
 //! leaves the inbox only after its message is delivered and the incident is saved, so a crash at
-//! any point means "deliver again after restart", never "lost".
+//! any point means "deliver again after restart", never "lost". Refills (a later look at Flink
+//! for a page that went out with facts missing) wait in the store's `due` tree the same way and
+//! are fed to the workers by one scanning task, so they survive a restart too.
 
 mod process;
 
@@ -18,7 +20,7 @@ use crate::config::Config;
 use crate::deliver::Sink;
 use crate::enrich::Clusters;
 use crate::render::Renderer;
-use crate::store::Store;
+use crate::store::{DueItem, Store};
 
 pub struct Pipeline {
     store: Store,
@@ -67,22 +69,26 @@ impl Drop for Busy<'_> {
     }
 }
 
-/// What is waiting for one group: sequences only (bodies stay in the store until a worker takes
-/// them, so a backlog costs little memory). Notifications come first; a refill only runs when no
-/// newer notification is waiting (which would bring fresh facts anyway).
+/// What is waiting for one group: sequences and due keys only (bodies stay in the store until a
+/// worker takes them, so a backlog costs little memory). Notifications come first; a refill
+/// that runs after a newer notification sees it is stale and is dropped without a Flink call.
 #[derive(Default)]
 struct GroupWork {
     seqs: Vec<u64>,
-    refill: Option<process::Refill>,
+    refills: VecDeque<DueItem>,
 }
 
 enum Work {
     Notifications(Vec<u64>),
-    Refill(process::Refill),
+    Refill(DueItem),
 }
 
 /// Coalescing bound: at most this many notifications of one group are folded into one delivery.
 const MAX_BATCH: usize = 1_000;
+
+/// How many due refills one scan hands to the workers; how often the due tree is scanned.
+const DUE_BATCH: usize = 256;
+const DUE_POLL: Duration = Duration::from_millis(500);
 
 impl Pipeline {
     pub fn new(
@@ -133,6 +139,7 @@ impl Pipeline {
         for _ in 0..self.config.delivery.concurrency {
             tokio::spawn(self.clone().work());
         }
+        tokio::spawn(self.clone().scan_due());
         let mut last: Option<u64> = None;
         loop {
             // Register interest before scanning so a wake-up during the scan is not missed.
@@ -150,6 +157,28 @@ impl Pipeline {
                 _ = woken => {}
                 _ = tokio::time::sleep(Duration::from_secs(5)) => {}
             }
+        }
+    }
+
+    /// Hands refills to the workers as they fall due. The cursor only moves forward, so each is
+    /// handed over once per process; after a restart everything still in the tree is due again.
+    async fn scan_due(self: Arc<Self>) {
+        let mut cursor: Option<Vec<u8>> = None;
+        loop {
+            let now = chrono::Utc::now().timestamp_millis();
+            match self.store.due_until(cursor.as_deref(), now, DUE_BATCH) {
+                Ok(due) if !due.is_empty() => {
+                    for item in due {
+                        cursor = Some(item.key.clone());
+                        self.enqueue(item.group_key.clone(), |w| w.refills.push_back(item));
+                    }
+                    // A full batch may have more behind it: look again at once.
+                    continue;
+                }
+                Ok(_) => {}
+                Err(e) => tracing::error!(error = %e, "cannot read due refills; retrying"),
+            }
+            tokio::time::sleep(DUE_POLL).await;
         }
     }
 
@@ -212,11 +241,10 @@ impl Pipeline {
         let mut queues = self.queues.lock().expect("queue lock");
         let work = queues.get_mut(key)?;
         if !work.seqs.is_empty() {
-            work.refill = None;
             let take = work.seqs.len().min(MAX_BATCH);
             return Some(Work::Notifications(work.seqs.drain(..take).collect()));
         }
-        if let Some(refill) = work.refill.take() {
+        if let Some(refill) = work.refills.pop_front() {
             return Some(Work::Refill(refill));
         }
         queues.remove(key);

@@ -9,17 +9,10 @@ use tracing::Instrument;
 use super::Pipeline;
 use crate::alertmanager::Webhook;
 use crate::compose;
-use crate::deliver::{self, RetryPolicy};
+use crate::deliver::{self, RetryPolicy, Undeliverable};
 use crate::enrich::{Facts, Target};
-use crate::incident::{self, Delivery, Incident};
-use crate::store::InboxEntry;
-
-/// A later look at Flink for an incident whose page went out with facts missing.
-pub struct Refill {
-    incident_id: String,
-    body: Vec<u8>,
-    attempt: u32,
-}
+use crate::incident::{self, Delivery, Incident, Origin};
+use crate::store::{DueItem, InboxEntry, StoreError};
 
 /// How many times a page with missing facts is looked at again.
 const REFILL_ATTEMPTS: u32 = 3;
@@ -47,59 +40,122 @@ impl Pipeline {
         let target = self.target(&hook);
         let severity = hook.severity();
         let channel = self.config.discord.channel_for(target.cluster(), &severity);
-        let count = batch.len() as u64;
-        let (mut inc, delivery) =
-            incident::advance(prev, &hook, count, received_at, channel, batch[0].seq);
+        let origin = Origin {
+            instance: self.store.instance_id(),
+            first_seq: batch[0].seq,
+        };
+        let (mut inc, delivery) = incident::advance(
+            prev,
+            &hook,
+            batch.len() as u64,
+            received_at,
+            channel,
+            origin,
+        );
 
-        let (facts, message_id) = self.show(&hook, &target, &inc, delivery).await;
-        self.metrics.page_delivered(batch[0].received_at_ms);
-        inc.message_id = Some(message_id);
-        inc.remember_job(&facts);
-        self.commit(key, &inc, &batch).await;
-        if !facts.is_complete() && !inc.is_resolved() {
-            self.schedule_refill(key, &inc, newest.body.clone(), 1);
+        let possibly_sent = self.before_post(&inc, delivery).await;
+        let (facts, shown) = self
+            .show(&hook, &target, &inc, delivery, possibly_sent)
+            .await;
+        match shown {
+            Ok(message_id) => {
+                self.metrics.page_delivered(batch[0].received_at_ms);
+                inc.message_id = Some(message_id);
+                inc.remember_job(&facts);
+                let refill = (!facts.is_complete() && !inc.is_resolved())
+                    .then(|| self.refill_item(key, &inc, 1))
+                    .flatten();
+                self.record(
+                    key,
+                    &inc,
+                    &batch,
+                    refill.as_ref().map(|d| (d, &newest.body[..])),
+                )
+                .await;
+            }
+            Err(undeliverable) => self.give_up(&inc, &batch, &undeliverable).await,
         }
     }
 
     /// Looks at Flink again for a page that went out with facts missing, and edits it in place.
-    pub(super) async fn refill(self: &Arc<Self>, key: &str, refill: Refill) {
+    pub(super) async fn refill(self: &Arc<Self>, key: &str, due: DueItem) {
+        let body = match self.store.due_body(&due.key) {
+            Ok(Some(body)) => body,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read a due refill; dropping it");
+                return;
+            }
+        };
         let current: Option<Incident> = self.store.incident(key).ok().flatten();
-        // Only the same, still-open incident; a newer notification already brought fresh facts.
-        let Some(inc) = current.filter(|i| i.id == refill.incident_id && !i.is_resolved()) else {
-            return;
-        };
-        let (Some(message_id), Ok(hook)) = (inc.message_id, Webhook::parse(&refill.body)) else {
-            return;
-        };
-        let target = self.target(&hook);
-        let (facts, _) = self
-            .show(&hook, &target, &inc, Delivery::Edit { message_id })
-            .await;
-        if !facts.is_complete() && refill.attempt < REFILL_ATTEMPTS {
-            self.schedule_refill(key, &inc, refill.body, refill.attempt + 1);
+        // Only the same, still-open incident, and only if no newer notification (which brought
+        // fresh facts and scheduled its own refill) was delivered since.
+        let still = current.filter(|i| {
+            i.id == due.incident_id && !i.is_resolved() && i.notifications == due.notifications
+        });
+        let mut next = None;
+        if let (Some(inc), Ok(hook)) = (still, Webhook::parse(&body)) {
+            if let Some(message_id) = inc.message_id {
+                let target = self.target(&hook);
+                let delivery = Delivery::Edit { message_id };
+                match self.show(&hook, &target, &inc, delivery, false).await {
+                    (facts, Ok(_)) if !facts.is_complete() && due.attempt < REFILL_ATTEMPTS => {
+                        next = self.refill_item(key, &inc, due.attempt + 1);
+                    }
+                    (_, Ok(_)) => {}
+                    (_, Err(u)) => {
+                        tracing::error!(incident = %inc.id, reason = %u.reason, "cannot edit the page with the new facts; giving up on this refill");
+                    }
+                }
+            }
         }
+        self.persist("a refill", || {
+            self.store.remove_due(&due.key)?;
+            if let Some(d) = &next {
+                self.store.schedule_due(d, &body)?;
+            }
+            Ok(())
+        })
+        .await;
     }
 
-    fn schedule_refill(self: &Arc<Self>, key: &str, inc: &Incident, body: Vec<u8>, attempt: u32) {
+    /// The refill to schedule after a delivery that lacked facts (none when refills are off).
+    fn refill_item(&self, key: &str, inc: &Incident, attempt: u32) -> Option<DueItem> {
         let after = self.config.flink.refill_after_ms;
-        if after == 0 {
-            return;
-        }
-        let me = self.clone();
-        let key = key.to_string();
-        let refill = Refill {
+        (after > 0).then(|| DueItem {
+            key: Vec::new(),
+            due_ms: Utc::now().timestamp_millis()
+                + (after.saturating_mul(u64::from(attempt))) as i64,
             incident_id: inc.id.clone(),
-            body,
+            group_key: key.to_string(),
             attempt,
-        };
-        tokio::spawn(async move {
-            tokio::time::sleep(Duration::from_millis(after * u64::from(attempt))).await;
-            me.enqueue(key, |w| w.refill = Some(refill));
-        });
+            notifications: inc.notifications,
+        })
     }
 
     fn target(&self, hook: &Webhook) -> Target {
         compose::target(&self.config, hook)
+    }
+
+    /// Before a new incident's first post, puts on disk that it may be out; returns whether an
+    /// earlier attempt (before a crash) had already started, so delivery looks for it first.
+    async fn before_post(&self, inc: &Incident, delivery: Delivery) -> bool {
+        if delivery != Delivery::Post {
+            return false;
+        }
+        match self.store.mark_posting(&inc.id) {
+            Ok(true) => true,
+            Ok(false) => {
+                if let Err(e) = self.store.durable().await {
+                    tracing::error!(error = %e, "cannot record that a post starts; posting anyway");
+                }
+                false
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read post marks; looking in the channel first");
+                true
+            }
+        }
     }
 
     /// Enrich, diagnose, render and deliver; returns the facts and the message's id.
@@ -109,7 +165,8 @@ impl Pipeline {
         target: &Target,
         inc: &Incident,
         delivery: Delivery,
-    ) -> (Facts, u64) {
+        possibly_sent: bool,
+    ) -> (Facts, Result<u64, Undeliverable>) {
         let span = crate::telemetry::incident_span(&inc.id);
         let facts = compose::facts(&self.clusters, hook, target)
             .instrument(span.clone())
@@ -122,19 +179,25 @@ impl Pipeline {
             .and_then(|n| n.line());
         let (message, pattern) =
             compose::message(&self.config, &self.renderer, hook, inc, &facts, note);
-        let id = deliver::deliver(
-            &self.sink,
-            self.retry_policy(),
+        let via = deliver::Via {
+            sink: &self.sink,
+            policy: self.retry_policy(),
+            metrics: &self.metrics,
+        };
+        let shown = deliver::deliver(
+            &via,
             inc.channel_id,
             delivery,
             &message,
             &inc.id,
-            &self.metrics,
+            possibly_sent,
         )
         .instrument(span)
         .await;
-        tracing::info!(incident = %inc.id, message_id = id, pattern, notifications = inc.notifications, complete = facts.is_complete(), "delivered");
-        (facts, id)
+        if let Ok(id) = shown {
+            tracing::info!(incident = %inc.id, message_id = id, pattern, notifications = inc.notifications, complete = facts.is_complete(), "delivered");
+        }
+        (facts, shown)
     }
 
     fn retry_policy(&self) -> RetryPolicy {
@@ -144,24 +207,63 @@ impl Pipeline {
         }
     }
 
-    /// Records the delivery; retried until storage accepts it (the message is already out).
-    async fn commit(&self, key: &str, inc: &Incident, batch: &[InboxEntry]) {
+    /// Records the delivery (and the refill it needs) in one durable write.
+    async fn record(
+        &self,
+        key: &str,
+        inc: &Incident,
+        batch: &[InboxEntry],
+        refill: Option<(&DueItem, &[u8])>,
+    ) {
+        self.persist("a delivery", || {
+            self.store.put_incident(key, inc)?;
+            self.store.index_incident(&inc.id, key)?;
+            self.store.complete(batch)?;
+            self.store.clear_posting(&inc.id)?;
+            if let Some((item, body)) = refill {
+                self.store.schedule_due(item, body)?;
+            }
+            Ok(())
+        })
+        .await;
+    }
+
+    /// Keeps a page Discord will not take aside (the store's `dead` tree), so it neither blocks
+    /// the group nor is lost, and says so where an operator looks.
+    async fn give_up(&self, inc: &Incident, batch: &[InboxEntry], why: &Undeliverable) {
+        self.persist("an undeliverable page", || {
+            self.store.bury(batch, &why.reason)?;
+            self.store.clear_posting(&inc.id)
+        })
+        .await;
+        tracing::error!(
+            incident = %inc.id,
+            channel = inc.channel_id,
+            group = %inc.group_key,
+            notifications = batch.len(),
+            reason = %why.reason,
+            undeliverable_total = self.store.dead_count(),
+            "PAGE NOT DELIVERED: Discord will not take it; kept in the store's dead letters"
+        );
+    }
+
+    /// Writes, then waits until durable; retried until storage accepts it (the message is
+    /// already out, so giving up would post it again after a restart).
+    async fn persist(&self, what: &str, write: impl Fn() -> Result<(), StoreError>) {
         let policy = self.retry_policy();
-        let mut backoff = policy.initial;
+        let mut attempt = 0;
         loop {
+            attempt += 1;
             let result = async {
-                self.store.put_incident(key, inc)?;
-                self.store.index_incident(&inc.id, key)?;
-                self.store.complete(batch)?;
+                write()?;
                 self.store.durable().await
             }
             .await;
             match result {
                 Ok(()) => return,
                 Err(e) => {
-                    tracing::error!(incident = %inc.id, error = %e, "cannot record a delivery; retrying");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(policy.max);
+                    tracing::error!(error = %e, "cannot record {what}; retrying");
+                    tokio::time::sleep(policy.backoff(attempt)).await;
                 }
             }
         }

@@ -50,6 +50,11 @@ fn load_dir(hb: &mut Handlebars<'static>, root: &Path, dir: &Path) -> Result<(),
     })?;
     for entry in entries.flatten() {
         let path = entry.path();
+        // Hidden entries are not templates: a Kubernetes ConfigMap mount keeps `..data` and
+        // timestamped `..2026_…` copies of every file next to the real ones.
+        if entry.file_name().to_string_lossy().starts_with('.') {
+            continue;
+        }
         if path.is_dir() {
             load_dir(hb, root, &path)?;
         } else if path.extension().is_some_and(|e| e == "hbs") {
@@ -81,4 +86,24 @@ fn register(hb: &mut Handlebars<'static>, rel: &Path, text: &str) -> Result<(), 
         hb.register_template_string(&name, text).map_err(err)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn hidden_entries_of_an_override_dir_are_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("alerts")).unwrap();
+        std::fs::create_dir_all(dir.path().join("..data/alerts")).unwrap();
+        std::fs::write(
+            dir.path().join("alerts/Custom.hbs"),
+            "custom {{alert.name}}",
+        )
+        .unwrap();
+        // What a ConfigMap mount leaves beside the real files; broken on purpose.
+        std::fs::write(dir.path().join("..data/alerts/Custom.hbs"), "{{#if}").unwrap();
+        let hb = super::load(Some(dir.path())).expect("hidden copies are not loaded");
+        assert!(hb.has_template("alerts/Custom"));
+        assert!(!hb.get_templates().keys().any(|k| k.contains("..")));
+    }
 }

@@ -6,6 +6,9 @@
 //!   each entry carries its body's hash, so the index of pending hashes that lets a byte-identical
 //!   resend be acknowledged without storing it twice lives in memory, rebuilt on open.
 //! - `incidents`: one record per Alertmanager group: which Discord message shows it.
+//! - `meta`: the store instance's random id, made when the store is first created.
+//! - `due`, `posting`, `dead`: refills waiting for their time, posts that may be out but are not
+//!   recorded, and pages Discord will not take (see `instance.rs`, `due.rs` and `posts.rs`).
 //! - `audit`: the hash-chained audit log (see `audit.rs`).
 //! - `incident_ids`: incident id -> group key, so a button naming an incident finds it.
 //! - `requests`: guarded action requests and their approvals (see `requests.rs`).
@@ -17,7 +20,10 @@
 
 mod audit;
 mod commit;
+mod due;
 mod guard;
+mod instance;
+mod posts;
 mod recover;
 mod requests;
 
@@ -32,6 +38,7 @@ use sha2::{Digest, Sha256};
 
 pub use audit::{AuditError, AuditLog};
 pub use commit::Committer;
+pub use due::DueItem;
 use guard::Guard;
 
 #[derive(Debug, thiserror::Error)]
@@ -110,6 +117,11 @@ pub struct Store {
     pending: Arc<AtomicUsize>,
     guard: Guard,
     path: PathBuf,
+    /// Random, made once per store; mixed into incident ids so two stores never share one.
+    instance: Arc<str>,
+    due: sled::Tree,
+    posting: sled::Tree,
+    dead: sled::Tree,
 }
 
 impl Store {
@@ -143,8 +155,13 @@ impl Store {
         }
         // Stores written before the index moved to memory kept it in a tree of its own.
         db.drop_tree("seen")?;
+        let instance = instance::instance_id(&db.open_tree("meta")?)?;
         let guard = Guard::start(timeout)?;
         Ok(Store {
+            instance,
+            due: db.open_tree("due")?,
+            posting: db.open_tree("posting")?,
+            dead: db.open_tree("dead")?,
             committer: Committer::start(db.clone(), path, guard.clone())?,
             incidents: db.open_tree("incidents")?,
             incident_ids: db.open_tree("incident_ids")?,
@@ -334,6 +351,11 @@ impl Store {
     /// The group-commit histograms, for `/metrics`.
     pub fn commit_metrics(&self) -> &crate::metrics::CommitMetrics {
         &self.committer.metrics
+    }
+
+    /// This store's random instance id (hex), the same on every open of the same store.
+    pub fn instance_id(&self) -> &str {
+        &self.instance
     }
 
     /// A cheap liveness probe of the storage engine for `/readyz`, under the deadline.

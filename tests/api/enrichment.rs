@@ -277,3 +277,106 @@ fn render_with_enrich_previews_live_facts_on_the_console() {
     assert!(text.contains("java.io.FileNotFoundException"), "{text}");
     assert!(text.contains("pattern "), "{text}");
 }
+
+/// A copy of the harness restart-loop job, cancelled when the test ends (even by a panic).
+struct OwnJob {
+    url: String,
+    id: String,
+}
+
+impl OwnJob {
+    async fn restart_loop(c: &Cluster) -> OwnJob {
+        let jars = flink_get(c, "/jars").await;
+        let jar = jars["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["name"] == "harness-jobs.jar")
+            .expect("tests/env/setup.sh uploaded the harness jar")["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let name = format!("restarts-probe-{}", std::process::id());
+        let run: Value = reqwest::Client::new()
+            .post(format!("{}/jars/{jar}/run", c.url))
+            .json(&json!({"entryClass": "harness.RestartLoopJob", "programArgsList": ["--name", name], "parallelism": 1}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        OwnJob {
+            url: c.url.clone(),
+            id: run["jobid"]
+                .as_str()
+                .unwrap_or_else(|| panic!("job did not start: {run}"))
+                .to_string(),
+        }
+    }
+}
+
+impl Drop for OwnJob {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("curl")
+            .args(["-sS", "-o", "/dev/null", "--max-time", "10", "-X", "PATCH"])
+            .arg(format!("{}/jobs/{}?mode=cancel", self.url, self.id))
+            .status();
+    }
+}
+
+/// Right after a job's first failures, Flink's cached `numRestarts` is absent or still 0; the
+/// page counts them from the exception history instead of leaving them out.
+async fn restarts_are_reported_before_the_metric_catches_up(version: &str) {
+    let c = cluster(version);
+    let job = OwnJob::restart_loop(&c).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(90);
+    loop {
+        let ex = flink_get(&c, &format!("/jobs/{}/exceptions?maxExceptions=10", job.id)).await;
+        let failures = ex["exceptionHistory"]["entries"]
+            .as_array()
+            .map_or(0, |e| e.len());
+        if failures >= 2 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the restart-loop copy did not fail twice: {ex}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let app = app_for(&c).await;
+    app.post_webhook(
+        webhook(json!({"alertname": "FlinkJobUnstable", "severity": "warning", "flink_cluster": c.name, "job_id": job.id})),
+        Some(WEBHOOK_TOKEN),
+    )
+    .await;
+    let seen = app
+        .recorder
+        .wait_for("the page", Duration::from_secs(30), |r| {
+            r.iter().any(|x| x.status == 200)
+        })
+        .await;
+    let msg = seen.iter().find(|x| x.status == 200).unwrap();
+    let restarts = msg.embed()["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["name"] == "Restarts")
+        .unwrap_or_else(|| panic!("no Restarts field:\n{}", msg.text()))["value"]
+        .as_str()
+        .unwrap()
+        .parse::<i64>()
+        .unwrap();
+    assert!(restarts >= 2, "{restarts} restarts:\n{}", msg.text());
+}
+
+#[tokio::test]
+async fn flink_2_3_restarts_are_reported_before_the_metric_catches_up() {
+    restarts_are_reported_before_the_metric_catches_up("2.3").await;
+}
+
+#[tokio::test]
+async fn flink_1_20_restarts_are_reported_before_the_metric_catches_up() {
+    restarts_are_reported_before_the_metric_catches_up("1.20").await;
+}

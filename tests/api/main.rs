@@ -24,4 +24,5 @@ mod message_limits;
 mod metrics;
 mod operations;
 mod restart;
+mod slow_flink;
 mod storage;

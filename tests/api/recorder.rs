@@ -1,14 +1,21 @@
 //! A local stand-in for Discord's HTTP API that records exactly what serenity sent.
 //!
-//! It answers like Discord (message objects with snowflake ids, nonce de-duplication, 404 for
-//! unknown messages). Faults a real server cannot be made to show on demand — a 429 with
-//! `retry_after`, a 500 — are injected explicitly by tests through [`Recorder::inject`].
+//! It answers like Discord (message objects with snowflake ids, nonce de-duplication that, like
+//! Discord's, lasts only a window of time, 404 for unknown messages, the channel's recent
+//! messages newest first, `/users/@me`). Faults a real server cannot be made to show on demand —
+//! a 429 with `retry_after`, a 500, a post that is created but never answered, a channel the bot
+//! may not post in — are injected explicitly by tests through [`Recorder::inject`] and
+//! [`Recorder::deny`].
+//!
+//! Reads (`GET`) are kept apart from writes ([`Recorder::reads`]), so tests that count what was
+//! posted and edited are not disturbed by the bot looking for its own messages.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
+use axum::extract::Query;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -60,16 +67,30 @@ impl Recorded {
 /// A scripted answer for the next request instead of the normal one.
 #[derive(Debug, Clone)]
 pub enum Fault {
-    RateLimited { retry_after: f64 },
+    RateLimited {
+        retry_after: f64,
+    },
     ServerError,
+    /// The message is created (Discord has it) but the answer never comes: the bot cannot
+    /// know whether its post landed.
+    AcceptThenHang,
 }
+
+/// The id the recorder gives the bot's own user (`/users/@me`, `author` of its messages).
+pub const BOT_USER_ID: &str = "1";
+
+/// How long Discord remembers a nonce (a few minutes; tests shorten it).
+const DEFAULT_NONCE_WINDOW: Duration = Duration::from_secs(300);
 
 #[derive(Default)]
 struct Inner {
     requests: Vec<Recorded>,
     faults: VecDeque<Fault>,
+    reads: Vec<Recorded>,
     messages: HashMap<u64, Value>,
-    nonces: HashMap<String, u64>,
+    nonces: HashMap<String, (u64, Instant)>,
+    nonce_window: Duration,
+    denied: Vec<u64>,
     next_id: u64,
     /// What `GET /gateway` answers: the local gateway peer's ws:// URL.
     gateway_url: Option<String>,
@@ -85,10 +106,15 @@ impl Recorder {
     pub async fn start() -> Recorder {
         let inner = Arc::new(Mutex::new(Inner {
             next_id: 1_300_000_000_000_000_000,
+            nonce_window: DEFAULT_NONCE_WINDOW,
             ..Default::default()
         }));
         let app = Router::new()
-            .route("/api/v10/channels/{channel}/messages", post(create))
+            .route("/api/v10/users/@me", get(me))
+            .route(
+                "/api/v10/channels/{channel}/messages",
+                get(list).post(create),
+            )
             .route(
                 "/api/v10/channels/{channel}/messages/{message}",
                 patch(edit).get(get_message),
@@ -123,6 +149,34 @@ impl Recorder {
 
     pub fn inject(&self, fault: Fault) {
         self.inner.lock().unwrap().faults.push_back(fault);
+    }
+
+    /// Discord forgets a nonce this long after the post that carried it.
+    pub fn set_nonce_window(&self, window: Duration) {
+        self.inner.lock().unwrap().nonce_window = window;
+    }
+
+    /// Every request to `channel` answers 403 Missing Permissions from now on.
+    pub fn deny(&self, channel: u64) {
+        self.inner.lock().unwrap().denied.push(channel);
+    }
+
+    /// Messages that exist in `channel` (however many requests created or edited them).
+    pub fn messages_in(&self, channel: u64) -> Vec<Value> {
+        let g = self.inner.lock().unwrap();
+        let mut out: Vec<Value> = g
+            .messages
+            .values()
+            .filter(|m| in_channel(m, channel))
+            .cloned()
+            .collect();
+        out.sort_by_key(|m| m["id"].as_str().unwrap_or("").to_string());
+        out
+    }
+
+    /// `GET` requests (the bot looking for messages it may already have posted).
+    pub fn reads(&self) -> Vec<Recorded> {
+        self.inner.lock().unwrap().reads.clone()
     }
 
     pub fn clear_faults(&self) {
@@ -192,7 +246,12 @@ struct Call<'a> {
 
 fn record(inner: &mut Inner, call: &Call<'_>, message_id: Option<u64>, status: u16) {
     let (body, files) = decode_body(call.headers, call.body);
-    inner.requests.push(Recorded {
+    let list = if call.method == Method::GET {
+        &mut inner.reads
+    } else {
+        &mut inner.requests
+    };
+    list.push(Recorded {
         method: call.method.to_string(),
         path: call.path.clone(),
         channel_id: call.channel_id,
@@ -272,7 +331,77 @@ fn fault_response(fault: Fault) -> (u16, Response) {
                 .into_response(),
         ),
         Fault::ServerError => (500, (StatusCode::INTERNAL_SERVER_ERROR, "upstream error").into_response()),
+        Fault::AcceptThenHang => unreachable!("handled where messages are created"),
     }
+}
+
+fn in_channel(message: &Value, channel: u64) -> bool {
+    message["channel_id"].as_str().and_then(|s| s.parse().ok()) == Some(channel)
+}
+
+fn forbidden() -> Response {
+    (
+        StatusCode::FORBIDDEN,
+        Json(json!({"message": "Missing Permissions", "code": 50013})),
+    )
+        .into_response()
+}
+
+/// Takes the next fault, or answers 403 for a denied channel; `None` means answer normally.
+fn scripted(g: &mut Inner, call: &Call<'_>, message_id: Option<u64>) -> Option<Response> {
+    if g.denied.contains(&call.channel_id) {
+        record(g, call, message_id, 403);
+        return Some(forbidden());
+    }
+    match g.faults.front() {
+        None | Some(Fault::AcceptThenHang) => None,
+        Some(_) => {
+            let (status, resp) = fault_response(g.faults.pop_front().expect("checked"));
+            record(g, call, message_id, status);
+            Some(resp)
+        }
+    }
+}
+
+async fn me() -> Response {
+    Json(json!({"id": BOT_USER_ID, "username": "flink-chatops", "discriminator": "0000", "bot": true, "avatar": null, "global_name": null})).into_response()
+}
+
+#[derive(serde::Deserialize)]
+struct ListQuery {
+    limit: Option<usize>,
+}
+
+/// The channel's most recent messages, newest first, like Discord's `GET .../messages`.
+async fn list(
+    State(inner): State<Arc<Mutex<Inner>>>,
+    Path(channel): Path<u64>,
+    Query(q): Query<ListQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let mut g = inner.lock().unwrap();
+    let empty = Bytes::new();
+    let call = Call {
+        method: Method::GET,
+        path: format!("/api/v10/channels/{channel}/messages"),
+        channel_id: channel,
+        headers: &headers,
+        body: &empty,
+    };
+    if let Some(resp) = scripted(&mut g, &call, None) {
+        return resp;
+    }
+    let mut ids: Vec<u64> = g
+        .messages
+        .iter()
+        .filter(|(_, m)| in_channel(m, channel))
+        .map(|(id, _)| *id)
+        .collect();
+    ids.sort_unstable_by(|a, b| b.cmp(a));
+    ids.truncate(q.limit.unwrap_or(50).min(100));
+    let list: Vec<Value> = ids.iter().map(|id| g.messages[id].clone()).collect();
+    record(&mut g, &call, None, 200);
+    Json(list).into_response()
 }
 
 fn message_json(id: u64, channel: u64, body: &Value) -> Value {
@@ -282,7 +411,7 @@ fn message_json(id: u64, channel: u64, body: &Value) -> Value {
         "type": 0,
         "content": body["content"].as_str().unwrap_or(""),
         "embeds": body["embeds"].clone(),
-        "author": {"id": "1", "username": "flink-chatops", "discriminator": "0000", "bot": true, "avatar": null},
+        "author": {"id": BOT_USER_ID, "username": "flink-chatops", "discriminator": "0000", "bot": true, "avatar": null},
         "timestamp": "2026-11-21T03:00:00.000000+00:00",
         "edited_timestamp": null,
         "tts": false,
@@ -300,27 +429,46 @@ async fn create(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let mut g = inner.lock().unwrap();
-    let call = Call {
-        method: Method::POST,
-        path: format!("/api/v10/channels/{channel}/messages"),
-        channel_id: channel,
-        headers: &headers,
-        body: &body,
+    let (resp, hang) = {
+        let mut g = inner.lock().unwrap();
+        let call = Call {
+            method: Method::POST,
+            path: format!("/api/v10/channels/{channel}/messages"),
+            channel_id: channel,
+            headers: &headers,
+            body: &body,
+        };
+        if let Some(resp) = scripted(&mut g, &call, None) {
+            return resp;
+        }
+        let hang = matches!(g.faults.front(), Some(Fault::AcceptThenHang));
+        if hang {
+            g.faults.pop_front();
+        }
+        (create_message(&mut g, &call, channel, &body), hang)
     };
-    if let Some(fault) = g.faults.pop_front() {
-        let (status, resp) = fault_response(fault);
-        record(&mut g, &call, None, status);
-        return resp;
+    if hang {
+        std::future::pending::<()>().await;
     }
-    let parsed: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    // Discord de-duplicates creates that carry the same nonce with enforce_nonce.
+    resp
+}
+
+fn create_message(g: &mut Inner, call: &Call<'_>, channel: u64, body: &Bytes) -> Response {
+    let parsed: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    // Discord de-duplicates creates that carry the same nonce with enforce_nonce, but only
+    // for a few minutes.
     let nonce = parsed["nonce"]
         .as_str()
         .map(String::from)
         .filter(|_| parsed["enforce_nonce"] == true);
-    if let Some(id) = nonce.as_ref().and_then(|n| g.nonces.get(n)).copied() {
-        record(&mut g, &call, Some(id), 200);
+    let window = g.nonce_window;
+    let remembered = nonce
+        .as_ref()
+        .and_then(|n| g.nonces.get(n))
+        .filter(|(_, at)| at.elapsed() < window)
+        .map(|(id, _)| *id);
+    if let Some(id) = remembered.filter(|id| g.messages.contains_key(id)) {
+        record(g, call, Some(id), 200);
         let existing = g.messages[&id].clone();
         return Json(existing).into_response();
     }
@@ -329,9 +477,9 @@ async fn create(
     let msg = message_json(id, channel, &parsed);
     g.messages.insert(id, msg.clone());
     if let Some(n) = nonce {
-        g.nonces.insert(n, id);
+        g.nonces.insert(n, (id, Instant::now()));
     }
-    record(&mut g, &call, Some(id), 200);
+    record(g, call, Some(id), 200);
     Json(msg).into_response()
 }
 
@@ -349,9 +497,7 @@ async fn edit(
         headers: &headers,
         body: &body,
     };
-    if let Some(fault) = g.faults.pop_front() {
-        let (status, resp) = fault_response(fault);
-        record(&mut g, &call, Some(message), status);
+    if let Some(resp) = scripted(&mut g, &call, Some(message)) {
         return resp;
     }
     if !g.messages.contains_key(&message) {

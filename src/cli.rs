@@ -3,6 +3,7 @@
 mod audit;
 
 use std::collections::HashMap;
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -94,7 +95,22 @@ pub fn main() -> ExitCode {
         }
     };
     let result = match cli.command {
-        Command::Serve { config } => runtime.block_on(serve(config, env)),
+        Command::Serve { config } => {
+            let result = runtime.block_on(serve(config, env));
+            // Leave without destructors: after a store failure a sled call may be stuck, and
+            // dropping the runtime waits for it while dropping sled flushes into the same
+            // failure, forever. Everything acknowledged was synced before it was acknowledged.
+            let code = match result {
+                Ok(()) => 0,
+                Err(e) => {
+                    // Not eprintln!: it panics when stderr is a file on a full disk.
+                    let _ = writeln!(std::io::stderr(), "error: {e:#}");
+                    1
+                }
+            };
+            let _ = std::io::stdout().flush();
+            std::process::exit(code)
+        }
         Command::CheckConfig { config } => check_config(config, &env),
         Command::Render {
             alerts,

@@ -5,12 +5,14 @@
 //! for requests that will never succeed, 200 only once the body is on disk.
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use axum::body::{to_bytes, Body};
+use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use futures::StreamExt;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -25,6 +27,8 @@ pub struct IntakeState {
     pub store: Store,
     pub bearer: Option<SecretString>,
     pub max_body_bytes: usize,
+    /// The whole body must arrive within this (`server.read_timeout_ms`), else 503.
+    pub read_timeout: Duration,
     pub wake: Arc<Notify>,
     pub metrics: Arc<crate::metrics::Metrics>,
 }
@@ -35,22 +39,45 @@ pub async fn alertmanager(State(state): State<Arc<IntakeState>>, request: Reques
             .headers()
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
+            .and_then(bearer_token);
         if !given.is_some_and(|g| tokens_equal(g, expected.expose_secret())) {
             state.metrics.webhook(Outcome::Unauthorized);
             return refuse(StatusCode::UNAUTHORIZED, "missing or wrong bearer token");
         }
     }
-    let body: Body = request.into_body();
-    let bytes = match to_bytes(body, state.max_body_bytes).await {
-        Ok(b) => b,
-        Err(_) => {
+    let bytes = match tokio::time::timeout(
+        state.read_timeout,
+        read_body(request.into_body(), state.max_body_bytes),
+    )
+    .await
+    {
+        Ok(Ok(b)) => b,
+        Ok(Err(BodyError::TooLarge)) => {
             state.metrics.webhook(Outcome::TooLarge);
             return refuse(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 &format!(
                     "body larger than {} bytes (server.max_body_bytes)",
                     state.max_body_bytes
+                ),
+            );
+        }
+        Ok(Err(BodyError::Malformed(e))) => {
+            state.metrics.webhook(Outcome::BadRequest);
+            return refuse(
+                StatusCode::BAD_REQUEST,
+                &format!("the request body could not be read: {e}"),
+            );
+        }
+        // 5xx, not 408: Alertmanager drops a notification on any 4xx, and a slow network is
+        // worth a retry.
+        Err(_) => {
+            state.metrics.webhook(Outcome::Unavailable);
+            return refuse(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &format!(
+                    "the body did not arrive within {} ms (server.read_timeout_ms); retry",
+                    state.read_timeout.as_millis()
                 ),
             );
         }
@@ -88,6 +115,39 @@ pub async fn alertmanager(State(state): State<Arc<IntakeState>>, request: Reques
     }
 }
 
+/// The token of an `Authorization: Bearer <token>` header. The scheme is case-insensitive
+/// (RFC 9110 11.1; Prometheus' `authorization.type` may be written `bearer`).
+fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim_start_matches(' '))
+}
+
+enum BodyError {
+    TooLarge,
+    /// Not a size problem: a broken chunked encoding, a connection cut mid-body.
+    Malformed(axum::Error),
+}
+
+/// Collects the body, refusing it as soon as it grows past `limit`.
+async fn read_body(body: Body, limit: usize) -> Result<Bytes, BodyError> {
+    // A Content-Length over the limit is refused before reading anything.
+    if axum::body::HttpBody::size_hint(&body).lower() > limit as u64 {
+        return Err(BodyError::TooLarge);
+    }
+    let mut stream = body.into_data_stream();
+    let mut out = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(BodyError::Malformed)?;
+        if out.len() + chunk.len() > limit {
+            return Err(BodyError::TooLarge);
+        }
+        out.extend_from_slice(&chunk);
+    }
+    Ok(Bytes::from(out))
+}
+
 /// Constant time over fixed-length digests, so neither content nor length leaks through timing.
 fn tokens_equal(given: &str, expected: &str) -> bool {
     let a = Sha256::digest(given.as_bytes());
@@ -97,4 +157,25 @@ fn tokens_equal(given: &str, expected: &str) -> bool {
 
 fn refuse(status: StatusCode, reason: &str) -> Response {
     (status, Json(json!({ "error": reason }))).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bearer_token;
+
+    #[test]
+    fn the_bearer_scheme_is_case_insensitive() {
+        let cases = [
+            ("Bearer tok", Some("tok")),
+            ("bearer tok", Some("tok")),
+            ("BEARER tok", Some("tok")),
+            ("Bearer  tok", Some("tok")),
+            ("Basic dG9rOg==", None),
+            ("Bearertok", None),
+            ("tok", None),
+        ];
+        for (header, want) in cases {
+            assert_eq!(bearer_token(header), want, "{header:?}");
+        }
+    }
 }

@@ -23,6 +23,7 @@ pub mod healthcheck;
 pub mod incident;
 pub mod intake;
 pub mod interact;
+pub mod listen;
 pub mod message;
 pub mod metrics;
 pub mod pipeline;

@@ -1,4 +1,7 @@
 //! HTTP routes: the Alertmanager webhook and the probes.
+//!
+//! `/healthz` touches nothing but the process: it answers as long as the runtime does.
+//! `/readyz` never waits for the store longer than `storage.timeout_ms`.
 
 use std::sync::Arc;
 
@@ -25,16 +28,20 @@ pub fn router(intake: Arc<IntakeState>, sink: &'static str) -> Router {
 
 /// Ready when the store answers; reports the backlog so an operator sees delivery falling behind.
 async fn readyz(State(state): State<Arc<IntakeState>>, sink: &'static str) -> impl IntoResponse {
-    match state.store.check() {
+    let pending = state.store.pending_count();
+    // A failed store is not asked again (sled keeps its error, or hangs): say why, at once.
+    let result = match state.store.failure() {
+        Some(reason) => Err(format!("storage failed: {reason}")),
+        None => state.store.check().await.map_err(|e| e.to_string()),
+    };
+    match result {
         Ok(()) => (
             StatusCode::OK,
-            Json(
-                json!({ "status": "ready", "pending": state.store.pending_count(), "output": sink }),
-            ),
+            Json(json!({ "status": "ready", "pending": pending, "output": sink })),
         ),
-        Err(e) => (
+        Err(error) => (
             StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({ "status": "unavailable", "error": e.to_string() })),
+            Json(json!({ "status": "unavailable", "error": error, "pending": pending })),
         ),
     }
 }

@@ -1,4 +1,5 @@
 //! Start-up in one place: config -> secrets -> store -> clients -> pipeline -> HTTP server.
+//! Shutdown in the reverse order: stop accepting, let deliveries in flight record, close the store.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -13,6 +14,7 @@ use crate::deliver::{console::ConsoleSink, discord::DiscordSink, Sink};
 use crate::enrich::Clusters;
 use crate::flink::FlinkClient;
 use crate::intake::IntakeState;
+use crate::listen::{self, Limits};
 use crate::pipeline::Pipeline;
 use crate::render::Renderer;
 use crate::store::Store;
@@ -20,6 +22,19 @@ use crate::store::Store;
 pub struct Application {
     listener: TcpListener,
     router: axum::Router,
+    limits: Limits,
+    pipeline: Arc<Pipeline>,
+    store: Store,
+}
+
+/// How long a shutdown waits for deliveries in flight to finish and record; what is not recorded
+/// by then stays in the inbox and is delivered after the restart. Below systemd's 90 s default.
+const DELIVERY_GRACE: Duration = Duration::from_secs(20);
+
+/// Why the server stopped.
+enum Stop {
+    Signal,
+    StoreRecoverable,
 }
 
 impl Application {
@@ -31,7 +46,15 @@ impl Application {
         let secrets = Secrets::resolve(&config, env)?;
         let renderer = Renderer::new(config.responses.dir.as_deref())?;
         let mut clusters = clients(&config, &secrets)?;
-        let store = Store::open(&config.storage.path)
+        let limits = limits(&config)?;
+        // sled recovers its log while opening: blocking work, kept off the runtime's threads.
+        let (path, timeout) = (
+            config.storage.path.clone(),
+            Duration::from_millis(config.storage.timeout_ms),
+        );
+        let store = tokio::task::spawn_blocking(move || Store::open_with_timeout(&path, timeout))
+            .await
+            .context("opening the store")?
             .with_context(|| format!("opening the store at {}", config.storage.path.display()))?;
         let metrics =
             Arc::new(crate::metrics::Metrics::new(&store).context("creating the metrics")?);
@@ -50,6 +73,7 @@ impl Application {
             store: store.clone(),
             bearer: secrets.webhook_bearer.clone(),
             max_body_bytes: config.server.max_body_bytes,
+            read_timeout: limits.read_timeout,
             wake: wake.clone(),
             metrics: metrics.clone(),
         });
@@ -69,27 +93,85 @@ impl Application {
         let interactions =
             crate::interact::start(&config, &secrets, env, clusters.clone(), store.clone())?;
         let pipeline = Arc::new(Pipeline::new(
-            store, clusters, renderer, sink, config, wake, metrics,
+            store.clone(),
+            clusters,
+            renderer,
+            sink,
+            config,
+            wake,
+            metrics,
         ));
-        spawn_pipeline(pipeline)?;
+        spawn_pipeline(pipeline.clone())?;
         let mut router = crate::server::router(intake, sink_name);
         if let Some(interactions) = interactions {
             router = router.merge(interactions);
         }
-        Ok(Application { listener, router })
+        Ok(Application {
+            listener,
+            router,
+            limits,
+            pipeline,
+            store,
+        })
     }
 
     pub fn port(&self) -> u16 {
         self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
     }
 
+    /// Serves until SIGTERM/ctrl-c (then stops in order and returns Ok) or until the store has
+    /// failed and its disk takes writes again (then returns an error, so the process exits
+    /// non-zero and its supervisor restarts it: see `store::recover` for why not reopen here).
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        tracing::info!(addr = %self.listener.local_addr()?, "listening");
-        axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown_signal())
-            .await?;
-        Ok(())
+        let Application {
+            listener,
+            router,
+            limits,
+            pipeline,
+            store,
+        } = self;
+        tracing::info!(addr = %listener.local_addr()?, max_connections = limits.max_connections, "listening");
+        let stop = async {
+            tokio::select! {
+                _ = shutdown_signal() => Stop::Signal,
+                _ = store.recoverable() => Stop::StoreRecoverable,
+            }
+        };
+        // 1. Stop accepting; requests in progress finish (their answers depend on the store).
+        match listen::serve(listener, router, limits, stop).await {
+            Stop::Signal => {
+                // 2. Deliveries in flight finish and record; 3. only then the store stops.
+                if !pipeline.stop(DELIVERY_GRACE).await {
+                    tracing::warn!(grace = ?DELIVERY_GRACE, "deliveries still in flight at shutdown; they are delivered again after the restart");
+                }
+                store.close().await?;
+                tracing::info!("stopped; undelivered notifications stay in the store");
+                Ok(())
+            }
+            Stop::StoreRecoverable => anyhow::bail!(
+                "the store failed ({}) and its disk takes writes again: exiting so that the supervisor restarts the bot on the same store (everything acknowledged is in it)",
+                store.failure().unwrap_or_default()
+            ),
+        }
     }
+}
+
+/// Connection limit and read deadline from `[server]`, checked against the open-file limit.
+fn limits(config: &Config) -> anyhow::Result<Limits> {
+    let open_files = listen::open_file_limit().context("reading the open-file limit")?;
+    let max_connections = listen::connection_limit(
+        config.server.max_connections,
+        open_files,
+        config.delivery.concurrency,
+    )
+    .map_err(anyhow::Error::msg)?;
+    let read_timeout = Duration::from_millis(config.server.read_timeout_ms);
+    Ok(Limits {
+        max_connections,
+        read_timeout,
+        // A request in progress may read its body and wait for the store once each.
+        drain: read_timeout + Duration::from_millis(config.storage.timeout_ms) * 2,
+    })
 }
 
 /// Runs the pipeline on its own thread at a lower CPU priority.
@@ -176,5 +258,5 @@ async fn shutdown_signal() {
     }
     #[cfg(not(unix))]
     let _ = ctrl_c.await;
-    tracing::info!("shutting down; undelivered notifications stay in the store");
+    tracing::info!("shutting down: no new connections; waiting for deliveries in flight");
 }

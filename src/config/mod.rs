@@ -47,12 +47,22 @@ pub struct ServerConfig {
     /// Bearer token Alertmanager must send. Prefer the environment or a file (see README).
     pub bearer_token_env: String,
     pub bearer_token_file: Option<PathBuf>,
+    /// A request's header must arrive within this, counted from when the connection is ready for
+    /// one (so it is also how long a kept-alive connection may sit idle), and then its body
+    /// within this again. Slow or silent clients are closed instead of holding a file.
+    pub read_timeout_ms: u64,
+    /// Connections served at once; more wait in the kernel's backlog. 0 = derived from the
+    /// open-file limit (RLIMIT_NOFILE), leaving room for the store and outgoing connections.
+    pub max_connections: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StorageConfig {
     pub path: PathBuf,
+    /// Deadline of each storage call (a write, its fsync, a read); past it the store counts as
+    /// failed and the bot answers 503 until it is restarted (see the README, Durability).
+    pub timeout_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -184,6 +194,8 @@ impl Default for ServerConfig {
             max_body_bytes: 1024 * 1024,
             bearer_token_env: "FLINK_CHATOPS_WEBHOOK_TOKEN".into(),
             bearer_token_file: None,
+            read_timeout_ms: 10_000,
+            max_connections: 0,
         }
     }
 }
@@ -192,6 +204,7 @@ impl Default for StorageConfig {
     fn default() -> Self {
         StorageConfig {
             path: PathBuf::from("flink-chatops-data"),
+            timeout_ms: 5_000,
         }
     }
 }
@@ -378,6 +391,12 @@ impl Config {
         }
         if self.server.max_body_bytes < 1024 {
             return Err("key `server.max_body_bytes`: must be at least 1024".into());
+        }
+        if self.server.read_timeout_ms == 0 {
+            return Err("key `server.read_timeout_ms`: must be at least 1".into());
+        }
+        if self.storage.timeout_ms == 0 {
+            return Err("key `storage.timeout_ms`: must be at least 1".into());
         }
         if self.delivery.concurrency == 0 {
             return Err("key `delivery.concurrency`: must be at least 1".into());

@@ -278,13 +278,14 @@ impl Metrics {
 
     /// The exposition text, after reading the store's backlog.
     pub fn render(&self, store: &Store) -> String {
-        self.store_up.set(i64::from(store.check().is_ok()));
         self.inbox_pending.set(store.pending_count() as i64);
         let age = match store.oldest_pending_ms() {
             Ok(Some(at)) => (chrono::Utc::now().timestamp_millis() - at).max(0) as f64 / 1000.0,
             _ => 0.0,
         };
         self.inbox_oldest_age.set(age);
+        // After the read above: a read past storage.timeout_ms has marked the store failed.
+        self.store_up.set(i64::from(store.failure().is_none()));
         let mut out = Vec::new();
         if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut out) {
             tracing::error!(error = %e, "cannot encode the metrics");

@@ -10,6 +10,7 @@
 mod process;
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -35,6 +36,37 @@ pub struct Pipeline {
     ready: Mutex<VecDeque<String>>,
     ready_signal: Notify,
     metrics: Arc<crate::metrics::Metrics>,
+    shutdown: Shutdown,
+}
+
+/// Set by [`Pipeline::stop`]: workers finish the work item they hold (delivered and recorded),
+/// then take no more; what is left stays in the inbox for the next start.
+#[derive(Default)]
+struct Shutdown {
+    stopping: AtomicBool,
+    /// Work items being processed now; `idle` is notified when that drops to zero.
+    busy: AtomicUsize,
+    idle: Notify,
+}
+
+/// Held while a worker processes one work item.
+struct Busy<'a>(&'a Shutdown);
+
+impl Shutdown {
+    /// `None` once stopping; counted before the check so `stop` cannot miss an item starting.
+    fn begin(&self) -> Option<Busy<'_>> {
+        self.busy.fetch_add(1, Ordering::SeqCst);
+        let busy = Busy(self);
+        (!self.stopping.load(Ordering::SeqCst)).then_some(busy)
+    }
+}
+
+impl Drop for Busy<'_> {
+    fn drop(&mut self) {
+        if self.0.busy.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.0.idle.notify_waiters();
+        }
+    }
 }
 
 /// What is waiting for one group: sequences and due keys only (bodies stay in the store until a
@@ -78,8 +110,28 @@ impl Pipeline {
             queues: Mutex::default(),
             ready: Mutex::default(),
             ready_signal: Notify::new(),
+            shutdown: Shutdown::default(),
             metrics,
         }
+    }
+
+    /// Stops taking work and waits, at most `grace`, until the items in progress are delivered
+    /// and recorded. Returns whether they all were.
+    pub async fn stop(&self, grace: Duration) -> bool {
+        let s = &self.shutdown;
+        s.stopping.store(true, Ordering::SeqCst);
+        tokio::time::timeout(grace, async {
+            loop {
+                // Created before the check: notify_waiters reaches it even before it is polled.
+                let idle = s.idle.notified();
+                if s.busy.load(Ordering::SeqCst) == 0 {
+                    return;
+                }
+                idle.await;
+            }
+        })
+        .await
+        .is_ok()
     }
 
     /// Starts `delivery.concurrency` workers, then feeds them from the inbox forever.
@@ -134,7 +186,13 @@ impl Pipeline {
     async fn work(self: Arc<Self>) {
         loop {
             let key = self.next_ready().await;
-            while let Some(work) = self.next_work(&key) {
+            loop {
+                let Some(_busy) = self.shutdown.begin() else {
+                    return;
+                };
+                let Some(work) = self.next_work(&key) else {
+                    break;
+                };
                 match work {
                     Work::Notifications(seqs) => match self.store.entries(&seqs) {
                         Ok(batch) if batch.is_empty() => {}

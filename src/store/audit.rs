@@ -32,55 +32,50 @@ impl Store {
         now_ms: i64,
         key: Option<&[u8]>,
     ) -> Result<Entry, StoreError> {
-        let tree = self.audit_tree()?;
-        let entry = loop {
-            let last = match tree.last()? {
-                Some((k, v)) => Some(decode(&k, &v).map_err(|b| {
-                    StoreError::Corrupt(format!(
-                        "the last audit entry cannot be read, so nothing can be appended to it ({b}): run `flink-chatops audit verify`"
-                    ))
-                })?),
-                None => None,
-            };
-            let entry = audit::seal(last.as_ref(), now_ms, event, key);
-            let swapped = tree.compare_and_swap(
-                entry.seq.to_be_bytes(),
-                None as Option<&[u8]>,
-                Some(entry.to_json().into_bytes()),
-            )?;
-            if swapped.is_ok() {
-                break entry;
-            }
-        };
+        let (db, event, key) = (self.db.clone(), event.clone(), key.map(<[u8]>::to_vec));
+        let entry = self
+            .guard
+            .run("audit append", move || {
+                append(&db, &event, now_ms, key.as_deref())
+            })
+            .await?;
         self.durable().await?;
         Ok(entry)
     }
 
     /// The newest entry.
     pub fn audit_last(&self) -> Result<Option<Entry>, StoreError> {
-        match self.audit_tree()?.last()? {
-            Some((k, v)) => Ok(Some(decode(&k, &v).map_err(corrupt)?)),
-            None => Ok(None),
-        }
+        let db = self.db.clone();
+        self.guard
+            .run_blocking("audit read", move || match db.open_tree(TREE)?.last()? {
+                Some((k, v)) => Ok(Some(decode(&k, &v).map_err(corrupt)?)),
+                None => Ok(None),
+            })
     }
 
     pub fn audit_get(&self, seq: u64) -> Result<Option<Entry>, StoreError> {
-        match self.audit_tree()?.get(seq.to_be_bytes())? {
-            Some(v) => Ok(Some(decode(&seq.to_be_bytes(), &v).map_err(corrupt)?)),
-            None => Ok(None),
-        }
+        let db = self.db.clone();
+        self.guard.run_blocking("audit read", move || {
+            match db.open_tree(TREE)?.get(seq.to_be_bytes())? {
+                Some(v) => Ok(Some(decode(&seq.to_be_bytes(), &v).map_err(corrupt)?)),
+                None => Ok(None),
+            }
+        })
     }
 
     /// Up to `limit` entries from `from_seq` on, oldest first.
     pub fn audit_range(&self, from_seq: u64, limit: usize) -> Result<Vec<Entry>, StoreError> {
-        self.audit_tree()?
-            .range(from_seq.to_be_bytes()..)
-            .take(limit)
-            .map(|item| {
-                let (k, v) = item?;
-                decode(&k, &v).map_err(corrupt)
-            })
-            .collect()
+        let db = self.db.clone();
+        self.guard.run_blocking("audit read", move || {
+            db.open_tree(TREE)?
+                .range(from_seq.to_be_bytes()..)
+                .take(limit)
+                .map(|item| {
+                    let (k, v) = item?;
+                    decode(&k, &v).map_err(corrupt)
+                })
+                .collect()
+        })
     }
 
     /// The newest `limit` entries (about `job_id` only, when given), oldest first: what
@@ -90,25 +85,35 @@ impl Store {
         limit: usize,
         job_id: Option<&str>,
     ) -> Result<Vec<Entry>, StoreError> {
-        let mut out = Vec::new();
-        for item in self.audit_tree()?.iter().rev() {
-            if out.len() >= limit {
-                break;
+        let (db, job_id) = (self.db.clone(), job_id.map(str::to_string));
+        self.guard.run_blocking("audit read", move || {
+            let mut out = Vec::new();
+            for item in db.open_tree(TREE)?.iter().rev() {
+                if out.len() >= limit {
+                    break;
+                }
+                let (k, v) = item?;
+                let e = decode(&k, &v).map_err(corrupt)?;
+                if job_id
+                    .as_deref()
+                    .is_none_or(|j| e.event.job_id.as_deref() == Some(j))
+                {
+                    out.push(e);
+                }
             }
-            let (k, v) = item?;
-            let e = decode(&k, &v).map_err(corrupt)?;
-            if job_id.is_none_or(|j| e.event.job_id.as_deref() == Some(j)) {
-                out.push(e);
-            }
-        }
-        out.reverse();
-        Ok(out)
+            out.reverse();
+            Ok(out)
+        })
     }
 
     /// Every stored entry's raw JSON, oldest first, exactly as stored (for `audit export`).
+    ///
+    /// This and [`Store::audit_verify`] walk the whole chain for the `audit` command, on the
+    /// caller's thread and without `storage.timeout_ms`, which a long chain could outlast.
     pub fn audit_raw(
         &self,
     ) -> Result<impl Iterator<Item = Result<Vec<u8>, StoreError>>, StoreError> {
+        self.guard.check()?;
         Ok(self.audit_tree()?.iter().values().map(|v| Ok(v?.to_vec())))
     }
 
@@ -119,6 +124,7 @@ impl Store {
         published: &[Head],
         key: Option<&[u8]>,
     ) -> Result<Result<Summary, Break>, StoreError> {
+        self.guard.check()?;
         let mut v = Verifier::new(published, key);
         for item in self.audit_tree()?.iter() {
             let (k, value) = item?;
@@ -128,6 +134,35 @@ impl Store {
             }
         }
         Ok(v.finish())
+    }
+}
+
+/// The append itself, on the store thread.
+fn append(
+    db: &sled::Db,
+    event: &AuditEvent,
+    now_ms: i64,
+    key: Option<&[u8]>,
+) -> Result<Entry, StoreError> {
+    let tree = db.open_tree(TREE)?;
+    loop {
+        let last = match tree.last()? {
+            Some((k, v)) => Some(decode(&k, &v).map_err(|b| {
+                StoreError::Corrupt(format!(
+                    "the last audit entry cannot be read, so nothing can be appended to it ({b}): run `flink-chatops audit verify`"
+                ))
+            })?),
+            None => None,
+        };
+        let entry = audit::seal(last.as_ref(), now_ms, event, key);
+        let swapped = tree.compare_and_swap(
+            entry.seq.to_be_bytes(),
+            None as Option<&[u8]>,
+            Some(entry.to_json().into_bytes()),
+        )?;
+        if swapped.is_ok() {
+            return Ok(entry);
+        }
     }
 }
 

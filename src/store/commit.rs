@@ -2,7 +2,8 @@
 //!
 //! The disk does ~7,500 fsyncs/s for one writer; paying one sync per webhook would cap intake
 //! there. Writers that arrive while a sync is running are served together by the next one, so
-//! the cost of a sync is shared by everyone who was waiting for it.
+//! the cost of a sync is shared by everyone who was waiting for it. A writer waits at most
+//! `storage.timeout_ms`; a flush that fails or hangs marks the store failed (see `guard`).
 
 use std::fs::File;
 use std::path::Path;
@@ -11,19 +12,24 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
 
+use super::guard::{Guard, Health};
 use super::StoreError;
 
 type Waiter = oneshot::Sender<Result<(), String>>;
 
+/// A writer waiting for the next sync, or (`None`) the order to stop after the current one.
+type Request = Option<Waiter>;
+
 #[derive(Clone)]
 pub struct Committer {
-    tx: mpsc::UnboundedSender<Waiter>,
+    tx: mpsc::UnboundedSender<Request>,
     commits: Arc<AtomicU64>,
+    guard: Guard,
     pub metrics: crate::metrics::CommitMetrics,
 }
 
 impl Committer {
-    pub fn start(db: sled::Db, path: &Path) -> Result<Committer, StoreError> {
+    pub(super) fn start(db: sled::Db, path: &Path, guard: Guard) -> Result<Committer, StoreError> {
         // sled 0.34's flush() ends in sync_file_range on Linux, which neither writes metadata
         // nor flushes the device cache: it survives a crash of the process but not of the
         // machine. An fdatasync of its log file after each flush makes a 200 mean "on disk"
@@ -33,23 +39,40 @@ impl Committer {
         let (tx, rx) = mpsc::unbounded_channel();
         let commits = Arc::new(AtomicU64::new(0));
         let metrics = crate::metrics::CommitMetrics::new();
-        tokio::spawn(run(db, log, rx, commits.clone(), metrics.clone()));
+        tokio::spawn(run(
+            db,
+            log,
+            rx,
+            commits.clone(),
+            guard.health().clone(),
+            metrics.clone(),
+        ));
         Ok(Committer {
             tx,
             commits,
+            guard,
             metrics,
         })
     }
 
-    /// Resolves once a flush that started after this call has completed.
+    /// Resolves once a flush that started after this call has completed, or fails after
+    /// `storage.timeout_ms`.
     pub async fn durable(&self) -> Result<(), StoreError> {
+        self.guard.check()?;
+        let stopped = || StoreError::Flush("the commit task has stopped".into());
         let (tx, rx) = oneshot::channel();
-        self.tx
-            .send(tx)
-            .map_err(|_| StoreError::Flush("the commit task has stopped".into()))?;
-        rx.await
-            .map_err(|_| StoreError::Flush("the commit task has stopped".into()))?
-            .map_err(StoreError::Flush)
+        self.tx.send(Some(tx)).map_err(|_| stopped())?;
+        match tokio::time::timeout(self.guard.timeout(), rx).await {
+            Ok(Ok(Ok(()))) => Ok(()),
+            Ok(Ok(Err(e))) => Err(StoreError::Flush(e)),
+            Ok(Err(_)) => Err(stopped()),
+            Err(_) => Err(self.guard.timed_out("flush")),
+        }
+    }
+
+    /// Stops the task once the syncs asked for so far are done.
+    pub fn stop(&self) {
+        let _ = self.tx.send(None);
     }
 
     /// Group commits so far (each served every writer waiting at that moment).
@@ -61,16 +84,29 @@ impl Committer {
 async fn run(
     db: sled::Db,
     log: File,
-    mut rx: mpsc::UnboundedReceiver<Waiter>,
+    mut rx: mpsc::UnboundedReceiver<Request>,
     commits: Arc<AtomicU64>,
+    health: Arc<Health>,
     metrics: crate::metrics::CommitMetrics,
 ) {
     let log = Arc::new(log);
     let mut batch = Vec::new();
-    while let Some(first) = rx.recv().await {
+    let mut stop = false;
+    while !stop {
+        let Some(first) = rx.recv().await else {
+            break;
+        };
         batch.push(first);
         while let Ok(more) = rx.try_recv() {
             batch.push(more);
+        }
+        stop = batch.iter().any(Option::is_none);
+        if let Some(reason) = health.failure() {
+            // A failed store is not touched again: sled would only repeat its error, or hang.
+            for waiter in batch.drain(..).flatten() {
+                let _ = waiter.send(Err(reason.clone()));
+            }
+            continue;
         }
         let (db, log, started) = (db.clone(), log.clone(), std::time::Instant::now());
         // sled's flush_async is unreliable in 0.34; the blocking flush on a worker thread is not.
@@ -84,9 +120,9 @@ async fn run(
         commits.fetch_add(1, Ordering::Relaxed);
         metrics.record(started.elapsed(), batch.len());
         if let Err(e) = &result {
-            tracing::error!(error = %e, "storage flush failed; answering 503 so Alertmanager retries");
+            health.fail(format!("flush failed: {e}"));
         }
-        for waiter in batch.drain(..) {
+        for waiter in batch.drain(..).flatten() {
             let _ = waiter.send(result.clone());
         }
     }

@@ -30,7 +30,11 @@ impl Store {
         value.extend_from_slice(&(item.group_key.len() as u32).to_be_bytes());
         value.extend_from_slice(item.group_key.as_bytes());
         value.extend_from_slice(body);
-        self.due.insert(&key, value)?;
+        let (tree, k) = (self.due.clone(), key.clone());
+        self.guard.run_blocking("due write", move || {
+            tree.insert(k, value)?;
+            Ok(())
+        })?;
         Ok(key)
     }
 
@@ -42,25 +46,32 @@ impl Store {
         limit: usize,
     ) -> Result<Vec<DueItem>, StoreError> {
         let end = (now_ms.max(0) as u64 + 1).to_be_bytes();
-        let range = match after {
-            Some(a) => self.due.range::<&[u8], _>((
-                std::ops::Bound::Excluded(a),
-                std::ops::Bound::Excluded(&end[..]),
-            )),
-            None => self.due.range(..&end[..]),
-        };
-        range
-            .take(limit)
-            .map(|item| {
-                let (k, v) = item?;
-                decode(&k, &v).map(|(d, _)| d)
-            })
-            .collect()
+        let (tree, after) = (self.due.clone(), after.map(<[u8]>::to_vec));
+        self.guard.run_blocking("due scan", move || {
+            let range = match &after {
+                Some(a) => tree.range::<&[u8], _>((
+                    std::ops::Bound::Excluded(&a[..]),
+                    std::ops::Bound::Excluded(&end[..]),
+                )),
+                None => tree.range(..&end[..]),
+            };
+            range
+                .take(limit)
+                .map(|item| {
+                    let (k, v) = item?;
+                    decode(&k, &v).map(|(d, _)| d)
+                })
+                .collect()
+        })
     }
 
     /// The body of a due item, if it is still scheduled.
     pub fn due_body(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        match self.due.get(key)? {
+        let (tree, k) = (self.due.clone(), key.to_vec());
+        let value = self
+            .guard
+            .run_blocking("due read", move || Ok(tree.get(k)?))?;
+        match value {
             Some(v) => decode(key, &v).map(|(_, body)| Some(body.to_vec())),
             None => Ok(None),
         }
@@ -68,20 +79,30 @@ impl Store {
 
     /// Durable after the next [`Store::durable`].
     pub fn remove_due(&self, key: &[u8]) -> Result<(), StoreError> {
-        self.due.remove(key)?;
-        Ok(())
+        let (tree, k) = (self.due.clone(), key.to_vec());
+        self.guard.run_blocking("due remove", move || {
+            tree.remove(k)?;
+            Ok(())
+        })
     }
 
     /// When the earliest scheduled item is due.
     pub fn next_due_ms(&self) -> Result<Option<i64>, StoreError> {
-        Ok(match self.due.first()? {
-            Some((k, _)) => Some(due_ms(&k)?),
-            None => None,
+        let tree = self.due.clone();
+        self.guard.run_blocking("due read", move || {
+            Ok(match tree.first()? {
+                Some((k, _)) => Some(due_ms(&k)?),
+                None => None,
+            })
         })
     }
 
+    /// Scheduled refills; 0 when the store cannot answer (it is then failed, see `guard`).
     pub fn due_count(&self) -> usize {
-        self.due.len()
+        let tree = self.due.clone();
+        self.guard
+            .run_blocking("due count", move || Ok(tree.len()))
+            .unwrap_or(0)
     }
 }
 

@@ -13,18 +13,25 @@
 //! - `incident_ids`: incident id -> group key, so a button naming an incident finds it.
 //! - `requests`: guarded action requests and their approvals (see `requests.rs`).
 //! - `notes`: incident id -> the one-line state its message shows (acknowledged, silenced, last action).
+//!
+//! No sled call runs on the caller's thread: [`guard`] runs them on the store thread under
+//! `storage.timeout_ms` and latches the first failure (sled keeps it forever); [`recover`] then
+//! waits for the disk to take writes again, when the bot exits to be restarted on the same store.
 
 mod audit;
 mod commit;
 mod due;
+mod guard;
 mod instance;
 mod posts;
+mod recover;
 mod requests;
 
 use std::collections::HashMap;
-use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use serde::{de::DeserializeOwned, Serialize};
 use sha2::{Digest, Sha256};
@@ -32,6 +39,7 @@ use sha2::{Digest, Sha256};
 pub use audit::{AuditError, AuditLog};
 pub use commit::Committer;
 pub use due::DueItem;
+use guard::Guard;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -41,6 +49,20 @@ pub enum StoreError {
     Flush(String),
     #[error("stored record is corrupt: {0}")]
     Corrupt(String),
+    /// The store has failed (an I/O error or a call past its deadline) and is no longer used.
+    #[error("storage failed: {0}")]
+    Failed(String),
+}
+
+impl StoreError {
+    /// Whether the store can no longer be trusted: sled keeps an I/O error for good.
+    fn is_fatal(&self) -> bool {
+        match self {
+            StoreError::Sled(e) => !matches!(e, sled::Error::CollectionNotFound(_)),
+            StoreError::Flush(_) | StoreError::Failed(_) => true,
+            StoreError::Corrupt(_) => false,
+        }
+    }
 }
 
 /// One acknowledged notification, exactly as Alertmanager sent it.
@@ -71,6 +93,9 @@ pub enum Accepted {
 /// Page cache of the storage engine; what does not fit is read back from the file (OS cache).
 const CACHE_BYTES: u64 = 32 * 1024 * 1024;
 
+/// Deadline of one storage call (`storage.timeout_ms`) when none is configured.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+
 #[derive(Clone)]
 pub struct Store {
     db: sled::Db,
@@ -88,6 +113,10 @@ pub struct Store {
     /// `pending_after` never reads past it, so a reader that moves its cursor past a sequence
     /// can never miss a lower one that was still being written (seen in benchmarks before).
     visible: Arc<AtomicU64>,
+    /// `pending_index.len()`, readable without its lock (which a stuck sled call may hold).
+    pending: Arc<AtomicUsize>,
+    guard: Guard,
+    path: PathBuf,
     /// Random, made once per store; mixed into incident ids so two stores never share one.
     instance: Arc<str>,
     due: sled::Tree,
@@ -98,6 +127,12 @@ pub struct Store {
 impl Store {
     /// Opens (or creates) the store and starts its group-commit task; needs a Tokio runtime.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
+        Store::open_with_timeout(path, DEFAULT_TIMEOUT)
+    }
+
+    /// [`Store::open`] with the deadline of each storage call. Blocks while sled recovers its
+    /// log: call it from a blocking thread.
+    pub fn open_with_timeout(path: &Path, timeout: Duration) -> Result<Store, StoreError> {
         let db = sled::Config::new()
             .path(path)
             // Durability comes from explicit group commits, not from sled's timer.
@@ -121,20 +156,24 @@ impl Store {
         // Stores written before the index moved to memory kept it in a tree of its own.
         db.drop_tree("seen")?;
         let instance = instance::instance_id(&db.open_tree("meta")?)?;
+        let guard = Guard::start(timeout)?;
         Ok(Store {
             instance,
             due: db.open_tree("due")?,
             posting: db.open_tree("posting")?,
             dead: db.open_tree("dead")?,
-            committer: Committer::start(db.clone(), path)?,
+            committer: Committer::start(db.clone(), path, guard.clone())?,
             incidents: db.open_tree("incidents")?,
             incident_ids: db.open_tree("incident_ids")?,
             requests: db.open_tree("requests")?,
             notes: db.open_tree("notes")?,
             inbox,
             db,
+            pending: Arc::new(AtomicUsize::new(pending.len())),
             pending_index: Arc::new(Mutex::new(pending)),
             visible: Arc::new(AtomicU64::new(visible)),
+            guard,
+            path: path.to_path_buf(),
         })
     }
 
@@ -147,75 +186,107 @@ impl Store {
     ) -> Result<Accepted, StoreError> {
         let hash = body_hash(body);
         let value = encode_entry(received_at_ms, &hash, group_key, body);
-        let accepted = {
-            let mut pending = self.pending_index.lock().expect("store order lock");
-            match pending.get(&hash) {
-                Some(&seq) => Accepted::Duplicate(seq),
-                None => {
-                    let seq = self.db.generate_id()?;
-                    self.inbox.insert(seq.to_be_bytes(), value)?;
-                    pending.insert(hash, seq);
-                    self.visible.store(seq, Ordering::Release);
-                    Accepted::Stored(seq)
-                }
-            }
-        };
+        let (db, inbox) = (self.db.clone(), self.inbox.clone());
+        let (index, visible, count) = (
+            self.pending_index.clone(),
+            self.visible.clone(),
+            self.pending.clone(),
+        );
+        let accepted = self
+            .guard
+            .run("insert", move || {
+                let mut pending = index.lock().expect("store order lock");
+                Ok(match pending.get(&hash) {
+                    Some(&seq) => Accepted::Duplicate(seq),
+                    None => {
+                        let seq = db.generate_id()?;
+                        inbox.insert(seq.to_be_bytes(), value)?;
+                        pending.insert(hash, seq);
+                        count.store(pending.len(), Ordering::Release);
+                        visible.store(seq, Ordering::Release);
+                        Accepted::Stored(seq)
+                    }
+                })
+            })
+            .await?;
         // A duplicate's first copy may not be flushed yet either: answer only once it is.
         self.committer.durable().await?;
         Ok(accepted)
     }
 
     /// Pending entries with a sequence greater than `after`, oldest first, without bodies.
+    ///
+    /// Synchronous callers (the pipeline's thread) wait at most `storage.timeout_ms`.
     pub fn pending_after(&self, after: Option<u64>) -> Result<Vec<Pending>, StoreError> {
         let start = after.map_or(0, |s| s + 1);
         let end = self.visible.load(Ordering::Acquire);
         if start > end {
             return Ok(Vec::new());
         }
-        self.inbox
-            .range(start.to_be_bytes()..=end.to_be_bytes())
-            .map(|item| {
-                let (k, v) = item?;
-                let e = decode_entry(&k, &v)?;
-                Ok(Pending {
-                    seq: e.seq,
-                    group_key: e.group_key,
+        let inbox = self.inbox.clone();
+        self.guard.run_blocking("inbox scan", move || {
+            inbox
+                .range(start.to_be_bytes()..=end.to_be_bytes())
+                .map(|item| {
+                    let (k, v) = item?;
+                    let e = decode_entry(&k, &v)?;
+                    Ok(Pending {
+                        seq: e.seq,
+                        group_key: e.group_key,
+                    })
                 })
-            })
-            .collect()
+                .collect()
+        })
     }
 
     /// The full entries for these sequences (those still pending), in the order given.
     pub fn entries(&self, seqs: &[u64]) -> Result<Vec<InboxEntry>, StoreError> {
-        let mut out = Vec::with_capacity(seqs.len());
-        for seq in seqs {
-            if let Some(v) = self.inbox.get(seq.to_be_bytes())? {
-                out.push(decode_entry(&seq.to_be_bytes(), &v)?);
+        let (inbox, seqs) = (self.inbox.clone(), seqs.to_vec());
+        self.guard.run_blocking("inbox read", move || {
+            let mut out = Vec::with_capacity(seqs.len());
+            for seq in seqs {
+                if let Some(v) = inbox.get(seq.to_be_bytes())? {
+                    out.push(decode_entry(&seq.to_be_bytes(), &v)?);
+                }
             }
-        }
-        Ok(out)
+            Ok(out)
+        })
     }
 
+    /// Entries not yet delivered; from memory, so it answers even when sled does not.
     pub fn pending_count(&self) -> usize {
-        self.inbox.len()
+        self.pending.load(Ordering::Acquire)
     }
 
     /// Marks entries delivered. Durable after the next [`Store::durable`].
     pub fn complete(&self, entries: &[InboxEntry]) -> Result<(), StoreError> {
-        let mut pending = self.pending_index.lock().expect("store order lock");
-        for e in entries {
-            self.inbox.remove(e.seq.to_be_bytes())?;
-            // Once delivered, the same body again is a genuine repeat (Alertmanager's
-            // repeat_interval) and must be stored and processed.
-            if pending.get(&e.hash) == Some(&e.seq) {
-                pending.remove(&e.hash);
+        let done: Vec<(u64, [u8; 16])> = entries.iter().map(|e| (e.seq, e.hash)).collect();
+        let (inbox, index, count) = (
+            self.inbox.clone(),
+            self.pending_index.clone(),
+            self.pending.clone(),
+        );
+        self.guard.run_blocking("inbox remove", move || {
+            let mut pending = index.lock().expect("store order lock");
+            for (seq, hash) in done {
+                inbox.remove(seq.to_be_bytes())?;
+                // Once delivered, the same body again is a genuine repeat (Alertmanager's
+                // repeat_interval) and must be stored and processed.
+                if pending.get(&hash) == Some(&seq) {
+                    pending.remove(&hash);
+                }
+                count.store(pending.len(), Ordering::Release);
             }
-        }
-        Ok(())
+            Ok(())
+        })
     }
 
     pub fn incident<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, StoreError> {
-        match self.incidents.get(key.as_bytes())? {
+        let (incidents, k) = (self.incidents.clone(), key.as_bytes().to_vec());
+        let value = self
+            .guard
+            .run_blocking("incident read", move || Ok(incidents.get(k)?))?;
+        match value {
             Some(v) => serde_json::from_slice(&v)
                 .map(Some)
                 .map_err(|e| StoreError::Corrupt(format!("incident {key:?}: {e}"))),
@@ -225,19 +296,33 @@ impl Store {
 
     pub fn put_incident<T: Serialize>(&self, key: &str, incident: &T) -> Result<(), StoreError> {
         let bytes = serde_json::to_vec(incident).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        self.incidents.insert(key.as_bytes(), bytes)?;
-        Ok(())
+        let (incidents, k) = (self.incidents.clone(), key.as_bytes().to_vec());
+        self.guard.run_blocking("incident write", move || {
+            incidents.insert(k, bytes)?;
+            Ok(())
+        })
     }
 
     /// Records which group an incident id belongs to (durable with the next commit).
     pub fn index_incident(&self, id: &str, key: &str) -> Result<(), StoreError> {
-        self.incident_ids.insert(id.as_bytes(), key.as_bytes())?;
-        Ok(())
+        let (ids, id, key) = (
+            self.incident_ids.clone(),
+            id.as_bytes().to_vec(),
+            key.as_bytes().to_vec(),
+        );
+        self.guard.run_blocking("incident index write", move || {
+            ids.insert(id, key)?;
+            Ok(())
+        })
     }
 
     /// The incident with this id, if the store still has it.
     pub fn incident_by_id<T: DeserializeOwned>(&self, id: &str) -> Result<Option<T>, StoreError> {
-        match self.incident_ids.get(id.as_bytes())? {
+        let (ids, id) = (self.incident_ids.clone(), id.as_bytes().to_vec());
+        let key = self
+            .guard
+            .run_blocking("incident index read", move || Ok(ids.get(id)?))?;
+        match key {
             Some(key) => self.incident(&String::from_utf8_lossy(&key)),
             None => Ok(None),
         }
@@ -255,10 +340,12 @@ impl Store {
 
     /// When the oldest pending entry was received (ms since the epoch); `None` if none is pending.
     pub fn oldest_pending_ms(&self) -> Result<Option<i64>, StoreError> {
-        match self.inbox.first()? {
-            Some((k, v)) => Ok(Some(decode_entry(&k, &v)?.received_at_ms)),
-            None => Ok(None),
-        }
+        let inbox = self.inbox.clone();
+        self.guard
+            .run_blocking("inbox read", move || match inbox.first()? {
+                Some((k, v)) => Ok(Some(decode_entry(&k, &v)?.received_at_ms)),
+                None => Ok(None),
+            })
     }
 
     /// The group-commit histograms, for `/metrics`.
@@ -271,10 +358,34 @@ impl Store {
         &self.instance
     }
 
-    /// A cheap liveness probe of the storage engine for `/readyz`.
-    pub fn check(&self) -> Result<(), StoreError> {
-        self.db.get(b"__readyz")?;
-        Ok(())
+    /// A cheap liveness probe of the storage engine for `/readyz`, under the deadline.
+    pub async fn check(&self) -> Result<(), StoreError> {
+        let db = self.db.clone();
+        self.guard
+            .run("readyz probe", move || {
+                db.get(b"__readyz")?;
+                Ok(())
+            })
+            .await
+    }
+
+    /// Why the store failed, once it has (it is not used again in this process).
+    pub fn failure(&self) -> Option<String> {
+        self.guard.health().failure()
+    }
+
+    /// Resolves once the store has failed and its disk takes writes again: the moment to exit
+    /// and be restarted on the same store (see [`recover`]).
+    pub async fn recoverable(&self) {
+        recover::wait(self.guard.health().clone(), self.path.clone()).await
+    }
+
+    /// Last step of a shutdown, after the pipeline has recorded: one final commit, then the
+    /// commit task stops.
+    pub async fn close(&self) -> Result<(), StoreError> {
+        let result = self.durable().await;
+        self.committer.stop();
+        result
     }
 }
 

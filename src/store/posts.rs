@@ -12,26 +12,32 @@ impl Store {
     /// Marks a post as started; returns whether it was already marked (an earlier attempt may
     /// have reached Discord). Durable after the next [`Store::durable`].
     pub fn mark_posting(&self, incident_id: &str) -> Result<bool, StoreError> {
-        Ok(self
-            .posting
-            .insert(incident_id.as_bytes(), &[][..])?
-            .is_some())
+        let (tree, k) = (self.posting.clone(), incident_id.as_bytes().to_vec());
+        self.guard.run_blocking("posting mark", move || {
+            Ok(tree.insert(k, &[][..])?.is_some())
+        })
     }
 
     /// Whether a post for this incident was started and not recorded.
     pub fn is_posting(&self, incident_id: &str) -> Result<bool, StoreError> {
-        Ok(self.posting.contains_key(incident_id.as_bytes())?)
+        let (tree, k) = (self.posting.clone(), incident_id.as_bytes().to_vec());
+        self.guard
+            .run_blocking("posting read", move || Ok(tree.contains_key(k)?))
     }
 
     /// The post is recorded (or given up on). Durable after the next [`Store::durable`].
     pub fn clear_posting(&self, incident_id: &str) -> Result<(), StoreError> {
-        self.posting.remove(incident_id.as_bytes())?;
-        Ok(())
+        let (tree, k) = (self.posting.clone(), incident_id.as_bytes().to_vec());
+        self.guard.run_blocking("posting clear", move || {
+            tree.remove(k)?;
+            Ok(())
+        })
     }
 
     /// Moves undeliverable entries from the inbox to `dead`, with the reason. Durable after the
     /// next [`Store::durable`].
     pub fn bury(&self, entries: &[InboxEntry], reason: &str) -> Result<(), StoreError> {
+        let mut kept = Vec::with_capacity(entries.len());
         for e in entries {
             let mut value = Vec::with_capacity(4 + reason.len() + 28 + e.body.len());
             value.extend_from_slice(&(reason.len() as u32).to_be_bytes());
@@ -42,14 +48,25 @@ impl Store {
                 &e.group_key,
                 &e.body,
             ));
-            self.dead.insert(e.seq.to_be_bytes(), value)?;
+            kept.push((e.seq.to_be_bytes(), value));
         }
+        let tree = self.dead.clone();
+        self.guard.run_blocking("dead write", move || {
+            for (k, v) in kept {
+                tree.insert(k, v)?;
+            }
+            Ok(())
+        })?;
         self.complete(entries)
     }
 
     /// Pages kept aside because Discord will not take them.
+    /// 0 when the store cannot answer (it is then failed, see `guard`).
     pub fn dead_count(&self) -> usize {
-        self.dead.len()
+        let tree = self.dead.clone();
+        self.guard
+            .run_blocking("dead count", move || Ok(tree.len()))
+            .unwrap_or(0)
     }
 }
 

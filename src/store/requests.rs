@@ -1,6 +1,7 @@
 //! Guarded requests (`requests` tree): id -> the request as JSON. Transitions are made by one
 //! owner under its lock (`guard`), which reads, changes and writes back, then waits for the
-//! group commit; the store only keeps them.
+//! group commit; the store only keeps them. Like every store call, each runs on the store
+//! thread under `storage.timeout_ms` (see `store::guard`).
 
 use serde::{de::DeserializeOwned, Serialize};
 
@@ -8,7 +9,11 @@ use super::{Store, StoreError};
 
 impl Store {
     pub fn request<T: DeserializeOwned>(&self, id: &str) -> Result<Option<T>, StoreError> {
-        match self.requests.get(id.as_bytes())? {
+        let (tree, key) = (self.requests.clone(), id.as_bytes().to_vec());
+        let value = self
+            .guard
+            .run_blocking("request read", move || Ok(tree.get(key)?))?;
+        match value {
             Some(v) => serde_json::from_slice(&v)
                 .map(Some)
                 .map_err(|e| StoreError::Corrupt(format!("request {id:?}: {e}"))),
@@ -19,16 +24,26 @@ impl Store {
     /// Writes the request; durable after the next [`Store::durable`].
     pub fn put_request<T: Serialize>(&self, id: &str, request: &T) -> Result<(), StoreError> {
         let bytes = serde_json::to_vec(request).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        self.requests.insert(id.as_bytes(), bytes)?;
-        Ok(())
+        let (tree, key) = (self.requests.clone(), id.as_bytes().to_vec());
+        self.guard.run_blocking("request write", move || {
+            tree.insert(key, bytes)?;
+            Ok(())
+        })
     }
 
     /// Every stored request (the worker filters the open ones; they are few).
     pub fn requests<T: DeserializeOwned>(&self) -> Result<Vec<T>, StoreError> {
-        self.requests
-            .iter()
-            .map(|item| {
-                let (k, v) = item?;
+        let tree = self.requests.clone();
+        let raw = self.guard.run_blocking("request scan", move || {
+            tree.iter()
+                .map(|item| {
+                    let (k, v) = item?;
+                    Ok((k.to_vec(), v.to_vec()))
+                })
+                .collect::<Result<Vec<_>, StoreError>>()
+        })?;
+        raw.into_iter()
+            .map(|(k, v)| {
                 serde_json::from_slice(&v).map_err(|e| {
                     StoreError::Corrupt(format!("request {:?}: {e}", String::from_utf8_lossy(&k)))
                 })
@@ -43,7 +58,11 @@ impl Store {
         &self,
         incident_id: &str,
     ) -> Result<T, StoreError> {
-        match self.notes.get(incident_id.as_bytes())? {
+        let (tree, key) = (self.notes.clone(), incident_id.as_bytes().to_vec());
+        let value = self
+            .guard
+            .run_blocking("note read", move || Ok(tree.get(key)?))?;
+        match value {
             Some(v) => serde_json::from_slice(&v)
                 .map_err(|e| StoreError::Corrupt(format!("note {incident_id:?}: {e}"))),
             None => Ok(T::default()),
@@ -56,12 +75,17 @@ impl Store {
         note: &T,
     ) -> Result<(), StoreError> {
         let bytes = serde_json::to_vec(note).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        self.notes.insert(incident_id.as_bytes(), bytes)?;
-        Ok(())
+        let (tree, key) = (self.notes.clone(), incident_id.as_bytes().to_vec());
+        self.guard.run_blocking("note write", move || {
+            tree.insert(key, bytes)?;
+            Ok(())
+        })
     }
 
     /// A fresh, store-unique id (sled's monotonic id, never reused across restarts).
     pub fn next_id(&self) -> Result<u64, StoreError> {
-        Ok(self.db.generate_id()?)
+        let db = self.db.clone();
+        self.guard
+            .run_blocking("id allocation", move || Ok(db.generate_id()?))
     }
 }

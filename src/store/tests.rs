@@ -82,3 +82,64 @@ async fn reopen(path: &std::path::Path) -> Store {
     }
     Store::open(path).expect("the store reopens once the old one is gone")
 }
+
+#[tokio::test]
+async fn a_call_past_its_deadline_fails_the_store_and_later_calls_never_run() {
+    let guard = guard::Guard::start(std::time::Duration::from_secs(2)).unwrap();
+    // Stands in for a sled call stuck after ENOSPC (the store thread is only held, not lost).
+    let stuck = guard
+        .run("stuck call", || {
+            std::thread::sleep(std::time::Duration::from_secs(3));
+            Ok(())
+        })
+        .await;
+    assert!(
+        matches!(&stuck, Err(StoreError::Failed(r)) if r.contains("stuck call")),
+        "{stuck:?}"
+    );
+    let ran = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = ran.clone();
+    let started = std::time::Instant::now();
+    let later = guard.run_blocking("later call", move || {
+        flag.store(true, Ordering::SeqCst);
+        Ok(())
+    });
+    assert!(matches!(later, Err(StoreError::Failed(_))), "{later:?}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_millis(50),
+        "fails at once"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    assert!(
+        !ran.load(Ordering::SeqCst),
+        "never reaches the storage engine"
+    );
+    assert!(guard
+        .health()
+        .failure()
+        .unwrap()
+        .contains("storage.timeout_ms"));
+}
+
+#[tokio::test]
+async fn an_io_error_fails_the_store_but_a_corrupt_record_does_not() {
+    let guard = guard::Guard::start(std::time::Duration::from_secs(5)).unwrap();
+    let corrupt: Result<(), _> = guard
+        .run("read", || Err(StoreError::Corrupt("bad record".into())))
+        .await;
+    assert!(corrupt.is_err());
+    assert_eq!(
+        guard.health().failure(),
+        None,
+        "one bad record is not a failed disk"
+    );
+    let io: Result<(), _> = guard
+        .run("write", || {
+            Err(StoreError::Sled(sled::Error::Io(std::io::Error::other(
+                "No space left on device",
+            ))))
+        })
+        .await;
+    assert!(io.is_err());
+    assert!(guard.health().failure().unwrap().contains("No space left"));
+}

@@ -5,6 +5,7 @@
 mod gateway_peer;
 mod helpers;
 mod payloads;
+mod process;
 mod recorder;
 
 mod actions;
@@ -25,3 +26,4 @@ mod metrics;
 mod operations;
 mod restart;
 mod slow_flink;
+mod storage;

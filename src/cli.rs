@@ -228,7 +228,7 @@ async fn render(
             &hook,
             1,
             chrono::Utc::now(),
-            config.discord.default_channel,
+            config.discord.default_channel.unwrap_or_default(),
             0,
         );
         let facts = if enrich {

@@ -212,7 +212,7 @@ fn lower_priority() {}
 
 /// With a Discord token, messages need somewhere to go.
 pub fn check_output(config: &Config, secrets: &Secrets) -> anyhow::Result<()> {
-    if secrets.discord_token.is_some() && config.discord.default_channel == 0 {
+    if secrets.discord_token.is_some() && config.discord.default_channel.is_none() {
         anyhow::bail!(
             "key `discord.default_channel`: a Discord token is set but no default channel (set it, or FLINK_CHATOPS__DISCORD__DEFAULT_CHANNEL)"
         );

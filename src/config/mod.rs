@@ -5,16 +5,17 @@
 //! `SecretString`s that do not print.
 
 mod alertmanager;
+mod discord;
 pub mod policy;
 pub mod secrets;
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
 pub use alertmanager::AlertmanagerConfig;
+pub use discord::{DiscordConfig, RouteConfig, DISCORD_API_BASE};
 pub use policy::{AuditConfig, PolicyConfig, Principal};
 pub use secrets::{FlinkAuth, Secrets};
 
@@ -106,44 +107,6 @@ pub struct ClusterConfig {
     pub token_file: Option<PathBuf>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct DiscordConfig {
-    /// Base URL of the Discord API. Anything but the default sends every call there (a proxy or a
-    /// test recorder) and turns off serenity's pre-emptive rate limiter, which ignores proxies.
-    pub api_base: String,
-    pub token_env: String,
-    pub token_file: Option<PathBuf>,
-    /// Channel used when no route matches. 0 means "not set" (console output only).
-    pub default_channel: u64,
-    pub routes: Vec<RouteConfig>,
-    /// Who to notify per severity: `"<@&ROLE>"` or `"<@USER>"` strings keyed by severity.
-    pub mentions: BTreeMap<String, Vec<String>>,
-    /// The application (bot) id: needed to answer interactions and register commands.
-    pub application_id: Option<u64>,
-    /// The application's Ed25519 public key (64 hex digits), for `POST /discord/interactions`.
-    /// Set it only if the application's Interactions Endpoint URL points at this bot.
-    pub public_key: Option<String>,
-    /// Receive interactions over the gateway (needs no public URL). Default: on when a token is set.
-    pub gateway: Option<bool>,
-    /// Signed requests older (or newer) than this are refused as replays.
-    pub max_request_age_secs: u64,
-    /// Register the slash commands at start-up (bulk overwrite), in `commands_guild` if set.
-    pub register_commands: bool,
-    /// Guild for command registration: guild commands update at once, global ones can take a while.
-    pub commands_guild: Option<u64>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RouteConfig {
-    #[serde(default)]
-    pub cluster: Option<String>,
-    #[serde(default)]
-    pub severity: Option<String>,
-    pub channel: u64,
-}
-
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ResponsesConfig {
@@ -221,25 +184,6 @@ impl Default for FlinkConfig {
     }
 }
 
-impl Default for DiscordConfig {
-    fn default() -> Self {
-        DiscordConfig {
-            api_base: DISCORD_API_BASE.into(),
-            token_env: "FLINK_CHATOPS_DISCORD_TOKEN".into(),
-            token_file: None,
-            default_channel: 0,
-            routes: Vec::new(),
-            mentions: BTreeMap::new(),
-            application_id: None,
-            public_key: None,
-            gateway: None,
-            max_request_age_secs: 300,
-            register_commands: false,
-            commands_guild: None,
-        }
-    }
-}
-
 impl Default for DeliveryConfig {
     fn default() -> Self {
         DeliveryConfig {
@@ -249,8 +193,6 @@ impl Default for DeliveryConfig {
         }
     }
 }
-
-pub const DISCORD_API_BASE: &str = "https://discord.com";
 
 /// A configuration problem, phrased for the operator who has to fix it.
 #[derive(Debug, thiserror::Error)]
@@ -493,23 +435,5 @@ impl Default for DefaultClusterView {
             name: c.name.clone(),
             rest_url: c.rest_url.clone(),
         }
-    }
-}
-
-impl DiscordConfig {
-    /// The first route matching the cluster and severity (an unset field matches anything),
-    /// else the default channel.
-    pub fn channel_for(&self, cluster: Option<&str>, severity: &str) -> u64 {
-        self.routes
-            .iter()
-            .find(|r| {
-                r.cluster.as_deref().is_none_or(|c| Some(c) == cluster)
-                    && r.severity.as_deref().is_none_or(|s| s == severity)
-            })
-            .map_or(self.default_channel, |r| r.channel)
-    }
-
-    pub fn mentions_for(&self, severity: &str) -> &[String] {
-        self.mentions.get(severity).map_or(&[], Vec::as_slice)
     }
 }

@@ -128,6 +128,23 @@ impl TestApp {
         req.send().await.unwrap()
     }
 
+    /// Waits until nothing is pending (a delivery is recorded just after Discord answers it),
+    /// or fails after 10 s.
+    pub async fn drained(&self) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let pending = self.pending().await;
+            if pending == 0 {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{pending} still pending after 10 s"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     pub async fn pending(&self) -> u64 {
         let v: Value = self
             .client

@@ -78,7 +78,7 @@ async fn a_byte_identical_repeat_never_produces_a_second_message() {
         .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(app.recorder.posts().len(), 1, "exactly one message");
-    assert_eq!(app.pending().await, 0);
+    app.drained().await;
 }
 
 #[tokio::test]

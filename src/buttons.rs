@@ -10,6 +10,25 @@ use serde::Serialize;
 
 use crate::action::{ActionKind, SavepointFormat};
 
+/// The next steps a diagnosis can suggest, in the one vocabulary buttons use.
+pub mod suggest {
+    use super::Offer;
+    use crate::action::{ActionKind, SavepointFormat};
+
+    pub const STATUS: Offer = Offer::Status;
+    pub const SAVEPOINT: Offer = Offer::Act(ActionKind::Savepoint {
+        format: SavepointFormat::Canonical,
+    });
+    pub const STOP: Offer = Offer::Act(ActionKind::StopWithSavepoint {
+        drain: false,
+        format: SavepointFormat::Canonical,
+    });
+    pub const CANCEL: Offer = Offer::Act(ActionKind::Cancel);
+    pub const THREAD_DUMP: Offer = Offer::Act(ActionKind::ThreadDump);
+    /// Shown as the silence presets.
+    pub const SILENCE: Offer = Offer::Act(ActionKind::Silence { minutes: 60 });
+}
+
 /// Silence presets offered as buttons (minutes).
 pub const SILENCE_PRESETS: [u32; 3] = [60, 240, 1440];
 
@@ -124,7 +143,7 @@ pub struct Page<'a> {
     pub has_job: bool,
     pub resolved: bool,
     /// The diagnosis's next steps (`Pattern::actions`).
-    pub suggested: &'a [&'a str],
+    pub suggested: &'a [Offer],
 }
 
 /// The buttons an incident message carries. Nothing when buttons are not answered; read-only
@@ -141,19 +160,15 @@ pub fn for_incident(page: &Page<'_>, available: Available) -> Vec<Button> {
     }
     if available.actions && !page.resolved {
         offers.push(Offer::from_slug("acknowledge").expect("known"));
+        let silence = |o: &Offer| matches!(o, Offer::Act(ActionKind::Silence { .. }));
         for suggested in page.suggested {
-            let offer = match *suggested {
-                "savepoint" => Offer::from_slug("savepoint"),
-                "stop_with_savepoint" => Offer::from_slug("stop"),
-                "cancel" => Offer::from_slug("cancel"),
-                "thread_dump" => Offer::from_slug("threaddump"),
-                _ => None,
-            };
-            if let Some(o) = offer.filter(|_| page.has_job) {
-                offers.push(o);
+            // Status is among the read-only ones; silences come as presets, below.
+            let acts_on_job = matches!(suggested, Offer::Act(_)) && !silence(suggested);
+            if acts_on_job && page.has_job {
+                offers.push(suggested.clone());
             }
         }
-        if available.silence && page.suggested.contains(&"silence") {
+        if available.silence && page.suggested.iter().any(silence) {
             offers.extend(SILENCE_PRESETS.map(|m| Offer::Act(ActionKind::Silence { minutes: m })));
         }
     }
@@ -259,7 +274,7 @@ mod tests {
         silence: true,
     };
 
-    fn page<'a>(has_job: bool, resolved: bool, suggested: &'a [&'a str]) -> Page<'a> {
+    fn page(has_job: bool, resolved: bool, suggested: &[Offer]) -> Page<'_> {
         Page {
             incident_id: "0123456789abcdef01234567",
             has_job,
@@ -275,11 +290,11 @@ mod tests {
                 true,
                 false,
                 &[
-                    "savepoint",
-                    "stop_with_savepoint",
-                    "cancel",
-                    "thread_dump",
-                    "silence",
+                    suggest::SAVEPOINT,
+                    suggest::STOP,
+                    suggest::CANCEL,
+                    suggest::THREAD_DUMP,
+                    suggest::SILENCE,
                 ],
             ),
             ALL,
@@ -323,7 +338,12 @@ mod tests {
         let labels = |p: &Page<'_>, a: Available| -> Vec<String> {
             for_incident(p, a).into_iter().map(|b| b.label).collect()
         };
-        let s = ["status", "savepoint", "cancel", "silence"];
+        let s = [
+            suggest::STATUS,
+            suggest::SAVEPOINT,
+            suggest::CANCEL,
+            suggest::SILENCE,
+        ];
         assert!(
             labels(&page(true, false, &s), Available::default()).is_empty(),
             "nobody answers buttons"

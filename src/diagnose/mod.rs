@@ -35,6 +35,9 @@ mod traces;
 
 use serde::Serialize;
 
+use crate::buttons::suggest::*;
+use crate::buttons::Offer;
+
 use crate::facts::Facts;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -58,16 +61,6 @@ pub enum Pattern {
     IncompatibleState,
     Unknown,
 }
-
-/// Every action a diagnosis may offer, in the order buttons are shown.
-pub const ACTIONS: [&str; 6] = [
-    "status",
-    "savepoint",
-    "stop_with_savepoint",
-    "cancel",
-    "thread_dump",
-    "silence",
-];
 
 impl Pattern {
     pub const ALL: [Pattern; 17] = [
@@ -117,36 +110,32 @@ impl Pattern {
         Pattern::ALL.into_iter().find(|p| p.slug() == slug)
     }
 
-    /// The safe next steps (buttons) that fit the pattern, a subset of [`ACTIONS`]. Anything that
-    /// changes the job still goes through policy and approval; this only decides what is offered.
-    pub fn actions(self) -> &'static [&'static str] {
+    /// The safe next steps (buttons) that fit the pattern, status first. Anything that changes
+    /// the job still goes through policy and approval; this only decides what is offered.
+    pub fn actions(self) -> &'static [Offer] {
         match self {
             // Memory: keep state safe first, then restart with more memory.
-            Pattern::HeapOom => &["status", "savepoint", "stop_with_savepoint", "thread_dump"],
-            Pattern::DirectOom | Pattern::MetaspaceOom => {
-                &["status", "savepoint", "stop_with_savepoint"]
-            }
+            Pattern::HeapOom => &[STATUS, SAVEPOINT, STOP, THREAD_DUMP],
+            Pattern::DirectOom | Pattern::MetaspaceOom => &[STATUS, SAVEPOINT, STOP],
             // Checkpoints: see what the tasks are doing; a savepoint may still succeed.
             Pattern::CheckpointTimeout | Pattern::CheckpointDeclined => {
-                &["status", "thread_dump", "savepoint"]
+                &[STATUS, THREAD_DUMP, SAVEPOINT]
             }
             // Deterministic failures: no savepoint can be taken while the job loops; stop the
             // thrashing and redeploy a fix from the last retained checkpoint.
-            Pattern::Serialization => &["status", "cancel", "silence"],
-            Pattern::UserCodeBug => &["status", "savepoint", "cancel", "silence"],
-            Pattern::IncompatibleState => &["status", "cancel"],
-            Pattern::RestartLoop => &["status", "thread_dump", "cancel"],
+            Pattern::Serialization => &[STATUS, CANCEL, SILENCE],
+            Pattern::UserCodeBug => &[STATUS, SAVEPOINT, CANCEL, SILENCE],
+            Pattern::IncompatibleState => &[STATUS, CANCEL],
+            Pattern::RestartLoop => &[STATUS, THREAD_DUMP, CANCEL],
             // External or infrastructure trouble: Flink recovers by itself once it is fixed.
             Pattern::TaskmanagerLost | Pattern::KafkaUnavailable | Pattern::SinkThrottled => {
-                &["status", "silence"]
+                &[STATUS, SILENCE]
             }
-            Pattern::Timeout => &["status", "thread_dump"],
+            Pattern::Timeout => &[STATUS, THREAD_DUMP],
             // Throughput: find the bottleneck; rescaling needs a savepoint first.
-            Pattern::Backpressure | Pattern::DataSkew => {
-                &["status", "thread_dump", "savepoint", "stop_with_savepoint"]
-            }
-            Pattern::WatermarkStall => &["status", "thread_dump", "silence"],
-            Pattern::Unknown => &["status", "silence"],
+            Pattern::Backpressure | Pattern::DataSkew => &[STATUS, THREAD_DUMP, SAVEPOINT, STOP],
+            Pattern::WatermarkStall => &[STATUS, THREAD_DUMP, SILENCE],
+            Pattern::Unknown => &[STATUS, SILENCE],
         }
     }
 }
@@ -159,8 +148,8 @@ pub struct Diagnosis {
     pub title: String,
     /// What matched, e.g. "root cause java.lang.OutOfMemoryError: Java heap space".
     pub evidence: String,
-    /// Safe next-step buttons for this pattern, from [`ACTIONS`].
-    pub actions: Vec<&'static str>,
+    /// Safe next-step buttons for this pattern (`Pattern::actions`).
+    pub actions: Vec<Offer>,
 }
 
 impl Diagnosis {

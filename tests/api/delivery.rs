@@ -2,9 +2,6 @@
 
 use std::time::{Duration, Instant};
 
-use flink_chatops::config::Config;
-use flink_chatops::startup::Application;
-
 use crate::helpers::*;
 use crate::recorder::{Fault, Recorder};
 
@@ -139,42 +136,24 @@ async fn on_call_mentions_notify_from_content_and_routes_pick_the_channel() {
     );
 }
 
-/// The app in-process against a recorder the test already has (so two apps can share one
-/// Discord).
-async fn spawn_on(recorder: &Recorder, opts: AppOptions) -> (String, tempfile::TempDir) {
-    let data_dir = tempfile::tempdir().unwrap();
-    let file = data_dir.path().join("bot.toml");
-    std::fs::write(
-        &file,
-        config_toml(&opts, &recorder.base_url, data_dir.path(), 0),
-    )
-    .unwrap();
-    let mut env = secrets_env();
-    env.extend(opts.extra.iter().cloned());
-    let config = Config::load(Some(&file), env.clone()).expect("test config is valid");
-    let app = Application::build(config, &env).await.expect("app builds");
-    let addr = format!("127.0.0.1:{}", app.port());
-    tokio::spawn(app.run_until_stopped());
-    (addr, data_dir)
-}
-
-async fn send(addr: &str, body: Vec<u8>) {
-    let r = reqwest::Client::new()
-        .post(format!("http://{addr}/alertmanager"))
-        .bearer_auth(WEBHOOK_TOKEN)
-        .header("content-type", "application/json")
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+/// Posts a webhook and expects it stored.
+async fn send(app: &TestApp, body: Vec<u8>) {
+    assert_eq!(
+        app.post_webhook(body, Some(WEBHOOK_TOKEN)).await.status(),
+        200
+    );
 }
 
 #[tokio::test]
 async fn two_fresh_stores_posting_the_same_group_make_two_messages() {
     let recorder = Recorder::start().await;
-    let (a, _a_dir) = spawn_on(&recorder, AppOptions::default()).await;
-    let (b, _b_dir) = spawn_on(&recorder, AppOptions::default()).await;
+    // Two bots with their own stores, one Discord.
+    let on_it = || AppOptions {
+        recorder: Some(recorder.clone()),
+        ..Default::default()
+    };
+    let a = spawn_app(on_it()).await;
+    let b = spawn_app(on_it()).await;
     send(&a, fixture("am-FlinkJobUnstable-firing.json")).await;
     recorder
         .wait_for("the first store's post", Duration::from_secs(10), |r| {

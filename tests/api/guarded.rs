@@ -92,6 +92,23 @@ async fn request_message(app: &TestApp, marker: &str) -> crate::recorder::Record
         .unwrap()
 }
 
+/// `/flink <sub> <job>` from the on-call requester: the reply says how many approvals it needs,
+/// and the request's message (carrying `marker`) is returned.
+async fn command_request(
+    app: &TestApp,
+    sub: &str,
+    job: &str,
+    marker: &str,
+    needed: u8,
+) -> crate::recorder::Recorded {
+    let (answer, _, _) = ask(app, payloads::command(sub, &[("job", json!(job))])).await;
+    assert!(
+        text(&answer).contains(&format!("needs {needed} approval")),
+        "{answer}"
+    );
+    request_message(app, marker).await
+}
+
 /// Waits for an edit of the request message whose text contains `what`.
 async fn request_edit(app: &TestApp, message_id: u64, what: &str, within: Duration) -> String {
     let seen = app
@@ -240,9 +257,7 @@ async fn cancel_needs_two_other_people_and_leaves_the_job_canceled() {
     let cluster = Cluster::get("2.3");
     let job = OwnJob::start(&cluster, "chatops-guarded-cancel").await;
     let app = bot(&cluster, &[]).await;
-    let (answer, _, _) = ask(&app, payloads::command("cancel", &[("job", json!(job.id))])).await;
-    assert!(text(&answer).contains("needs 2 approval(s)"), "{answer}");
-    let request = request_message(&app, "Cancel").await;
+    let request = command_request(&app, "cancel", &job.id, "Cancel", 2).await;
     let shown = request.text();
     assert!(
         shown.contains(&format!("PATCH /jobs/{}?mode=cancel", job.id)),
@@ -279,13 +294,7 @@ async fn twenty_simultaneous_approvals_run_it_exactly_once() {
     let cluster = Cluster::get("2.3");
     let job = OwnJob::start(&cluster, "chatops-guarded-twenty").await;
     let app = bot(&cluster, &[]).await;
-    let (answer, _, _) = ask(
-        &app,
-        payloads::command("savepoint", &[("job", json!(job.id))]),
-    )
-    .await;
-    assert!(text(&answer).contains("needs 1 approval"), "{answer}");
-    let request = request_message(&app, "Savepoint").await;
+    let request = command_request(&app, "savepoint", &job.id, "Savepoint", 1).await;
     let id = request.message_id.unwrap();
     let approve = vote(&request, "Approve");
     let clicks = (0..20).map(|i| {
@@ -514,9 +523,7 @@ async fn stop_with_savepoint_leaves_the_job_finished_with_a_savepoint() {
     let cluster = Cluster::get("2.3");
     let job = OwnJob::start(&cluster, "chatops-guarded-stop").await;
     let app = bot(&cluster, &[]).await;
-    let (answer, _, _) = ask(&app, payloads::command("stop", &[("job", json!(job.id))])).await;
-    assert!(text(&answer).contains("needs 2 approval(s)"), "{answer}");
-    let request = request_message(&app, "Stop with savepoint").await;
+    let request = command_request(&app, "stop", &job.id, "Stop with savepoint", 2).await;
     assert!(
         request
             .text()
@@ -542,13 +549,7 @@ async fn dry_run_approves_and_audits_but_changes_nothing() {
     let cluster = Cluster::get("2.3");
     let app = bot(&cluster, &[("FLINK_CHATOPS__POLICY__DRY_RUN", "true")]).await;
     let healthy = cluster.harness_job("HEALTHY");
-    let (answer, _, _) = ask(
-        &app,
-        payloads::command("cancel", &[("job", json!(healthy))]),
-    )
-    .await;
-    assert!(text(&answer).contains("needs 2 approval(s)"), "{answer}");
-    let request = request_message(&app, "Cancel").await;
+    let request = command_request(&app, "cancel", &healthy, "Cancel", 2).await;
     assert!(
         request.text().contains("dry run"),
         "the request says so: {}",

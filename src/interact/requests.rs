@@ -205,10 +205,13 @@ pub async fn follow(
             }
             tokio::time::sleep(Duration::from_millis(250)).await;
             match guard.get(&req.id) {
-                Ok(fresh) => req.message = fresh.message.or(req.message),
+                Ok(fresh) if fresh.message.is_some() => {
+                    req.message = fresh.message;
+                    req.channel = fresh.channel;
+                }
+                Ok(_) => {}
                 Err(_) => break,
             }
-            req.channel = guard.get(&req.id).map(|r| r.channel).unwrap_or(req.channel);
         }
         let Some(message_id) = req.message else {
             tracing::warn!(request = %req.id, "request has no message to update");

@@ -59,6 +59,13 @@ impl Application {
         let metrics =
             Arc::new(crate::metrics::Metrics::new(&store).context("creating the metrics")?);
         metrics.instrument(&mut clusters);
+        let archive = store
+            .exception_archive()
+            .await
+            .context("opening the store")?;
+        clusters
+            .values_mut()
+            .for_each(|c| c.archive = Some(archive.clone()));
         check_output(&config, &secrets)?;
         let sink = match &secrets.discord_token {
             Some(token) => Sink::Discord(DiscordSink::new(token.clone(), &config.discord.api_base)),

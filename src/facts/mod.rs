@@ -5,9 +5,11 @@ use serde::Serialize;
 
 pub mod bottleneck;
 mod checkpoints;
+pub mod history;
 pub mod restarts;
 pub mod root_cause;
 mod target;
+pub mod taskmanager;
 
 pub use bottleneck::{Bottleneck, Skew};
 pub use checkpoints::checkpoint_facts;
@@ -22,6 +24,10 @@ pub struct Facts {
     pub checkpoints: Option<CheckpointFacts>,
     pub restarts: Option<i64>,
     pub backpressure: Option<BackpressureFacts>,
+    /// The first failure of the job as the bot kept it, beyond Flink's own history.
+    pub history: Option<history::HistoryFacts>,
+    /// The TaskManager lost most recently, with the jobs that ran on it and the cluster now.
+    pub task_manager_lost: Option<taskmanager::TaskManagerLoss>,
     /// Facts that could not be fetched, each with the reason ("exceptions: no answer within 2000 ms").
     pub missing: Vec<String>,
     /// Something the reader should know about the lookup itself (e.g. no job labels).

@@ -40,6 +40,9 @@ pub struct FlinkClient {
     pub(crate) action_timeout: Duration,
     /// Set by `Metrics::instrument` when the bot runs; `render` calls are not counted.
     pub metrics: Option<crate::metrics::FlinkCallMetrics>,
+    /// Where the exception history the bot reads is kept beyond Flink's own (set at start-up;
+    /// `render` and tests without a store have none). See `store::ExceptionArchive`.
+    pub archive: Option<crate::store::ExceptionArchive>,
 }
 
 impl FlinkClient {
@@ -60,6 +63,7 @@ impl FlinkClient {
             timeout,
             action_timeout: timeout,
             metrics: None,
+            archive: None,
         })
     }
 
@@ -77,13 +81,20 @@ impl FlinkClient {
         self.get("jobs/overview").await
     }
 
+    /// `/overview`: TaskManagers and slots now.
+    pub async fn overview(&self) -> Result<ClusterOverview, FlinkError> {
+        self.get("overview").await
+    }
+
     pub async fn job(&self, job_id: &str) -> Result<JobDetails, FlinkError> {
         self.get(&format!("jobs/{}", segment(job_id)?)).await
     }
 
+    /// As many entries as Flink still has (`web.exception-history-size`, 16 by default): the
+    /// archive keeps them all, so none may be skipped between two reads.
     pub async fn exceptions(&self, job_id: &str) -> Result<Exceptions, FlinkError> {
         self.get(&format!(
-            "jobs/{}/exceptions?maxExceptions=10",
+            "jobs/{}/exceptions?maxExceptions=100",
             segment(job_id)?
         ))
         .await

@@ -21,6 +21,8 @@ pub struct JobSummary {
     /// -1 while the job runs.
     #[serde(rename = "end-time", default)]
     pub end_time: i64,
+    #[serde(default)]
+    pub tasks: TaskCounts,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -369,4 +371,24 @@ pub struct ConfigEntry {
     pub key: String,
     #[serde(default)]
     pub value: String,
+}
+
+/// `GET /overview`: the cluster's capacity now (same keys in 1.20 and 2.3).
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ClusterOverview {
+    #[serde(default)]
+    pub taskmanagers: i64,
+    #[serde(rename = "slots-total", default)]
+    pub slots_total: i64,
+    #[serde(rename = "slots-available", default)]
+    pub slots_available: i64,
+}
+
+/// `tasks` of a `/jobs/overview` entry: how many of the job's tasks are in each state.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct TaskCounts {
+    #[serde(default)]
+    pub total: i64,
+    #[serde(default)]
+    pub running: i64,
 }

@@ -13,6 +13,8 @@
 //! - `incident_ids`: incident id -> group key, so a button naming an incident finds it.
 //! - `requests`: guarded action requests and their approvals (see `requests.rs`).
 //! - `notes`: incident id -> the one-line state its message shows (acknowledged, silenced, last action).
+//! - `exception_history`: cluster + job id -> the job's failures kept beyond Flink's own (see
+//!   `history.rs`).
 //!
 //! No sled call runs on the caller's thread: [`guard`] runs them on the store thread under
 //! `storage.timeout_ms` and latches the first failure (sled keeps it forever); [`recover`] then
@@ -22,6 +24,7 @@ mod audit;
 mod commit;
 mod due;
 mod guard;
+mod history;
 mod instance;
 mod posts;
 mod recover;
@@ -40,6 +43,7 @@ pub use audit::{AuditError, AuditLog};
 pub use commit::Committer;
 pub use due::DueItem;
 use guard::Guard;
+pub use history::ExceptionArchive;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

@@ -28,7 +28,11 @@ pub fn target(config: &Config, hook: &Webhook) -> Target {
 pub async fn facts(clusters: &Clusters, hook: &Webhook, target: &Target) -> Facts {
     let lead = hook.lead_alert();
     let started = lead.starts_at.timestamp_millis();
-    enrich::gather(clusters, target, wants_backpressure(lead.name()), started).await
+    let wants = enrich::Wants {
+        backpressure: wants_backpressure(lead.name()),
+        task_managers: wants_task_managers(lead.name()),
+    };
+    enrich::gather_with(clusters, target, wants, started).await
 }
 
 /// Diagnoses the facts and renders the incident's message.
@@ -54,6 +58,12 @@ pub fn message(
         note,
     });
     (message, diagnosis.slug)
+}
+
+/// An alert about TaskManagers (`FlinkTaskManagerLost`) needs the cluster's jobs looked at for
+/// the one that went away; the alert itself names only the JobManager.
+fn wants_task_managers(alert_name: &str) -> bool {
+    alert_name.to_ascii_lowercase().contains("taskmanager")
 }
 
 /// Back-pressure sampling costs a second round of calls; only worth it when the alert is about

@@ -4,10 +4,12 @@
 //! parallel where they can, and whatever fails is listed in `Facts::missing` instead of delaying
 //! or dropping the page.
 
+mod taskmanager;
+
 use std::collections::HashMap;
 
 use crate::facts::*;
-use crate::facts::{bottleneck, restarts, root_cause};
+use crate::facts::{bottleneck, history, restarts, root_cause};
 use crate::flink::types::{Checkpoints, Exceptions, JobDetails, Metric};
 use crate::flink::{FlinkClient, FlinkError};
 
@@ -17,16 +19,42 @@ pub type Clusters = HashMap<String, FlinkClient>;
 /// A failure older than this before the alert started does not explain the alert.
 pub const STALE_FAILURE_MS: i64 = 60 * 60 * 1000;
 
+/// What an alert asks enrichment to look up beyond the job's own facts.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Wants {
+    /// Sample back-pressure per vertex (a second round of calls).
+    pub backpressure: bool,
+    /// Look for a lost TaskManager across the cluster's jobs even when the job's own failure
+    /// does not name one (the alert is about TaskManagers).
+    pub task_managers: bool,
+}
+
+/// [`gather_with`] asking for back-pressure or not, and for a lost TaskManager only when the
+/// job's own failure names one.
+pub async fn gather(
+    clusters: &Clusters,
+    target: &Target,
+    lookup_backpressure: bool,
+    alert_started_ms: i64,
+) -> Facts {
+    let wants = Wants {
+        backpressure: lookup_backpressure,
+        task_managers: false,
+    };
+    gather_with(clusters, target, wants, alert_started_ms).await
+}
+
 /// Gathers what Flink knows about the target. `alert_started_ms` is when the alert began firing.
 ///
 /// One deadline (the cluster's call timeout) bounds the whole lookup, however many calls it
 /// makes in sequence (job by name, then details, exceptions, checkpoints and metrics in
 /// parallel, then back-pressure per vertex once the details name them): whatever has not
-/// answered by then is listed as missing.
-pub async fn gather(
+/// answered by then is listed as missing. A lost TaskManager (when the alert is about one, or
+/// the job's failure names one) adds a sweep of the cluster's jobs in the same deadline.
+pub async fn gather_with(
     clusters: &Clusters,
     target: &Target,
-    lookup_backpressure: bool,
+    wants: Wants,
     alert_started_ms: i64,
 ) -> Facts {
     let mut facts = Facts::default();
@@ -76,6 +104,9 @@ pub async fn gather(
             facts
                 .notes
                 .push("the alert has no job_id or job_name label; it concerns the cluster".into());
+            if wants.task_managers {
+                look_for_lost_task_manager(&mut facts, client, deadline, alert_started_ms).await;
+            }
             return facts;
         }
     };
@@ -88,9 +119,51 @@ pub async fn gather(
         exceptions_url: client.ui_link(&format!("job/running/{job_id}/exceptions")),
         checkpoints_url: client.ui_link(&format!("job/running/{job_id}/checkpoints")),
     });
-    let fetched = fetch(client, &job_id, lookup_backpressure, deadline).await;
+    let fetched = fetch(client, &job_id, wants.backpressure, deadline).await;
+    let kept = match &fetched.exceptions {
+        Ok(ex) => keep_history(client, &job_id, ex, deadline)
+            .await
+            .and_then(|h| history::facts(&h, &ex.history.entries)),
+        Err(_) => None,
+    };
     assemble(&mut facts, fetched, alert_started_ms);
+    facts.history = kept;
+    let names_a_loss = facts
+        .root_cause
+        .as_ref()
+        .is_some_and(|rc| !rc.stale && crate::facts::taskmanager::names_a_loss(rc));
+    if wants.task_managers || names_a_loss {
+        look_for_lost_task_manager(&mut facts, client, deadline, alert_started_ms).await;
+    }
     facts
+}
+
+/// Merges the answer into the archive (if the bot keeps one); the kept history, or `None`
+/// when the archive did not answer in time (logged by the archive; the page goes on).
+async fn keep_history(
+    client: &FlinkClient,
+    job_id: &str,
+    ex: &Exceptions,
+    deadline: Deadline,
+) -> Option<history::JobHistory> {
+    let archive = client.archive.as_ref()?;
+    tokio::time::timeout_at(deadline.at, archive.record(&client.name, job_id, ex))
+        .await
+        .ok()?
+        .ok()
+}
+
+async fn look_for_lost_task_manager(
+    facts: &mut Facts,
+    client: &FlinkClient,
+    deadline: Deadline,
+    alert_started_ms: i64,
+) {
+    let since = alert_started_ms - STALE_FAILURE_MS;
+    match taskmanager::lost_task_manager(client, deadline, since).await {
+        Ok(loss) => facts.task_manager_lost = loss,
+        Err(e) => facts.missing.push(describe("lost TaskManager", &e)),
+    }
 }
 
 /// The end of an enrichment's time: every call it makes is cut off there.

@@ -83,6 +83,11 @@ pub fn mention(entry: &ExceptionEntry) -> Option<Mention> {
         })
 }
 
+/// Whether a root cause is Flink reporting a TaskManager lost (any link of its chain).
+pub fn names_a_loss(rc: &super::root_cause::RootCause) -> bool {
+    rc.chain.iter().any(|l| lost_id(&l.message).is_some()) || lost_id(&rc.message).is_some()
+}
+
 /// The TaskManager id in Flink's loss messages (both versions).
 fn lost_id(message: &str) -> Option<(String, &'static str)> {
     let (_, rest) = message.split_once("TaskManager with id ")?;

@@ -232,6 +232,10 @@ pub fn fact_fields(facts: &Facts) -> Vec<Field> {
         };
         fields.push(Field::new(name, value, false));
     }
+    // Only for a failure that repeats: the first of the loop, kept beyond Flink's history.
+    if let Some(h) = facts.history.as_ref().filter(|h| h.since_first > 0) {
+        fields.push(Field::new("First failure", h.line(), false));
+    }
     if let Some(cp) = &facts.checkpoints {
         let value = match &cp.last_completed {
             Some(last) => format!(

@@ -1,11 +1,14 @@
 //! `/flink exceptions <job>`: recent failures, each with its root cause, time, task, TaskManager
-//! and pattern; the newest full trace as a file when it does not fit.
+//! and pattern; the newest full trace as a file when it does not fit. Listed from the history
+//! the bot keeps (`store::ExceptionArchive`) when it has one, so the first failure of a loop
+//! shows even after Flink has dropped it; from Flink's own answer otherwise.
 
 use serenity::all::CreateCommandOption;
 
 use super::JobQuery;
 use crate::diagnose::diagnose;
-use crate::facts::root_cause::{from_entry, RootCause};
+use crate::facts::history::{JobHistory, KeptFailure};
+use crate::facts::root_cause::RootCause;
 use crate::facts::Facts;
 use crate::flink::types::{ExceptionEntry, Exceptions};
 use crate::interact::jobs::KnownJob;
@@ -33,7 +36,14 @@ pub async fn answer(state: &InteractState, q: &JobQuery) -> Reply {
         Err(reply) => return reply,
     };
     match client.exceptions(&job.id).await {
-        Ok(ex) => run(&job, &ex).public(q.public),
+        Ok(ex) => {
+            // Best effort: without the archive the answer is Flink's own.
+            let kept = match &client.archive {
+                Some(a) => a.record(&client.name, &job.id, &ex).await.ok(),
+                None => None,
+            };
+            run(&job, &ex, kept.as_ref()).public(q.public)
+        }
         Err(e) => Reply::text(format!(
             "Flink did not give the exceptions of `{}`: {}",
             job.name,
@@ -42,10 +52,16 @@ pub async fn answer(state: &InteractState, q: &JobQuery) -> Reply {
     }
 }
 
-pub fn run(job: &KnownJob, ex: &Exceptions) -> Reply {
+pub fn run(job: &KnownJob, ex: &Exceptions, kept: Option<&JobHistory>) -> Reply {
     let mut entries: Vec<&ExceptionEntry> = ex.history.entries.iter().collect();
     entries.sort_by_key(|e| std::cmp::Reverse(e.timestamp));
-    if entries.is_empty() {
+    // What the bot kept includes Flink's answer (it was just merged in) and what Flink dropped.
+    let kept = kept.filter(|k| !k.entries.is_empty());
+    let mut rows: Vec<KeptFailure> = match kept {
+        Some(k) => k.entries.iter().rev().cloned().collect(),
+        None => entries.iter().map(|e| KeptFailure::from_entry(e)).collect(),
+    };
+    if rows.is_empty() {
         let text = match ex.legacy_root_exception.as_deref() {
             Some(trace) => format!(
                 "No exception history for `{}`; Flink's root exception:\n```\n{}\n```",
@@ -56,46 +72,47 @@ pub fn run(job: &KnownJob, ex: &Exceptions) -> Reply {
         };
         return Reply::text(text);
     }
-    let fields = entries
-        .iter()
-        .take(SHOWN)
-        .map(|e| {
-            let rc = from_entry(e);
-            Field::new(
-                format!("{} · {}", human_time(e.timestamp), pattern_of(&rc)),
-                describe(&rc, e),
-                false,
-            )
-        })
-        .collect();
-    let newest = entries[0];
+    let total = rows.len();
+    // The newest, and the first failure of all last however many came between.
+    let first = (total > SHOWN).then(|| rows.pop().expect("more rows than shown"));
+    rows.truncate(SHOWN - usize::from(first.is_some()));
+    let mut fields: Vec<Field> = rows.iter().map(|f| field(f, "")).collect();
+    if let Some(f) = &first {
+        fields.push(field(f, "first failure · "));
+    }
     let mut files = Vec::new();
-    let description = if newest.stacktrace.chars().count() > INLINE_TRACE {
-        files.push(File {
-            name: format!("exceptions-{}-newest.txt", &job.id[..job.id.len().min(8)]),
-            bytes: newest.stacktrace.clone().into_bytes(),
-        });
-        "The newest full stack trace is attached.".to_string()
-    } else {
-        format!("```\n{}\n```", newest.stacktrace.trim())
+    let description = match entries.first() {
+        Some(newest) => newest_trace(job, newest, &mut files),
+        None => "Flink no longer has these failures; the bot kept them.".to_string(),
     };
-    let more = entries.len().saturating_sub(SHOWN);
+    let more = total.saturating_sub(fields.len());
+    let beyond = match (kept, ex.history.entries.iter().map(|e| e.timestamp).min()) {
+        (Some(k), Some(oldest)) => k.entries.iter().filter(|f| f.timestamp < oldest).count(),
+        (Some(k), None) => k.entries.len(),
+        (None, _) => 0,
+    };
+    let seen = kept.map_or(total as u64, |k| k.seen);
     Reply {
         embeds: vec![Embed {
-            title: format!("Exceptions of {} ({} recent)", job.name, entries.len()),
+            title: format!("Exceptions of {} ({seen} seen)", job.name),
             description,
             color: colors::CRITICAL,
             fields,
             footer: format!(
-                "cluster {} · job {}{}{}",
+                "cluster {} · job {}{}{}{}",
                 job.cluster,
                 job.id,
                 if more > 0 {
-                    format!(" · {more} older not shown")
+                    format!(" · {more} more not shown")
                 } else {
                     String::new()
                 },
-                if ex.history.truncated {
+                if beyond > 0 {
+                    format!(" · {beyond} kept by the bot beyond Flink's own history")
+                } else {
+                    String::new()
+                },
+                if ex.history.truncated && beyond == 0 {
                     " · Flink dropped older entries"
                 } else {
                     ""
@@ -109,15 +126,37 @@ pub fn run(job: &KnownJob, ex: &Exceptions) -> Reply {
     }
 }
 
-fn describe(rc: &RootCause, e: &ExceptionEntry) -> String {
+fn field(f: &KeptFailure, prefix: &str) -> Field {
+    let rc = f.root_cause();
+    Field::new(
+        format!("{prefix}{} · {}", human_time(f.timestamp), pattern_of(&rc)),
+        describe(&rc, f),
+        false,
+    )
+}
+
+/// The newest trace, inline when it fits, else as a file.
+fn newest_trace(job: &KnownJob, newest: &ExceptionEntry, files: &mut Vec<File>) -> String {
+    if newest.stacktrace.chars().count() > INLINE_TRACE {
+        files.push(File {
+            name: format!("exceptions-{}-newest.txt", &job.id[..job.id.len().min(8)]),
+            bytes: newest.stacktrace.clone().into_bytes(),
+        });
+        "The newest full stack trace is attached.".to_string()
+    } else {
+        format!("```\n{}\n```", newest.stacktrace.trim())
+    }
+}
+
+fn describe(rc: &RootCause, e: &KeptFailure) -> String {
     let mut s = format!("`{}`", rc.class);
     if !rc.message.is_empty() {
         s.push_str(&format!(": {}", crate::message::truncate(&rc.message, 300)));
     }
-    if let Some(task) = &e.task_name {
+    if let Some(task) = &e.task {
         s.push_str(&format!("\nin {task}"));
     }
-    match (&e.task_manager_id, &e.endpoint) {
+    match (&e.task_manager, &e.endpoint) {
         (Some(tm), Some(ep)) => s.push_str(&format!("\non TaskManager `{tm}` ({ep})")),
         (Some(tm), None) => s.push_str(&format!("\non TaskManager `{tm}`")),
         (None, Some(ep)) => s.push_str(&format!("\non {ep}")),

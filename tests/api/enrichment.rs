@@ -49,7 +49,7 @@ async fn app_for(c: &Cluster) -> TestApp {
 }
 
 /// Sends one alert through a real Alertmanager and returns the message the recorder got.
-async fn page(app: &TestApp, labels: Value) -> crate::recorder::Recorded {
+pub async fn page(app: &TestApp, labels: Value) -> crate::recorder::Recorded {
     let am = Alertmanager::start(&app.addr, FAST).await;
     am.send(
         labels,

@@ -5,6 +5,7 @@
 mod gateway_peer;
 mod helpers;
 mod payloads;
+mod private_cluster;
 mod process;
 mod recorder;
 
@@ -15,6 +16,7 @@ mod config_check;
 mod dashboard;
 mod delivery;
 mod enrichment;
+mod exception_history;
 mod gateway;
 mod guarded;
 mod guarded_restart;
@@ -27,3 +29,4 @@ mod operations;
 mod restart;
 mod slow_flink;
 mod storage;
+mod taskmanager_lost;

@@ -41,6 +41,21 @@ impl Cluster {
         }
     }
 
+    /// A test's own cluster (`private_cluster`) with the harness jar of its version.
+    pub fn private(version: &'static str, url: &str, savepoint_dir: &str) -> Cluster {
+        let jar = match version {
+            "2.3" => "FLINK_JOBS_JAR23",
+            _ => "FLINK_JOBS_JAR120",
+        };
+        Cluster {
+            version,
+            url: url.to_string(),
+            jar: required_env(jar).into(),
+            savepoint_dir: savepoint_dir.to_string(),
+            prefix: "PRIVATE",
+        }
+    }
+
     /// A shared harness job, to read only.
     pub fn harness_job(&self, key: &str) -> String {
         required_env(&format!("{}_JOB_{key}", self.prefix))
@@ -112,7 +127,8 @@ impl OwnJob {
         job
     }
 
-    async fn submit(cluster: &Cluster, class: &str, name: &str, args: &[&str]) -> OwnJob {
+    /// Submits without waiting for any state (a job that fails fast is RUNNING only briefly).
+    pub async fn submit(cluster: &Cluster, class: &str, name: &str, args: &[&str]) -> OwnJob {
         let mut program = vec!["--name", name];
         program.extend_from_slice(args);
         let slot = SLOTS.acquire().await.unwrap();

@@ -128,6 +128,7 @@ pub async fn gather_with(
     };
     assemble(&mut facts, fetched, alert_started_ms);
     facts.history = kept;
+    more_restarts_from_history(&mut facts);
     let names_a_loss = facts
         .root_cause
         .as_ref()
@@ -136,6 +137,20 @@ pub async fn gather_with(
         look_for_lost_task_manager(&mut facts, client, deadline, alert_started_ms).await;
     }
     facts
+}
+
+/// Flink's history holds 16 failures and its restart metric lags; the kept history may prove more.
+fn more_restarts_from_history(facts: &mut Facts) {
+    let Some(h) = &facts.history else { return };
+    let state = facts.job.as_ref().and_then(|j| j.state.as_deref());
+    let kept = h.restarts_at_least(state);
+    if facts.restarts.is_some_and(|r| kept > r) {
+        facts.restarts = Some(kept);
+        facts.notes.retain(|n| !n.starts_with("restarts: at least"));
+        facts.notes.push(format!(
+            "restarts: at least {kept}, counted from the failures the bot kept (Flink's restart metric had not caught up)"
+        ));
+    }
 }
 
 /// Merges the answer into the archive (if the bot keeps one); the kept history, or `None`

@@ -181,6 +181,17 @@ pub fn facts(history: &JobHistory, flink: &[ExceptionEntry]) -> Option<HistoryFa
 }
 
 impl HistoryFacts {
+    /// Restarts the kept failures prove: each was followed by one, except the failure that
+    /// ended a job FAILED. More than Flink's own history can show once it has dropped some.
+    pub fn restarts_at_least(&self, job_state: Option<&str>) -> i64 {
+        let failures = self.since_first as i64 + 1;
+        if job_state == Some("FAILED") {
+            failures - 1
+        } else {
+            failures
+        }
+    }
+
     /// "first failure 2026-12-01 03:02:11 UTC: `IllegalStateException`: poison; 37 failures seen since".
     pub fn line(&self) -> String {
         let label = if self.first_seen_only {

@@ -165,3 +165,22 @@ fn kept_records_stay_small_and_read_back() {
     let back: JobHistory = serde_json::from_slice(&bytes).unwrap();
     assert_eq!(back, h);
 }
+
+#[test]
+fn kept_failures_prove_restarts_beyond_flinks_history() {
+    let all = loop_of(FLAKY_23, 1_795_240_000_000, 40);
+    let mut h = JobHistory::default();
+    for end in [16, 32, 40] {
+        merge(&mut h, &all[end - 16..end], false, KEPT);
+    }
+    let f = facts(&h, &all[24..]).unwrap();
+    // (job state, restarts at least)
+    for (state, want) in [
+        (Some("RUNNING"), 40),
+        (Some("RESTARTING"), 40),
+        (Some("FAILED"), 39),
+        (None, 40),
+    ] {
+        assert_eq!(f.restarts_at_least(state), want, "{state:?}");
+    }
+}

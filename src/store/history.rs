@@ -146,4 +146,23 @@ mod tests {
         assert_eq!((again.entries.len(), again.seen), (3, 3));
         assert_eq!(archive.failures(), 0);
     }
+
+    #[tokio::test]
+    async fn a_record_that_cannot_be_read_fails_only_itself_and_is_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let archive = store.exception_archive().await.unwrap();
+        archive
+            .tree
+            .insert(super::key("prod", "a1"), &b"not json"[..])
+            .unwrap();
+        let ex: Exceptions = serde_json::from_str(FLAKY_23).unwrap();
+        let err = archive.record("prod", "a1", &ex).await.unwrap_err();
+        assert!(err.to_string().contains("exception history"), "{err}");
+        assert_eq!(archive.failures(), 1);
+        // The store itself goes on: other jobs, and everything else, still work.
+        assert!(store.failure().is_none());
+        assert_eq!(archive.record("prod", "b2", &ex).await.unwrap().seen, 3);
+        store.check().await.unwrap();
+    }
 }

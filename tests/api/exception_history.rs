@@ -111,6 +111,7 @@ async fn the_first_failure_outlives_flinks_history(version: &'static str) {
         .await;
     let msg = seen_posts.into_iter().find(|r| posted(r)).unwrap();
     let page = msg.text();
+    eprintln!("/flink exceptions (shown with --nocapture):\n{t}\nthe page:\n{page}");
     assert!(
         page.contains(&format!("first failure {first_at}: `IllegalStateException`: harness restart loop: poison record")),
         "the page shows the first failure of the loop ({first_at}):\n{page}"
@@ -122,6 +123,17 @@ async fn the_first_failure_outlives_flinks_history(version: &'static str) {
         .and_then(|before| before.rsplit(' ').next())
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("a count of failures since:\n{page}"));
+    let restarts: usize = msg.embed()["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["name"] == "Restarts")
+        .and_then(|f| f["value"].as_str()?.parse().ok())
+        .unwrap_or_else(|| panic!("a Restarts field:\n{page}"));
+    assert!(
+        restarts >= FAILURES,
+        "{restarts} restarts shown, more than Flink's 16 kept entries prove:\n{page}"
+    );
     assert!(
         since as usize >= FAILURES - 1,
         "{since} failures since the first, {} seen by the test:\n{page}",

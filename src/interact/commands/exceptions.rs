@@ -173,3 +173,91 @@ fn pattern_of(rc: &RootCause) -> &'static str {
     };
     diagnose("", &facts).slug
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::facts::history::{merge, KEPT};
+
+    const FLAKY_23: &str =
+        include_str!("../../diagnose/testdata/flink-2.3.0-exceptions-flaky.json");
+
+    fn job() -> KnownJob {
+        KnownJob {
+            cluster: "prod".into(),
+            id: "e0abb0f287d9108b8b1e7c25e70612e3".into(),
+            name: "orders".into(),
+            state: "RUNNING".into(),
+            start_time_ms: 0,
+            end_time_ms: -1,
+        }
+    }
+
+    /// Flink's newest `flink_has` of a loop of `failures` (the real 2.3.0 entry, one second
+    /// apart), and the bot's history after reading every 16.
+    fn looped(failures: usize, flink_has: usize) -> (Exceptions, JobHistory) {
+        let real: Exceptions = serde_json::from_str(FLAKY_23).unwrap();
+        let all: Vec<ExceptionEntry> = (0..failures)
+            .map(|i| ExceptionEntry {
+                timestamp: 1_795_240_000_000 + i as i64 * 1000,
+                ..real.history.entries[0].clone()
+            })
+            .collect();
+        let mut kept = JobHistory::default();
+        for end in (16..failures).step_by(16).chain([failures]) {
+            merge(&mut kept, &all[end.saturating_sub(16)..end], false, KEPT);
+        }
+        let mut ex = real;
+        ex.history.entries = all[failures - flink_has.min(failures)..].to_vec();
+        (ex, kept)
+    }
+
+    #[test]
+    fn lists_the_kept_history_with_its_first_failure() {
+        // (name, failures, Flink has, kept given, fields, footer has, first failure shown)
+        let cases = [
+            ("a short loop, nothing kept", 3, 3, false, 3, "", false),
+            ("a short loop, kept", 3, 3, true, 3, "", false),
+            (
+                "40 failures, Flink has 16",
+                40,
+                16,
+                true,
+                10,
+                "24 kept by the bot beyond Flink's own history",
+                true,
+            ),
+            (
+                "40 failures, no archive",
+                40,
+                16,
+                false,
+                10,
+                "6 more not shown",
+                false,
+            ),
+            (
+                "Flink lost them all (JobManager restart)",
+                40,
+                0,
+                true,
+                10,
+                "40 kept by the bot",
+                true,
+            ),
+        ];
+        for (name, failures, flink_has, with_kept, fields, footer, first_shown) in cases {
+            let (ex, kept) = looped(failures, flink_has);
+            let reply = run(&job(), &ex, with_kept.then_some(&kept));
+            let embed = &reply.embeds[0];
+            assert_eq!(embed.fields.len(), fields, "{name}");
+            assert!(embed.footer.contains(footer), "{name}: {}", embed.footer);
+            let last = &embed.fields.last().unwrap().name;
+            assert_eq!(
+                last.starts_with("first failure · 2026-11-21 05:46:40 UTC"),
+                first_shown,
+                "{name}: {last}"
+            );
+        }
+    }
+}

@@ -10,15 +10,21 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use tokio::sync::{Semaphore, SemaphorePermit};
 
 use crate::actions::own_job::Cluster;
 use crate::helpers::{free_port, required_env};
+
+/// At most two private clusters at once (about 1.8 GB and a burst of CPU each, beside the
+/// shared clusters and every other test).
+static RUNNING: Semaphore = Semaphore::const_new(2);
 
 pub struct PrivateCluster {
     pub version: &'static str,
     pub url: String,
     home: PathBuf,
     dir: tempfile::TempDir,
+    _running: SemaphorePermit<'static>,
 }
 
 impl PrivateCluster {
@@ -29,6 +35,7 @@ impl PrivateCluster {
             "2.3" => "FLINK23_HOME",
             _ => "FLINK120_HOME",
         }));
+        let running = RUNNING.acquire().await.unwrap();
         let dir = tempfile::Builder::new()
             .prefix("flink-private-")
             .tempdir()
@@ -39,6 +46,7 @@ impl PrivateCluster {
             url: format!("http://127.0.0.1:{rest}"),
             home,
             dir,
+            _running: running,
         };
         cluster.write_conf(rest, free_port());
         cluster.daemon("jobmanager.sh");

@@ -83,9 +83,13 @@ pub fn mention(entry: &ExceptionEntry) -> Option<Mention> {
         })
 }
 
-/// Whether a root cause is Flink reporting a TaskManager lost (any link of its chain).
+/// Whether a root cause is Flink reporting a TaskManager lost (any link of its chain), or the
+/// missing slots that follow one (1.20 fails the job with `NoResourceAvailableException` while
+/// no replacement has registered yet).
 pub fn names_a_loss(rc: &super::root_cause::RootCause) -> bool {
-    rc.chain.iter().any(|l| lost_id(&l.message).is_some()) || lost_id(&rc.message).is_some()
+    rc.chain.iter().any(|l| lost_id(&l.message).is_some())
+        || lost_id(&rc.message).is_some()
+        || rc.class.ends_with(".NoResourceAvailableException")
 }
 
 /// The TaskManager id in Flink's loss messages (both versions).

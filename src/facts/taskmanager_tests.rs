@@ -210,3 +210,31 @@ fn a_job_failing_from_a_lost_task_manager_is_diagnosed_so() {
         );
     }
 }
+
+#[test]
+fn losses_and_the_missing_slots_after_them_ask_for_the_cluster_sweep() {
+    // (version, entry index, names a loss)
+    let cases = [
+        (&V23, 0, true),
+        (&V23, 1, true),
+        (&V120, 0, true),
+        (&V120, 1, true),
+        (&V120, 6, true),
+    ];
+    for (v, i, want) in cases {
+        let p = parse(v);
+        let rc = from_entry(&p.exceptions.history.entries[i]);
+        assert_eq!(
+            names_a_loss(&rc),
+            want,
+            "{} entry {i}: {}",
+            v.name,
+            rc.class
+        );
+    }
+    let flaky: Exceptions = serde_json::from_str(include_str!(
+        "../diagnose/testdata/flink-2.3.0-exceptions-flaky.json"
+    ))
+    .unwrap();
+    assert!(!names_a_loss(&from_entry(&flaky.history.entries[0])));
+}

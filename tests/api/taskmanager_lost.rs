@@ -79,6 +79,28 @@ async fn a_killed_task_manager_is_named_in_its_page(version: &'static str) {
         "the cluster's capacity now:\n{text}"
     );
     assert!(!text.contains("Enrichment unavailable"), "{text}");
+
+    // The job's own page: its newest failure is the loss, so it names the TaskManager too.
+    let app = spawn_app(AppOptions {
+        clusters: vec![(flink.name(), flink.url.clone())],
+        call_timeout_ms: 10_000,
+        ..Default::default()
+    })
+    .await;
+    let msg = page(
+        &app,
+        json!({"alertname": "FlinkJobUnstable", "severity": "warning", "flink_cluster": flink.name(), "job_id": job.id}),
+    )
+    .await;
+    let text = msg.text();
+    assert!(
+        text.contains("pattern taskmanager_lost"),
+        "a job failing from a lost TaskManager:\n{text}"
+    );
+    assert!(
+        text.contains(&format!("TaskManager `{lost_id}` on host `127.0.0.1`")),
+        "the job's page names the lost TaskManager:\n{text}"
+    );
     drop(job);
 }
 

@@ -121,6 +121,9 @@ pub struct DeliveryConfig {
     pub concurrency: usize,
     pub retry_initial_ms: u64,
     pub retry_max_ms: u64,
+    /// New posts in a channel within a minute after which further minor incidents go into the
+    /// channel's storm digest (see `digest`); 0 turns digests off.
+    pub digest_after: usize,
 }
 
 impl Default for Config {
@@ -190,6 +193,7 @@ impl Default for DeliveryConfig {
             concurrency: 32,
             retry_initial_ms: 500,
             retry_max_ms: 60_000,
+            digest_after: 10,
         }
     }
 }

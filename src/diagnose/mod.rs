@@ -112,6 +112,16 @@ impl Pattern {
 
     /// The safe next steps (buttons) that fit the pattern, status first. Anything that changes
     /// the job still goes through policy and approval; this only decides what is offered.
+    /// Whether waiting loses the job's state: the runbook's first step is a savepoint before
+    /// the job dies (memory exhaustion). Such an incident keeps its own message in a storm,
+    /// where other minor ones become digest lines.
+    pub fn state_at_risk(self) -> bool {
+        matches!(
+            self,
+            Pattern::HeapOom | Pattern::DirectOom | Pattern::MetaspaceOom
+        )
+    }
+
     pub fn actions(self) -> &'static [Offer] {
         match self {
             // Memory: keep state safe first, then restart with more memory.

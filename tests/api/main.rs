@@ -27,3 +27,4 @@ mod operations;
 mod restart;
 mod slow_flink;
 mod storage;
+mod storm;

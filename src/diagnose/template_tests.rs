@@ -127,6 +127,10 @@ fn rich_facts() -> Facts {
             timestamp: Some(1_795_240_152_022),
             unwrapped: true,
             stale: false,
+            origin: crate::facts::frames::Origin {
+                thrown_by: crate::facts::frames::Owner::Job,
+                job_frame: Some("com.example.orders.EnrichOrder.map(EnrichOrder.java:42)".into()),
+            },
         }),
         checkpoints: Some(CheckpointFacts {
             completed: 120,
@@ -146,6 +150,13 @@ fn rich_facts() -> Facts {
                 id: 128,
                 failed_at_ms: Some(1_795_240_100_000),
                 message: Some("Checkpoint expired before completing.".into()),
+            }),
+            last_restored: Some(RestoredCheckpoint {
+                id: 126,
+                restored_at_ms: 1_795_239_000_000,
+                path: Some("s3://flink-state/savepoints/savepoint-7c2e5a-0a1b2c3d4e5f".into()),
+                is_savepoint: true,
+                summary: "savepoint `s3://flink-state/savepoints/savepoint-7c2e5a-0a1b2c3d4e5f` (id 126) at 2026-11-21 05:30 UTC".into(),
             }),
         }),
         restarts: Some(57),

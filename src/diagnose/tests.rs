@@ -52,6 +52,9 @@ fn legacy_only(path: &str) -> RootCause {
 const NESTED_23: &str = "tests/data/flink-2.3.0-exceptions-nested-failed.json";
 const NESTED_120: &str = "src/diagnose/testdata/flink-1.20.5-exceptions-nested-failed.json";
 const FLAKY_23: &str = "src/diagnose/testdata/flink-2.3.0-exceptions-flaky.json";
+/// `com.acme.billing.InvoiceJob` (tests/jobs): the job's own `SchemaException` from its own code.
+const OWN_CODE_23: &str = "src/diagnose/testdata/flink-2.3.0-exceptions-own-code.json";
+const OWN_CODE_120: &str = "src/diagnose/testdata/flink-1.20.5-exceptions-own-code.json";
 
 enum Input {
     None,
@@ -89,6 +92,7 @@ fn checkpoints(last_failed: Option<&str>, in_progress: i64) -> CheckpointFacts {
             failed_at_ms: Some(1_795_240_100_000),
             message: Some(m.into()),
         }),
+        last_restored: None,
     }
 }
 
@@ -139,11 +143,20 @@ fn cases() -> Vec<Case> {
         ("nested 2.3.0 look-alike", Fixture(NESTED_23), nothing, "FlinkJobNotRunning", Serialization),
         ("nested 1.20.5 look-alike", Fixture(NESTED_120), nothing, "FlinkJobUnstable", Serialization),
         ("nested 1.20.5 legacy root-exception", Legacy(NESTED_120), nothing, "FlinkJobUnstable", Serialization),
-        // IllegalStateException is also Flink's own precondition failure: not evidence of user code,
-        // so the harness restart-loop job is a restart loop, and nothing known without the alert.
-        ("harness flaky IllegalStateException", Fixture(FLAKY_23), nothing, "FlinkJobUnstable", RestartLoop),
-        ("harness flaky, foreign alert", Fixture(FLAKY_23), nothing, "SomeTeamAlert", Unknown),
-        ("harness restart-loop job", Trace(RESTART_LOOP_POISON), restarting, "FlinkJobUnstable", RestartLoop),
+        // IllegalStateException is also Flink's own precondition failure, so its class says
+        // nothing; the stack does: thrown from the harness jobs' own code, it is a code bug (the
+        // restart loop is its symptom), thrown from Flink's, it is not.
+        ("harness flaky IllegalStateException", Fixture(FLAKY_23), nothing, "FlinkJobUnstable", UserCodeBug),
+        ("harness flaky, foreign alert", Fixture(FLAKY_23), nothing, "SomeTeamAlert", UserCodeBug),
+        ("harness restart-loop job", Trace(RESTART_LOOP_POISON), restarting, "FlinkJobUnstable", UserCodeBug),
+        ("own exception class from own code 2.3.0", Fixture(OWN_CODE_23), nothing, "FlinkJobUnstable", UserCodeBug),
+        ("own exception class from own code 1.20.5", Fixture(OWN_CODE_120), nothing, "FlinkJobUnstable", UserCodeBug),
+        ("own exception class, foreign alert", Fixture(OWN_CODE_23), nothing, "SomeTeamAlert", UserCodeBug),
+        ("own exception class, 1.20.5 legacy root-exception", Legacy(OWN_CODE_120), nothing, "FlinkJobNotRunning", UserCodeBug),
+        ("Flink's own precondition, unstable", Trace(FLINK_PRECONDITION), nothing, "FlinkJobUnstable", RestartLoop),
+        ("Flink's own precondition, foreign alert", Trace(FLINK_PRECONDITION), nothing, "SomeTeamAlert", Unknown),
+        // Thrown from a library the job calls: not the job's bug, whatever the job did around it.
+        ("unlisted library under the job's code", Trace(UNLISTED_LIBRARY), nothing, "SomeTeamAlert", Unknown),
         ("heap OOM", Trace(HEAP_OOM), nothing, "FlinkJobUnstable", HeapOom),
         ("heap OOM beats the alert", Trace(HEAP_OOM), nothing, "FlinkWatermarkStalled", HeapOom),
         ("GC overhead under a wrapper", Trace(GC_OVERHEAD), nothing, "FlinkJobUnstable", HeapOom),
@@ -237,6 +250,85 @@ fn every_pattern_has_a_case() {
     for p in Pattern::ALL {
         assert!(covered.contains(&p), "no test case for {p:?}");
     }
+}
+
+/// Failures thrown from the job's own frames that have a runbook of their own keep it: the
+/// origin stage comes after the class rules.
+#[test]
+fn code_in_the_stack_does_not_steal_known_patterns() {
+    use crate::facts::frames::Owner;
+    #[rustfmt::skip]
+    let cases = [
+        (HEAP_OOM, HeapOom, "com.example.sessions.SessionAggregator.process(SessionAggregator.java:61)"),
+        (GC_OVERHEAD, HeapOom, "com.example.dedup.SeenIds.add(SeenIds.java:33)"),
+        (NOT_SERIALIZABLE, Serialization, "harness.SerializationFailureJob$CacheWriter.fail(SerializationFailureJob.java:62)"),
+        (NPE, UserCodeBug, "com.example.orders.EnrichOrder.map(EnrichOrder.java:42)"),
+        (NUMBER_FORMAT, UserCodeBug, "com.example.clicks.ParseClick.map(ParseClick.java:27)"),
+    ];
+    for (trace, pattern, frame) in cases {
+        let rc = from_trace(trace);
+        assert_eq!(rc.origin.thrown_by, Owner::Job, "{trace}");
+        assert_eq!(rc.origin.job_frame.as_deref(), Some(frame));
+        let d = diagnose(
+            "FlinkJobUnstable",
+            &Facts {
+                root_cause: Some(rc),
+                ..Facts::default()
+            },
+        );
+        assert_eq!(d.pattern, pattern, "{}", d.evidence);
+    }
+    // Checkpoint expiry and class loading are thrown by Flink and the JDK: no job frame at all.
+    for trace in [CHECKPOINT_THRESHOLD_EXPIRED, NO_CLASS_DEF] {
+        assert_ne!(from_trace(trace).origin.thrown_by, Owner::Job, "{trace}");
+    }
+}
+
+/// The real failure of the own-code test job, both versions: diagnosed by its frames, and the
+/// frame it names is the `throw` in `InvoiceParser.java`.
+#[test]
+fn the_jobs_own_exception_is_a_code_bug_at_its_own_frame() {
+    let throw_line = include_str!("../../tests/jobs/src/com/acme/billing/InvoiceParser.java")
+        .lines()
+        .position(|l| l.contains("throw new SchemaException"))
+        .expect("the throw")
+        + 1;
+    let frame = format!("com.acme.billing.InvoiceParser.parse(InvoiceParser.java:{throw_line})");
+    for rc in [
+        from_fixture(OWN_CODE_23),
+        from_fixture(OWN_CODE_120),
+        legacy_only(OWN_CODE_120),
+    ] {
+        assert_eq!(rc.class, "com.acme.billing.SchemaException");
+        assert_eq!(rc.origin.job_frame.as_deref(), Some(frame.as_str()));
+        let d = diagnose(
+            "FlinkJobUnstable",
+            &Facts {
+                root_cause: Some(rc),
+                ..Facts::default()
+            },
+        );
+        assert_eq!(d.pattern, UserCodeBug);
+        assert!(
+            d.evidence.ends_with(&format!("thrown at {frame}")),
+            "{}",
+            d.evidence
+        );
+    }
+}
+
+#[test]
+fn a_code_bug_found_by_its_frames_names_the_frame() {
+    let facts = Facts {
+        root_cause: Some(from_trace(RESTART_LOOP_POISON)),
+        ..Facts::default()
+    };
+    let d = diagnose("FlinkJobUnstable", &facts);
+    assert_eq!(d.pattern, UserCodeBug);
+    assert_eq!(
+        d.evidence,
+        "root cause java.lang.IllegalStateException: harness restart loop: poison record 41, thrown at harness.RestartLoopJob$Poison.fail(RestartLoopJob.java:43)"
+    );
 }
 
 #[test]

@@ -58,6 +58,7 @@ impl Cluster {
             password_file: None,
             token_env: None,
             token_file: None,
+            user_packages: Vec::new(),
         }
     }
 

@@ -113,19 +113,47 @@ impl OwnJob {
         job
     }
 
+    /// Like [`OwnJob::start_class`], restoring from `savepoint` (`savepointPath` of the run
+    /// request); waits until all tasks run.
+    pub async fn start_from_savepoint(
+        cluster: &Cluster,
+        class: &str,
+        name: &str,
+        args: &[&str],
+        savepoint: &str,
+    ) -> OwnJob {
+        let job = OwnJob::submit_from(cluster, class, name, args, Some(savepoint)).await;
+        job.wait_until("RUNNING", |job, _| all_running(job)).await;
+        job
+    }
+
     async fn submit(cluster: &Cluster, class: &str, name: &str, args: &[&str]) -> OwnJob {
+        OwnJob::submit_from(cluster, class, name, args, None).await
+    }
+
+    async fn submit_from(
+        cluster: &Cluster,
+        class: &str,
+        name: &str,
+        args: &[&str],
+        savepoint: Option<&str>,
+    ) -> OwnJob {
         let mut program = vec!["--name", name];
         program.extend_from_slice(args);
         let slot = SLOTS.acquire().await.unwrap();
         let http = reqwest::Client::new();
         let jar_id = upload(&http, cluster).await;
+        let mut request = json!({
+            "entryClass": class,
+            "parallelism": 1,
+            "programArgsList": program,
+        });
+        if let Some(path) = savepoint {
+            request["savepointPath"] = json!(path);
+        }
         let run: Value = http
             .post(format!("{}/jars/{jar_id}/run", cluster.url))
-            .json(&json!({
-                "entryClass": class,
-                "parallelism": 1,
-                "programArgsList": program,
-            }))
+            .json(&request)
             .send()
             .await
             .unwrap()

@@ -95,25 +95,22 @@ const JDK: &[&str] = &["java.", "javax.", "jdk.", "sun.", "com.sun."];
 const RUNTIME: &[&str] = &["scala.", "kotlin.", "kotlinx."];
 
 /// Libraries jobs and connectors commonly call into; their own exceptions are not the job's bug.
-/// Short on purpose: an unlisted library is still not taken for the job unless Flink calls it.
+/// Short on purpose: an unlisted library is still not taken for the job unless Flink calls it
+/// directly (as it calls connectors outside `org.apache.flink.`, hence Debezium and Confluent).
 const LIBRARIES: &[&str] = &[
-    "org.apache.kafka.",     // Kafka clients
-    "com.fasterxml.",        // Jackson
-    "org.apache.hadoop.",    // HDFS, S3A
-    "software.amazon.",      // AWS SDK v2
-    "com.amazonaws.",        // AWS SDK v1
-    "io.netty.",             // Netty (unshaded)
+    "org.apache.", // every other Apache project: Kafka, Hadoop, Avro, Iceberg, Pekko, ...
+    "com.fasterxml.", // Jackson
+    "software.amazon.", // AWS SDK v2
+    "com.amazonaws.", // AWS SDK v1
+    "com.google.", // Guava, protobuf, GCS
+    "io.netty.",   // Netty (unshaded)
     "com.esotericsoftware.", // Kryo
-    "org.apache.avro.",      // Avro
-    "com.google.",           // Guava, protobuf, GCS
-    "org.apache.commons.",   // Commons
-    "org.apache.http.",      // HttpClient 4
-    "okhttp3.",              // OkHttp
-    "org.elasticsearch.",    // Elasticsearch client
-    "org.apache.pekko.",     // Pekko (Flink's RPC)
-    "akka.",                 // Akka (older Flink RPC)
-    "org.slf4j.",            // logging
-    "org.apache.logging.",   // log4j
+    "io.confluent.", // Schema Registry serializers
+    "io.debezium.", // CDC connectors
+    "okhttp3.",    // OkHttp
+    "org.elasticsearch.", // Elasticsearch client
+    "akka.",       // Akka (older Flink RPC)
+    "org.slf4j.",  // logging
 ];
 
 fn known_owner(class: &str) -> Option<Owner> {
@@ -294,17 +291,23 @@ mod tests {
         Option<&'a str>,
     );
 
+    const CONNECTOR: &[&str] = &[
+        "at io.debezium.connector.mysql.MySqlStreamingChangeEventSource.execute(MySqlStreamingChangeEventSource.java:1067)",
+        "at org.apache.flink.cdc.connectors.mysql.debezium.task.MySqlBinlogSplitReadTask.execute(MySqlBinlogSplitReadTask.java:81)",
+    ];
+
     #[test]
     fn who_threw_table() {
         use Owner::*;
         #[rustfmt::skip]
-        let cases: [Case; 8] = [
+        let cases: [Case; 9] = [
             ("the job's own class from its own code", "com.acme.billing.SchemaException", OWN, &[], Job, Some("com.acme.billing.InvoiceParser.parse(InvoiceParser.java:13)")),
             ("a JDK exception thrown for the job (via Scala)", "java.lang.NumberFormatException", JDK_FOR_JOB, &[], Job, Some("com.example.clicks.ParseClick.map(ParseClick.java:27)")),
             ("Flink's own precondition", "java.lang.IllegalStateException", FLINK_CHECK, &[], Flink, Some("com.example.orders.Dedup.processElement(Dedup.java:40)")),
             ("a known library under the job", "java.io.IOException", LIBRARY_UNDER_JOB, &[], Library, Some("com.example.ledger.LedgerLookup.flatMap(LedgerLookup.java:77)")),
             ("an unlisted library is not the job", "io.lettuce.core.RedisConnectionException", UNLISTED_LIBRARY_UNDER_JOB, &[], Unknown, Some("com.example.ledger.Cache.get(Cache.java:12)")),
             ("configured packages decide", "io.lettuce.core.RedisConnectionException", UNLISTED_LIBRARY_UNDER_JOB, &["io.lettuce".to_string()], Job, Some("io.lettuce.core.RedisClient.connect(RedisClient.java:211)")),
+            ("a connector Flink calls into is not the job", "io.debezium.DebeziumException", CONNECTOR, &[], Library, None),
             ("no frames, unlisted class", "com.acme.billing.SchemaException", &[], &[], Unknown, None),
             ("no frames, configured class", "com.acme.billing.SchemaException", &[], &["com.acme.".to_string()], Job, None),
         ];

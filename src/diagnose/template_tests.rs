@@ -131,6 +131,7 @@ fn rich_facts() -> Facts {
                 thrown_by: crate::facts::frames::Owner::Job,
                 job_frame: Some("com.example.orders.EnrichOrder.map(EnrichOrder.java:42)".into()),
             },
+            restore_source: None,
         }),
         checkpoints: Some(CheckpointFacts {
             completed: 120,

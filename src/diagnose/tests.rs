@@ -55,6 +55,9 @@ const FLAKY_23: &str = "src/diagnose/testdata/flink-2.3.0-exceptions-flaky.json"
 /// `com.acme.billing.InvoiceJob` (tests/jobs): the job's own `SchemaException` from its own code.
 const OWN_CODE_23: &str = "src/diagnose/testdata/flink-2.3.0-exceptions-own-code.json";
 const OWN_CODE_120: &str = "src/diagnose/testdata/flink-1.20.5-exceptions-own-code.json";
+/// `InvoiceJob` started from a `HealthyJob` savepoint: its keyed operator is not in the program.
+const UNMAPPED_23: &str = "src/diagnose/testdata/flink-2.3.0-exceptions-restore-unmapped.json";
+const UNMAPPED_120: &str = "src/diagnose/testdata/flink-1.20.5-exceptions-restore-unmapped.json";
 
 enum Input {
     None,
@@ -191,6 +194,9 @@ fn cases() -> Vec<Case> {
         ("pekko ask timeout", Trace(ASK_TIMEOUT), nothing, "FlinkJobUnstable", Timeout),
         ("StateMigrationException", Trace(STATE_MIGRATION), nothing, "FlinkJobNotRunning", IncompatibleState),
         ("rollback: operator not mapped", Trace(ROLLBACK_UNMAPPED), nothing, "FlinkJobNotRunning", IncompatibleState),
+        ("rollback: operator not mapped, real 2.3.0", Fixture(UNMAPPED_23), nothing, "FlinkJobNotRunning", IncompatibleState),
+        ("rollback: operator not mapped, real 1.20.5", Fixture(UNMAPPED_120), nothing, "FlinkJobNotRunning", IncompatibleState),
+        ("rollback, 1.20.5 legacy root-exception", Legacy(UNMAPPED_120), nothing, "FlinkJobUnstable", IncompatibleState),
         ("InvalidClassException on restore", Trace(RESTORE_INVALID_CLASS), nothing, "FlinkJobUnstable", IncompatibleState),
         ("Kafka lag, nothing failed", None, high_backpressure, "FlinkKafkaLagGrowing", Backpressure),
         ("backpressure alert", None, nothing, "FlinkBackpressureHigh", Backpressure),
@@ -315,6 +321,34 @@ fn the_jobs_own_exception_is_a_code_bug_at_its_own_frame() {
             d.evidence
         );
     }
+}
+
+/// A restore that failed never shows in `latest.restored`; the path it tried is in the message.
+#[test]
+fn a_failed_restore_names_the_savepoint_it_tried() {
+    for (fixture, version) in [(UNMAPPED_23, "2.3.0"), (UNMAPPED_120, "1.20.5")] {
+        let rc = from_fixture(fixture);
+        let path = rc
+            .restore_source
+            .as_deref()
+            .unwrap_or_else(|| panic!("{fixture}"));
+        assert!(
+            path.starts_with(&format!(
+                "file:/work/wt-diagcode/target/flink/{version}/savepoints/savepoint-"
+            )) && !path.ends_with('.'),
+            "{path}"
+        );
+    }
+    let legacy = legacy_only(UNMAPPED_120);
+    assert_eq!(
+        legacy.restore_source,
+        from_fixture(UNMAPPED_120).restore_source
+    );
+    assert_eq!(
+        from_trace(ROLLBACK_UNMAPPED).restore_source.as_deref(),
+        Some("s3://flink-state/savepoints/savepoint-7c2e5a-0a1b2c3d4e5f")
+    );
+    assert_eq!(from_trace(HEAP_OOM).restore_source, Option::None);
 }
 
 #[test]

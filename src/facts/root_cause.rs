@@ -40,6 +40,9 @@ pub struct RootCause {
     pub stale: bool,
     /// Whose code threw the root, and the job's top frame in its stack (see `facts::frames`).
     pub origin: Origin,
+    /// The checkpoint or savepoint a failed restore tried, from Flink's "Failed to rollback to
+    /// checkpoint/savepoint <path>.": such a job never restored, so `latest.restored` is null.
+    pub restore_source: Option<String>,
 }
 
 impl RootCause {
@@ -53,6 +56,15 @@ impl RootCause {
     pub fn locate(&mut self, user_packages: &[String]) {
         self.origin = locate(&self.chain, &self.class, user_packages);
     }
+}
+
+fn restore_source(chain: &[CauseLink]) -> Option<String> {
+    const SAID: &str = "Failed to rollback to checkpoint/savepoint ";
+    chain.iter().rev().find_map(|l| {
+        let rest = &l.message[l.message.find(SAID)? + SAID.len()..];
+        let path = rest.split_whitespace().next()?.trim_end_matches('.');
+        (!path.is_empty()).then(|| path.to_string())
+    })
 }
 
 fn locate(chain: &[CauseLink], class: &str, user_packages: &[String]) -> Origin {
@@ -77,6 +89,7 @@ pub fn root_cause(exceptions: &Exceptions) -> Option<RootCause> {
     let root = chain.last()?.clone();
     Some(RootCause {
         origin: locate(&chain, &root.class, &[]),
+        restore_source: restore_source(&chain),
         class: root.class,
         message: root.message,
         chain,
@@ -111,6 +124,7 @@ pub fn from_entry(entry: &ExceptionEntry) -> RootCause {
     failure_labels.extend(source.failure_labels.clone());
     RootCause {
         origin: locate(&chain, &root.class, &[]),
+        restore_source: restore_source(&chain),
         class: root.class,
         message: root.message,
         chain,

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::actions::own_job::{local_path, Cluster, OwnJob};
+use crate::actions::own_job::{local_path, upload, Cluster, OwnJob};
 use crate::helpers::*;
 
 /// Pages `alert` for `job` through a fresh bot and returns the recorded message's text and footer.
@@ -251,4 +251,75 @@ async fn flink_2_3_a_job_restored_from_a_savepoint_says_so() {
 #[tokio::test]
 async fn flink_1_20_a_job_restored_from_a_savepoint_says_so() {
     a_job_restored_from_a_savepoint_says_so("1.20").await;
+}
+
+/// A program that cannot take the savepoint's state (InvoiceJob has no `count-per-key`, whose
+/// state HealthyJob's savepoint holds) fails before it restores anything: `latest.restored` stays
+/// null, and the page names the savepoint from Flink's "Failed to rollback to ..." instead.
+async fn a_failed_restore_names_the_savepoint_to_roll_back_from(version: &'static str) {
+    let c = Cluster::get(version);
+    let tag = version.replace('.', "");
+    let first = OwnJob::start(&c, &format!("unmapped-source-{tag}")).await;
+    let taken = savepoint(&c, &first).await;
+    let copy = SavepointCopy::of(&taken, &format!("savepoint-unmapped-test-{tag}"));
+    drop(first);
+
+    let name = format!("unmapped-copy-{tag}");
+    let http = reqwest::Client::new();
+    let jar = upload(&http, &c).await;
+    // Flink answers the run with an error (the JobMaster could not start), but keeps the job.
+    let _ = http
+        .post(format!("{}/jars/{jar}/run", c.url))
+        .json(
+            &json!({"entryClass": "com.acme.billing.InvoiceJob", "parallelism": 1,
+                      "programArgsList": ["--name", name], "savepointPath": copy.uri()}),
+        )
+        .send()
+        .await
+        .unwrap();
+    let _ = http.delete(format!("{}/jars/{jar}", c.url)).send().await;
+    let jobs = poll(&c, "the FAILED job", "/jobs/overview", |o| {
+        o["jobs"].as_array().is_some_and(|j| {
+            j.iter()
+                .any(|j| j["name"] == name.as_str() && j["state"] == "FAILED")
+        })
+    })
+    .await;
+    let job = jobs["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|j| j["name"] == name.as_str())
+        .unwrap()["jid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let cps = c.get_json(&format!("/jobs/{job}/checkpoints")).await;
+    assert!(
+        cps["latest"]["restored"].is_null(),
+        "nothing restored: {cps}"
+    );
+
+    let (text, footer) = page(&c, "FlinkJobNotRunning", &job).await;
+    assert!(
+        footer.contains("pattern incompatible_state"),
+        "{footer}\n{text}"
+    );
+    let uri = copy.uri();
+    let path = uri.replacen("file://", "file:", 1);
+    assert!(
+        text.contains(&format!("from the same savepoint or checkpoint (`{path}`)")),
+        "Flink {version}: the rollback step names {path}:\n{text}"
+    );
+    drop(copy);
+}
+
+#[tokio::test]
+async fn flink_2_3_a_failed_restore_names_the_savepoint_to_roll_back_from() {
+    a_failed_restore_names_the_savepoint_to_roll_back_from("2.3").await;
+}
+
+#[tokio::test]
+async fn flink_1_20_a_failed_restore_names_the_savepoint_to_roll_back_from() {
+    a_failed_restore_names_the_savepoint_to_roll_back_from("1.20").await;
 }

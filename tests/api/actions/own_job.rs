@@ -245,7 +245,7 @@ impl Drop for OwnJob {
 
 /// `POST /jars/upload` with a multipart body built by hand (the crate's reqwest has no
 /// multipart feature, and one form field does not justify it). Returns the jar id.
-async fn upload(http: &reqwest::Client, cluster: &Cluster) -> String {
+pub async fn upload(http: &reqwest::Client, cluster: &Cluster) -> String {
     let jar = std::fs::read(&cluster.jar)
         .unwrap_or_else(|e| panic!("reading {}: {e}", cluster.jar.display()));
     let boundary = "flink-chatops-test-boundary-7f3a9c";

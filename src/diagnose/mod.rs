@@ -31,6 +31,8 @@ mod classify;
 mod rules;
 
 #[cfg(test)]
+mod origin_tests;
+#[cfg(test)]
 mod template_tests;
 #[cfg(test)]
 mod tests;

@@ -90,6 +90,11 @@ pub async fn gather(
     });
     let fetched = fetch(client, &job_id, lookup_backpressure, deadline).await;
     assemble(&mut facts, fetched, alert_started_ms);
+    if let Some(rc) = facts.root_cause.as_mut() {
+        if !client.user_packages.is_empty() {
+            rc.locate(&client.user_packages);
+        }
+    }
     facts
 }
 

@@ -40,6 +40,8 @@ pub struct FlinkClient {
     pub(crate) action_timeout: Duration,
     /// Set by `Metrics::instrument` when the bot runs; `render` calls are not counted.
     pub metrics: Option<crate::metrics::FlinkCallMetrics>,
+    /// `clusters[].user_packages`: the jobs' own package prefixes (empty: guessed per trace).
+    pub user_packages: Vec<String>,
 }
 
 impl FlinkClient {
@@ -60,6 +62,7 @@ impl FlinkClient {
             timeout,
             action_timeout: timeout,
             metrics: None,
+            user_packages: cluster.user_packages.clone(),
         })
     }
 

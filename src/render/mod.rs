@@ -228,6 +228,9 @@ pub fn fact_fields(facts: &Facts) -> Vec<Field> {
         if let Some(task) = &rc.task {
             value.push_str(&format!("\nin {task}"));
         }
+        if let Some(frame) = &rc.origin.job_frame {
+            value.push_str(&job_frame_line(rc.origin.thrown_by, frame));
+        }
         let name = if rc.stale {
             "Last failure (long before this alert)"
         } else {
@@ -251,6 +254,10 @@ pub fn fact_fields(facts: &Facts) -> Vec<Field> {
                 "none completed · {} failed · {} in progress",
                 cp.failed, cp.in_progress
             ),
+        };
+        let value = match &cp.last_restored {
+            Some(r) => format!("{value}\nrestored from {}", r.summary),
+            None => value,
         };
         fields.push(Field::new("Last checkpoint", value, false));
         if let Some(failed) = &cp.last_failed {
@@ -297,6 +304,15 @@ pub fn fact_fields(facts: &Facts) -> Vec<Field> {
         ));
     }
     fields
+}
+
+/// "thrown at `frame`" when the job's code threw the root, else where the job's code called in.
+fn job_frame_line(thrown_by: crate::facts::frames::Owner, frame: &str) -> String {
+    if thrown_by == crate::facts::frames::Owner::Job {
+        format!("\nthrown at `{frame}`")
+    } else {
+        format!("\ncalled from the job's code at `{frame}`")
+    }
 }
 
 /// The group's alerts, one line each, summarised when the group is large.

@@ -14,6 +14,7 @@ mod bottleneck;
 mod config_check;
 mod dashboard;
 mod delivery;
+mod diagnosis;
 mod enrichment;
 mod gateway;
 mod guarded;

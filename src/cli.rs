@@ -240,7 +240,7 @@ async fn render(
                 ..Default::default()
             }
         };
-        let (message, _) = compose::message(&config, &renderer, &hook, &incident, &facts, None);
+        let message = compose::message(&config, &renderer, &hook, &incident, &facts, None).message;
         println!("===== {} =====", file.display());
         print!("{}", crate::deliver::console::format(&message));
     }

@@ -35,6 +35,16 @@ pub async fn facts(clusters: &Clusters, hook: &Webhook, target: &Target) -> Fact
     enrich::gather_with(clusters, target, wants, started).await
 }
 
+/// An incident's rendered message and what the diagnosis said about it.
+pub struct Composed {
+    pub message: Message,
+    /// The failure pattern's slug.
+    pub pattern: &'static str,
+    /// The job's state is at risk unless someone acts now (see `Pattern::state_at_risk`): the
+    /// incident needs a message with buttons of its own, even in a storm.
+    pub needs_action: bool,
+}
+
 /// Diagnoses the facts and renders the incident's message.
 pub fn message(
     config: &Config,
@@ -43,7 +53,7 @@ pub fn message(
     incident: &Incident,
     facts: &Facts,
     note: Option<String>,
-) -> (Message, &'static str) {
+) -> Composed {
     let lead = hook.lead_alert();
     let diagnosis = diagnose(lead.name(), facts);
     let severity = hook.severity();
@@ -57,7 +67,12 @@ pub fn message(
         available: crate::interact::available(config),
         note,
     });
-    (message, diagnosis.slug)
+    let needs_action = diagnosis.pattern.state_at_risk();
+    Composed {
+        message,
+        pattern: diagnosis.slug,
+        needs_action,
+    }
 }
 
 /// An alert about TaskManagers (`FlinkTaskManagerLost`) needs the cluster's jobs looked at for

@@ -28,6 +28,9 @@ pub struct Incident {
     /// The lead alert's labels: what a silence from the message matches.
     #[serde(default)]
     pub labels: std::collections::BTreeMap<String, String>,
+    /// Shown as a line of its channel's storm digest (`digest`) instead of a message of its own.
+    #[serde(default)]
+    pub digested: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -121,15 +124,19 @@ pub fn advance<'a>(
     });
     match prev {
         Some(mut inc)
-            if inc.message_id.is_some()
+            if (inc.message_id.is_some() || inc.digested)
                 && !(inc.is_resolved() && hook.status == Status::Firing) =>
         {
-            let message_id = inc.message_id.expect("checked above");
             inc.notifications += count;
             inc.firing_since = inc.firing_since.min(started);
             inc.last_notified_at = received_at;
             inc.resolved_at = resolved_at;
-            (inc, Delivery::Edit { message_id })
+            // A digested incident has no message yet: its first own message is a post.
+            let delivery = match inc.message_id {
+                Some(message_id) => Delivery::Edit { message_id },
+                None => Delivery::Post,
+            };
+            (inc, delivery)
         }
         _ => {
             let inc = Incident {
@@ -143,6 +150,7 @@ pub fn advance<'a>(
                 resolved_at,
                 job: None,
                 labels: hook.lead_alert().labels.clone(),
+                digested: false,
             };
             (inc, Delivery::Post)
         }

@@ -90,7 +90,12 @@ pub async fn alertmanager(State(state): State<Arc<IntakeState>>, request: Reques
         }
     };
     let now = chrono::Utc::now().timestamp_millis();
-    match state.store.accept(&bytes, &hook.group_key, now).await {
+    let rank = crate::severity::Level::of(&hook.severity()).rank();
+    match state
+        .store
+        .accept_ranked(&bytes, &hook.group_key, rank, now)
+        .await
+    {
         Ok(accepted) => {
             state.wake.notify_one();
             let (status, seq, outcome) = match accepted {

@@ -15,6 +15,7 @@ pub mod compose;
 pub mod config;
 pub mod deliver;
 pub mod diagnose;
+pub mod digest;
 pub mod enrich;
 pub mod facts;
 pub mod flink;

@@ -27,6 +27,11 @@ impl Level {
         }
     }
 
+    /// The level as a number that orders work (higher goes first), for queues and on disk.
+    pub fn rank(self) -> u8 {
+        self as u8
+    }
+
     /// A firing page's colour (resolved pages are green whatever their level).
     pub fn color(self) -> u32 {
         match self {

@@ -16,6 +16,7 @@ fn cluster(savepoint_dir: Option<&str>) -> ClusterConfig {
         password_file: None,
         token_env: None,
         token_file: None,
+        user_packages: Vec::new(),
     }
 }
 

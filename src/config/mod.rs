@@ -105,6 +105,10 @@ pub struct ClusterConfig {
     pub token_env: Option<String>,
     #[serde(default)]
     pub token_file: Option<PathBuf>,
+    /// Package prefixes of the jobs' own code (`com.acme.`), to tell a job's bug from Flink's or
+    /// a library's; when empty they are guessed from each stack trace (see `facts::frames`).
+    #[serde(default)]
+    pub user_packages: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -121,6 +125,9 @@ pub struct DeliveryConfig {
     pub concurrency: usize,
     pub retry_initial_ms: u64,
     pub retry_max_ms: u64,
+    /// New posts in a channel within a minute after which further minor incidents go into the
+    /// channel's storm digest (see `digest`); 0 turns digests off.
+    pub digest_after: usize,
 }
 
 impl Default for Config {
@@ -139,6 +146,7 @@ impl Default for Config {
                 password_file: None,
                 token_env: None,
                 token_file: None,
+                user_packages: Vec::new(),
             }],
             discord: DiscordConfig::default(),
             responses: ResponsesConfig::default(),
@@ -190,6 +198,7 @@ impl Default for DeliveryConfig {
             concurrency: 32,
             retry_initial_ms: 500,
             retry_max_ms: 60_000,
+            digest_after: 10,
         }
     }
 }
@@ -285,6 +294,11 @@ impl Config {
                         ));
                     }
                 }
+            }
+            if let Some(j) = c.user_packages.iter().position(|p| p.trim().is_empty()) {
+                return Err(format!(
+                    "key `clusters[{i}].user_packages[{j}]`: an empty prefix would match every class"
+                ));
             }
             if (c.password_env.is_some() || c.password_file.is_some()) && c.username.is_none() {
                 return Err(format!(

@@ -27,6 +27,8 @@ pub struct DiscordSink {
     health: super::health::Health,
     /// The bot's own user id, asked once, to tell its messages from others'.
     pub(super) me: tokio::sync::OnceCell<u64>,
+    /// Each channel's bucket as Discord's answers describe it; writes wait here, not in 429s.
+    limits: Box<super::ratelimit::Limits>,
 }
 
 impl DiscordSink {
@@ -49,10 +51,18 @@ impl DiscordSink {
             proxy,
             health: Default::default(),
             me: Default::default(),
+            limits: Default::default(),
         }
     }
 
-    pub async fn post(&self, channel: u64, msg: &Message, nonce: &str) -> Result<u64, SendError> {
+    /// Posts `msg`; `rank` (severity) orders it among writes waiting for the channel's bucket.
+    pub async fn post(
+        &self,
+        channel: u64,
+        msg: &Message,
+        nonce: &str,
+        rank: u8,
+    ) -> Result<u64, SendError> {
         let builder = CreateMessage::new()
             .content(msg.content.clone())
             .embed(embed(msg))
@@ -66,8 +76,12 @@ impl DiscordSink {
             channel_id: ChannelId::new(channel),
         };
         let body = serde_json::to_vec(&builder).map_err(|e| SendError::Transient(e.to_string()))?;
+        self.limits.acquire(channel, rank).await;
         let answer = self
-            .execute(Request::new(route, LightMethod::Post).body(Some(body)))
+            .execute_in(
+                Some(channel),
+                Request::new(route, LightMethod::Post).body(Some(body)),
+            )
             .await?;
         parse_id(&answer)
     }
@@ -77,6 +91,7 @@ impl DiscordSink {
         channel: u64,
         message_id: u64,
         msg: &Message,
+        rank: u8,
     ) -> Result<(), SendError> {
         // Components are always sent, so an edit also replaces the buttons (none = removed).
         let builder = EditMessage::new()
@@ -89,8 +104,12 @@ impl DiscordSink {
             message_id: MessageId::new(message_id),
         };
         let body = serde_json::to_vec(&builder).map_err(|e| SendError::Transient(e.to_string()))?;
-        self.execute(Request::new(route, LightMethod::Patch).body(Some(body)))
-            .await?;
+        self.limits.acquire(channel, rank).await;
+        self.execute_in(
+            Some(channel),
+            Request::new(route, LightMethod::Patch).body(Some(body)),
+        )
+        .await?;
         Ok(())
     }
 
@@ -98,7 +117,17 @@ impl DiscordSink {
         &self.health
     }
 
+    /// A call outside the message-write buckets (reads).
     pub(super) async fn execute(&self, request: Request<'_>) -> Result<Vec<u8>, SendError> {
+        self.execute_in(None, request).await
+    }
+
+    /// A call; `channel`: a message write in that channel, whose bucket the answer describes.
+    async fn execute_in(
+        &self,
+        channel: Option<u64>,
+        request: Request<'_>,
+    ) -> Result<Vec<u8>, SendError> {
         let built = request
             .build(
                 &self.client,
@@ -119,6 +148,11 @@ impl DiscordSink {
             .get("retry-after")
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<f64>().ok());
+        let global = response.headers().contains_key("x-ratelimit-global");
+        if let Some(channel) = channel {
+            self.limits
+                .observe(channel, super::ratelimit::observed(response.headers()));
+        }
         let bytes = response
             .bytes()
             .await
@@ -139,7 +173,11 @@ impl DiscordSink {
                     .or(retry_header)
                     .unwrap_or(1.0)
                     .clamp(0.0, 3_600.0);
-                SendError::RateLimited(Duration::from_secs_f64(secs))
+                let after = Duration::from_secs_f64(secs);
+                if let Some(channel) = channel {
+                    self.limits.limited(channel, after, global);
+                }
+                SendError::RateLimited(after)
             }
             404 => SendError::NotFound,
             s @ 400..=499 if s != 408 => SendError::Rejected {

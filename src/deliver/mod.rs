@@ -11,6 +11,7 @@
 pub mod console;
 pub mod discord;
 pub mod health;
+pub mod ratelimit;
 mod search;
 pub mod step;
 
@@ -53,16 +54,28 @@ impl Sink {
         }
     }
 
-    async fn post(&self, channel: u64, msg: &Message, nonce: &str) -> Result<u64, SendError> {
+    async fn post(
+        &self,
+        channel: u64,
+        msg: &Message,
+        nonce: &str,
+        rank: u8,
+    ) -> Result<u64, SendError> {
         match self {
-            Sink::Discord(d) => d.post(channel, msg, nonce).await,
+            Sink::Discord(d) => d.post(channel, msg, nonce, rank).await,
             Sink::Console(c) => Ok(c.post(channel, msg)),
         }
     }
 
-    async fn edit(&self, channel: u64, message_id: u64, msg: &Message) -> Result<(), SendError> {
+    async fn edit(
+        &self,
+        channel: u64,
+        message_id: u64,
+        msg: &Message,
+        rank: u8,
+    ) -> Result<(), SendError> {
         match self {
-            Sink::Discord(d) => d.edit(channel, message_id, msg).await,
+            Sink::Discord(d) => d.edit(channel, message_id, msg, rank).await,
             Sink::Console(c) => {
                 c.edit(channel, message_id, msg);
                 Ok(())
@@ -86,11 +99,13 @@ impl Sink {
     }
 }
 
-/// Where and how pages go out: the sink, its retry policy, the counters.
+/// Where and how pages go out: the sink, its retry policy, the counters, and the page's rank
+/// (severity: higher goes first when a channel's rate limit makes pages wait).
 pub struct Via<'a> {
     pub sink: &'a Sink,
     pub policy: RetryPolicy,
     pub metrics: &'a crate::metrics::Metrics,
+    pub rank: u8,
 }
 
 /// Delivers until it succeeds or [`next_step`] gives up; returns the id of the message that now
@@ -103,7 +118,7 @@ pub async fn deliver(
     nonce: &str,
     mut possibly_sent: bool,
 ) -> Result<u64, Undeliverable> {
-    let (sink, policy, metrics) = (via.sink, via.policy, via.metrics);
+    let (sink, policy, metrics, rank) = (via.sink, via.policy, via.metrics, via.rank);
     let mut current = msg.clone();
     let mut smaller = false;
     let mut attempt = 0u32;
@@ -120,25 +135,25 @@ pub async fn deliver(
                     );
                     delivery = Delivery::Edit { message_id };
                     possibly_sent = false;
-                    sink.edit(channel, message_id, &current)
+                    sink.edit(channel, message_id, &current, rank)
                         .await
                         .map(|_| message_id)
                 }
                 Ok(None) => {
                     possibly_sent = false;
-                    sink.post(channel, &current, nonce).await
+                    sink.post(channel, &current, nonce, rank).await
                 }
                 Err(e @ (SendError::RateLimited(_) | SendError::Transient(_))) => Err(e),
                 // The bot may post without reading history; the nonce is the last defence then.
                 Err(e) => {
                     tracing::warn!(channel, error = %e, "cannot look for an earlier post; posting");
                     possibly_sent = false;
-                    sink.post(channel, &current, nonce).await
+                    sink.post(channel, &current, nonce, rank).await
                 }
             },
-            Delivery::Post => sink.post(channel, &current, nonce).await,
+            Delivery::Post => sink.post(channel, &current, nonce, rank).await,
             Delivery::Edit { message_id } => sink
-                .edit(channel, message_id, &current)
+                .edit(channel, message_id, &current, rank)
                 .await
                 .map(|_| message_id),
         };

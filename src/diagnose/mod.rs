@@ -17,15 +17,21 @@
 //! 3. **Weak root classes** (`ClassNotFoundException`, `NoSuchMethodError`, ...): usually a
 //!    packaging bug, but also the inner cause of Kryo errors, so the chain speaks first.
 //! 4. **Failure labels** from Flink failure enrichers (`type=USER`, or `pattern=<slug>`).
-//! 5. **The alert name** with the facts it implies: checkpoint alerts by the last failed
+//! 5. **Whose code threw the root** (`facts::frames`): the job's own exception class, or a JDK
+//!    exception whose top frame outside the JDK is the job's, is a code bug. It comes after the
+//!    class rules, so a serialization error or an OOM thrown from the job's code keeps its own
+//!    runbook, and before the alert, because a known cause explains a restart loop.
+//! 6. **The alert name** with the facts it implies: checkpoint alerts by the last failed
 //!    checkpoint's message; watermark, lag/backpressure, skew, GC/heap, TaskManager and restart
 //!    alerts by what they measure.
-//! 6. **Facts alone**: a job in `RESTARTING` is a restart loop; HIGH backpressure is backpressure.
-//! 7. Otherwise [`Pattern::Unknown`], whose template points at the alert's runbook.
+//! 7. **Facts alone**: a job in `RESTARTING` is a restart loop; HIGH backpressure is backpressure.
+//! 8. Otherwise [`Pattern::Unknown`], whose template points at the alert's runbook.
 
 mod classify;
 mod rules;
 
+#[cfg(test)]
+mod origin_tests;
 #[cfg(test)]
 mod template_tests;
 #[cfg(test)]
@@ -112,6 +118,16 @@ impl Pattern {
 
     /// The safe next steps (buttons) that fit the pattern, status first. Anything that changes
     /// the job still goes through policy and approval; this only decides what is offered.
+    /// Whether waiting loses the job's state: the runbook's first step is a savepoint before
+    /// the job dies (memory exhaustion). Such an incident keeps its own message in a storm,
+    /// where other minor ones become digest lines.
+    pub fn state_at_risk(self) -> bool {
+        matches!(
+            self,
+            Pattern::HeapOom | Pattern::DirectOom | Pattern::MetaspaceOom
+        )
+    }
+
     pub fn actions(self) -> &'static [Offer] {
         match self {
             // Memory: keep state safe first, then restart with more memory.
@@ -177,6 +193,7 @@ pub fn diagnose(alert_name: &str, facts: &Facts) -> Diagnosis {
         .or_else(|| rc.and_then(rules::by_chain))
         .or_else(|| rc.and_then(rules::by_weak_root))
         .or_else(|| rc.and_then(rules::by_failure_labels))
+        .or_else(|| rc.and_then(rules::by_origin))
         .or_else(|| rules::by_alert(alert_name, facts))
         .or_else(|| rules::by_facts(facts))
         .unwrap_or_else(|| rules::unknown(facts));

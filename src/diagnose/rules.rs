@@ -2,6 +2,7 @@
 //! `mod.rs`. Message matching is case-insensitive and only ever looks at the message of the link
 //! whose class is being judged (or, in stage 1, at the root's own message).
 
+use crate::facts::frames::Owner;
 use crate::facts::root_cause::{CauseLink, RootCause};
 use crate::facts::Facts;
 
@@ -130,7 +131,25 @@ pub(super) fn by_failure_labels(rc: &RootCause) -> Option<Finding> {
     })
 }
 
-/// Stage 5: what the alert measures, with the facts that go with it.
+/// Stage 5: the root was thrown by the job's own code (its own class, or a JDK exception whose
+/// top frame outside the JDK is the job's; see `facts::frames`).
+pub(super) fn by_origin(rc: &RootCause) -> Option<Finding> {
+    (rc.origin.thrown_by == Owner::Job).then(|| {
+        let at = rc
+            .origin
+            .job_frame
+            .as_deref()
+            .map(|f| format!(", thrown at {f}"))
+            .unwrap_or_default();
+        Finding::new(
+            UserCodeBug,
+            "Exception thrown by the job's code",
+            format!("root cause {}{at}", describe(&rc.class, &rc.message)),
+        )
+    })
+}
+
+/// Stage 6: what the alert measures, with the facts that go with it.
 pub(super) fn by_alert(alert: &str, facts: &Facts) -> Option<Finding> {
     let state = facts
         .job
@@ -211,7 +230,7 @@ fn by_checkpoints(alert: &str, facts: &Facts) -> Finding {
     }
 }
 
-/// Stage 6: facts alone.
+/// Stage 7: facts alone.
 pub(super) fn by_facts(facts: &Facts) -> Option<Finding> {
     let state = facts
         .job
@@ -238,7 +257,7 @@ pub(super) fn by_facts(facts: &Facts) -> Option<Finding> {
     ))
 }
 
-/// Stage 7.
+/// Stage 8.
 pub(super) fn unknown(facts: &Facts) -> Finding {
     match &facts.root_cause {
         Some(rc) => Finding::new(

@@ -127,6 +127,11 @@ fn rich_facts() -> Facts {
             timestamp: Some(1_795_240_152_022),
             unwrapped: true,
             stale: false,
+            origin: crate::facts::frames::Origin {
+                thrown_by: crate::facts::frames::Owner::Job,
+                job_frame: Some("com.example.orders.EnrichOrder.map(EnrichOrder.java:42)".into()),
+            },
+            restore_source: None,
         }),
         checkpoints: Some(CheckpointFacts {
             completed: 120,
@@ -147,6 +152,13 @@ fn rich_facts() -> Facts {
                 failed_at_ms: Some(1_795_240_100_000),
                 message: Some("Checkpoint expired before completing.".into()),
             }),
+            last_restored: Some(RestoredCheckpoint {
+                id: 126,
+                restored_at_ms: 1_795_239_000_000,
+                path: Some("s3://flink-state/savepoints/savepoint-7c2e5a-0a1b2c3d4e5f".into()),
+                is_savepoint: true,
+                summary: "savepoint `s3://flink-state/savepoints/savepoint-7c2e5a-0a1b2c3d4e5f` (id 126) at 2026-11-21 05:30 UTC".into(),
+            }),
         }),
         restarts: Some(57),
         history: Some(crate::facts::history::HistoryFacts {
@@ -159,6 +171,7 @@ fn rich_facts() -> Facts {
                 task: Some("Source: clicks -> Map (3/8)".into()),
                 task_manager: None,
                 endpoint: None,
+                root_frames: Vec::new(),
             },
             since_first: 57,
             kept: 58,
@@ -360,4 +373,63 @@ fn the_full_renderer_uses_the_library_for_a_real_diagnosis() {
     );
     assert!(d.contains("/exceptions)"), "{d}");
     assert!(message.embed.total_len() <= 6_000);
+}
+
+/// The job's frame and the restore source reach the runbooks that use them; "Thrown at" only
+/// when the job's code threw.
+#[test]
+fn runbooks_name_the_jobs_frame_and_what_the_run_restored_from() {
+    let hb = templates::load(None).expect("embedded templates load");
+    let now = Utc.with_ymd_and_hms(2026, 11, 21, 6, 5, 0).unwrap();
+    let hook = hook("FlinkJobUnstable", false);
+    let (incident, _) = crate::incident::advance(None, &hook, 1, now, 42, 1);
+    let render = |facts: &Facts, p: Pattern| {
+        let diagnosis = Diagnosis::new(p, "t", "e");
+        let input = RenderInput {
+            hook: &hook,
+            incident: &incident,
+            facts,
+            diagnosis: &diagnosis,
+            mentions: &[],
+            now,
+            available: ALL_BUTTONS,
+            note: None,
+        };
+        hb.render(&format!("patterns/{}", p.slug()), &context(&input))
+            .unwrap()
+    };
+    let frame = "`com.example.orders.EnrichOrder.map(EnrichOrder.java:42)`";
+    let restored = "This run started from savepoint `s3://flink-state/savepoints/savepoint-7c2e5a-0a1b2c3d4e5f` (id 126) at 2026-11-21 05:30 UTC.";
+    let mut facts = rich_facts();
+    let bug = render(&facts, Pattern::UserCodeBug);
+    assert!(bug.contains(&format!("Thrown at {frame}.")), "{bug}");
+    assert!(bug.contains(&format!("1. Open {frame}")), "{bug}");
+    assert!(bug.contains(restored), "{bug}");
+    assert!(render(&facts, Pattern::RestartLoop).contains(restored));
+    let state = render(&facts, Pattern::IncompatibleState);
+    assert!(
+        state.contains(
+            "from the same savepoint (`s3://flink-state/savepoints/savepoint-7c2e5a-0a1b2c3d4e5f`)"
+        ),
+        "{state}"
+    );
+
+    let rc = facts.root_cause.as_mut().unwrap();
+    rc.origin.thrown_by = crate::facts::frames::Owner::Flink;
+    rc.restore_source = Some("s3://flink-state/savepoints/savepoint-tried".into());
+    facts.checkpoints.as_mut().unwrap().last_restored = None;
+    let bug = render(&facts, Pattern::UserCodeBug);
+    assert!(
+        bug.contains(&format!("Called from the job's code at {frame}."))
+            && !bug.contains("Thrown at"),
+        "{bug}"
+    );
+    assert!(!bug.contains("This run started from"), "{bug}");
+    let state = render(&facts, Pattern::IncompatibleState);
+    assert!(
+        state.contains(
+            "from the same savepoint or checkpoint (`s3://flink-state/savepoints/savepoint-tried`)"
+        ),
+        "{state}"
+    );
 }

@@ -12,7 +12,7 @@ use crate::flink::types::Exceptions;
 use Pattern::*;
 
 /// One `exceptionHistory` entry carrying `trace`, as Flink 2.x and 1.20 report it.
-fn from_trace(trace: &str) -> RootCause {
+pub(super) fn from_trace(trace: &str) -> RootCause {
     let name = parse_chain(trace)[0].class.clone();
     let json = serde_json::json!({
         "exceptionHistory": {
@@ -32,7 +32,7 @@ fn from_trace(trace: &str) -> RootCause {
     root_cause(&ex).expect("a root cause")
 }
 
-fn from_fixture(path: &str) -> RootCause {
+pub(super) fn from_fixture(path: &str) -> RootCause {
     let json =
         std::fs::read_to_string(format!("{}/{path}", env!("CARGO_MANIFEST_DIR"))).expect(path);
     let ex: Exceptions = serde_json::from_str(&json).expect("fixture parses");
@@ -40,7 +40,7 @@ fn from_fixture(path: &str) -> RootCause {
 }
 
 /// 1.20's legacy `root-exception` only, as when the history is empty.
-fn legacy_only(path: &str) -> RootCause {
+pub(super) fn legacy_only(path: &str) -> RootCause {
     let json =
         std::fs::read_to_string(format!("{}/{path}", env!("CARGO_MANIFEST_DIR"))).expect(path);
     let mut value: serde_json::Value = serde_json::from_str(&json).unwrap();
@@ -52,6 +52,14 @@ fn legacy_only(path: &str) -> RootCause {
 const NESTED_23: &str = "tests/data/flink-2.3.0-exceptions-nested-failed.json";
 const NESTED_120: &str = "src/diagnose/testdata/flink-1.20.5-exceptions-nested-failed.json";
 const FLAKY_23: &str = "src/diagnose/testdata/flink-2.3.0-exceptions-flaky.json";
+/// `com.acme.billing.InvoiceJob` (tests/jobs): the job's own `SchemaException` from its own code.
+pub(super) const OWN_CODE_23: &str = "src/diagnose/testdata/flink-2.3.0-exceptions-own-code.json";
+pub(super) const OWN_CODE_120: &str = "src/diagnose/testdata/flink-1.20.5-exceptions-own-code.json";
+/// `InvoiceJob` started from a `HealthyJob` savepoint: its keyed operator is not in the program.
+pub(super) const UNMAPPED_23: &str =
+    "src/diagnose/testdata/flink-2.3.0-exceptions-restore-unmapped.json";
+pub(super) const UNMAPPED_120: &str =
+    "src/diagnose/testdata/flink-1.20.5-exceptions-restore-unmapped.json";
 
 enum Input {
     None,
@@ -89,6 +97,7 @@ fn checkpoints(last_failed: Option<&str>, in_progress: i64) -> CheckpointFacts {
             failed_at_ms: Some(1_795_240_100_000),
             message: Some(m.into()),
         }),
+        last_restored: None,
     }
 }
 
@@ -139,11 +148,20 @@ fn cases() -> Vec<Case> {
         ("nested 2.3.0 look-alike", Fixture(NESTED_23), nothing, "FlinkJobNotRunning", Serialization),
         ("nested 1.20.5 look-alike", Fixture(NESTED_120), nothing, "FlinkJobUnstable", Serialization),
         ("nested 1.20.5 legacy root-exception", Legacy(NESTED_120), nothing, "FlinkJobUnstable", Serialization),
-        // IllegalStateException is also Flink's own precondition failure: not evidence of user code,
-        // so the harness restart-loop job is a restart loop, and nothing known without the alert.
-        ("harness flaky IllegalStateException", Fixture(FLAKY_23), nothing, "FlinkJobUnstable", RestartLoop),
-        ("harness flaky, foreign alert", Fixture(FLAKY_23), nothing, "SomeTeamAlert", Unknown),
-        ("harness restart-loop job", Trace(RESTART_LOOP_POISON), restarting, "FlinkJobUnstable", RestartLoop),
+        // IllegalStateException is also Flink's own precondition failure, so its class says
+        // nothing; the stack does: thrown from the harness jobs' own code, it is a code bug (the
+        // restart loop is its symptom), thrown from Flink's, it is not.
+        ("harness flaky IllegalStateException", Fixture(FLAKY_23), nothing, "FlinkJobUnstable", UserCodeBug),
+        ("harness flaky, foreign alert", Fixture(FLAKY_23), nothing, "SomeTeamAlert", UserCodeBug),
+        ("harness restart-loop job", Trace(RESTART_LOOP_POISON), restarting, "FlinkJobUnstable", UserCodeBug),
+        ("own exception class from own code 2.3.0", Fixture(OWN_CODE_23), nothing, "FlinkJobUnstable", UserCodeBug),
+        ("own exception class from own code 1.20.5", Fixture(OWN_CODE_120), nothing, "FlinkJobUnstable", UserCodeBug),
+        ("own exception class, foreign alert", Fixture(OWN_CODE_23), nothing, "SomeTeamAlert", UserCodeBug),
+        ("own exception class, 1.20.5 legacy root-exception", Legacy(OWN_CODE_120), nothing, "FlinkJobNotRunning", UserCodeBug),
+        ("Flink's own precondition, unstable", Trace(FLINK_PRECONDITION), nothing, "FlinkJobUnstable", RestartLoop),
+        ("Flink's own precondition, foreign alert", Trace(FLINK_PRECONDITION), nothing, "SomeTeamAlert", Unknown),
+        // Thrown from a library the job calls: not the job's bug, whatever the job did around it.
+        ("unlisted library under the job's code", Trace(UNLISTED_LIBRARY), nothing, "SomeTeamAlert", Unknown),
         ("heap OOM", Trace(HEAP_OOM), nothing, "FlinkJobUnstable", HeapOom),
         ("heap OOM beats the alert", Trace(HEAP_OOM), nothing, "FlinkWatermarkStalled", HeapOom),
         ("GC overhead under a wrapper", Trace(GC_OVERHEAD), nothing, "FlinkJobUnstable", HeapOom),
@@ -178,6 +196,9 @@ fn cases() -> Vec<Case> {
         ("pekko ask timeout", Trace(ASK_TIMEOUT), nothing, "FlinkJobUnstable", Timeout),
         ("StateMigrationException", Trace(STATE_MIGRATION), nothing, "FlinkJobNotRunning", IncompatibleState),
         ("rollback: operator not mapped", Trace(ROLLBACK_UNMAPPED), nothing, "FlinkJobNotRunning", IncompatibleState),
+        ("rollback: operator not mapped, real 2.3.0", Fixture(UNMAPPED_23), nothing, "FlinkJobNotRunning", IncompatibleState),
+        ("rollback: operator not mapped, real 1.20.5", Fixture(UNMAPPED_120), nothing, "FlinkJobNotRunning", IncompatibleState),
+        ("rollback, 1.20.5 legacy root-exception", Legacy(UNMAPPED_120), nothing, "FlinkJobUnstable", IncompatibleState),
         ("InvalidClassException on restore", Trace(RESTORE_INVALID_CLASS), nothing, "FlinkJobUnstable", IncompatibleState),
         ("Kafka lag, nothing failed", None, high_backpressure, "FlinkKafkaLagGrowing", Backpressure),
         ("backpressure alert", None, nothing, "FlinkBackpressureHigh", Backpressure),

@@ -240,3 +240,22 @@ pub const RESTART_LOOP_POISON: &str = "java.lang.IllegalStateException: harness 
 \tat org.apache.flink.streaming.runtime.tasks.CopyingChainingOutput.pushToOperator(CopyingChainingOutput.java:75)\n\
 \tat org.apache.flink.runtime.taskmanager.Task.run(Task.java:575)\n\
 \tat java.base/java.lang.Thread.run(Thread.java:840)\n";
+
+/// Flink's own `checkState` failing under the job's keyed function: the class is a JDK one, the
+/// thrower is Flink.
+pub const FLINK_PRECONDITION: &str = "java.lang.IllegalStateException: The state backend has not been initialized.\n\
+\tat org.apache.flink.util.Preconditions.checkState(Preconditions.java:193)\n\
+\tat org.apache.flink.runtime.state.heap.HeapKeyedStateBackend.getOrCreateKeyedState(HeapKeyedStateBackend.java:220)\n\
+\tat com.example.orders.Dedup.processElement(Dedup.java:40)\n\
+\tat org.apache.flink.streaming.api.operators.KeyedProcessOperator.processElement(KeyedProcessOperator.java:83)\n\
+\tat org.apache.flink.runtime.taskmanager.Task.run(Task.java:575)\n";
+
+/// A client library the bot knows nothing about fails inside the job's `map`: the job's package
+/// is seen entering from Flink, the library's is not, so the library is not taken for the job.
+pub const UNLISTED_LIBRARY: &str =
+    "io.lettuce.core.RedisConnectionException: Unable to connect to redis.cache.internal:6379\n\
+\tat io.lettuce.core.RedisConnectionException.create(RedisConnectionException.java:78)\n\
+\tat io.lettuce.core.RedisClient.connect(RedisClient.java:211)\n\
+\tat com.example.ledger.Cache.get(Cache.java:12)\n\
+\tat org.apache.flink.streaming.api.operators.StreamMap.processElement(StreamMap.java:38)\n\
+\tat org.apache.flink.runtime.taskmanager.Task.run(Task.java:575)\n";

@@ -127,6 +127,11 @@ pub async fn gather_with(
         Err(_) => None,
     };
     assemble(&mut facts, fetched, alert_started_ms);
+    if let Some(rc) = facts.root_cause.as_mut() {
+        if !client.user_packages.is_empty() {
+            rc.locate(&client.user_packages);
+        }
+    }
     facts.history = kept;
     more_restarts_from_history(&mut facts);
     let names_a_loss = facts

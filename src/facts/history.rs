@@ -9,6 +9,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::frames::{Frame, Origin, Owner};
 use super::root_cause::{from_entry, CauseLink, RootCause};
 use crate::flink::types::ExceptionEntry;
 
@@ -18,6 +19,8 @@ pub const KEPT: usize = 200;
 const MESSAGE_CHARS: usize = 300;
 /// Cause links kept per failure (outermost first, the root always last).
 const CHAIN_LINKS: usize = 6;
+/// Top frames of the root cause kept: enough to tell whose code threw it (`facts::frames`).
+const ROOT_FRAMES: usize = 8;
 
 /// One failure as the bot saw it, reduced to what a page and `/flink exceptions` show.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -37,6 +40,9 @@ pub struct KeptFailure {
     pub task_manager: Option<String>,
     #[serde(default)]
     pub endpoint: Option<String>,
+    /// The root cause's top frames, as the JVM prints them without `at `.
+    #[serde(default)]
+    pub root_frames: Vec<String>,
 }
 
 impl KeptFailure {
@@ -58,6 +64,17 @@ impl KeptFailure {
             task: rc.task,
             task_manager: entry.task_manager_id.clone().or(rc.task_manager),
             endpoint: entry.endpoint.clone(),
+            root_frames: rc
+                .chain
+                .last()
+                .map(|l| {
+                    l.frames
+                        .iter()
+                        .take(ROOT_FRAMES)
+                        .map(Frame::display)
+                        .collect()
+                })
+                .unwrap_or_default(),
         }
     }
 
@@ -67,24 +84,42 @@ impl KeptFailure {
 
     /// The failure as a root cause, for diagnosing it alone (`/flink exceptions`).
     pub fn root_cause(&self) -> RootCause {
-        RootCause {
+        let last = self.chain.len().saturating_sub(1);
+        let chain: Vec<CauseLink> = self
+            .chain
+            .iter()
+            .enumerate()
+            .map(|(i, l)| CauseLink {
+                class: l.class.clone(),
+                message: l.message.clone(),
+                frames: if i == last {
+                    self.root_frames
+                        .iter()
+                        .filter_map(|f| Frame::parse(&format!("at {f}")))
+                        .collect()
+                } else {
+                    Vec::new()
+                },
+            })
+            .collect();
+        let mut rc = RootCause {
             class: self.class.clone(),
             message: self.message.clone(),
-            chain: self
-                .chain
-                .iter()
-                .map(|l| CauseLink {
-                    class: l.class.clone(),
-                    message: l.message.clone(),
-                })
-                .collect(),
+            chain,
             failure_labels: Default::default(),
             task: self.task.clone(),
             task_manager: self.task_manager.clone(),
             timestamp: Some(self.timestamp),
             unwrapped: false,
             stale: false,
-        }
+            origin: Origin {
+                thrown_by: Owner::Unknown,
+                job_frame: None,
+            },
+            restore_source: None,
+        };
+        rc.locate(&[]);
+        rc
     }
 }
 

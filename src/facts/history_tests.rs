@@ -1,6 +1,7 @@
 //! Table tests of the kept exception history, on real answers of Flink 2.3.0 and 1.20.5.
 
 use super::*;
+use crate::facts::root_cause::from_entry;
 use crate::flink::types::Exceptions;
 
 const FLAKY_23: &str = include_str!("../diagnose/testdata/flink-2.3.0-exceptions-flaky.json");
@@ -182,5 +183,55 @@ fn kept_failures_prove_restarts_beyond_flinks_history() {
         (None, 40),
     ] {
         assert_eq!(f.restarts_at_least(state), want, "{state:?}");
+    }
+}
+
+#[test]
+fn a_kept_failure_is_diagnosed_as_flinks_own_entry_is() {
+    let answers = [
+        ("2.3.0 flaky", FLAKY_23),
+        ("1.20.5 nested", NESTED_120),
+        ("2.3.0 lost TaskManagers", TM_LOST_23),
+        ("1.20.5 lost TaskManagers", TM_LOST_120),
+        (
+            "2.3.0 own code",
+            include_str!("../diagnose/testdata/flink-2.3.0-exceptions-own-code.json"),
+        ),
+        (
+            "1.20.5 own code",
+            include_str!("../diagnose/testdata/flink-1.20.5-exceptions-own-code.json"),
+        ),
+        (
+            "2.3.0 restore",
+            include_str!("../diagnose/testdata/flink-2.3.0-exceptions-restore-unmapped.json"),
+        ),
+        (
+            "1.20.5 restore",
+            include_str!("../diagnose/testdata/flink-1.20.5-exceptions-restore-unmapped.json"),
+        ),
+    ];
+    let pattern = |rc: crate::facts::root_cause::RootCause| {
+        let facts = crate::facts::Facts {
+            root_cause: Some(rc),
+            ..Default::default()
+        };
+        crate::diagnose::diagnose("", &facts).pattern
+    };
+    for (name, json) in answers {
+        for (i, e) in parse(json).history.entries.iter().enumerate() {
+            let kept = KeptFailure::from_entry(e);
+            let back: KeptFailure =
+                serde_json::from_slice(&serde_json::to_vec(&kept).unwrap()).unwrap();
+            assert_eq!(
+                pattern(back.root_cause()),
+                pattern(from_entry(e)),
+                "{name} entry {i}"
+            );
+            assert_eq!(
+                back.root_cause().origin.job_frame,
+                from_entry(e).origin.job_frame,
+                "{name} entry {i}"
+            );
+        }
     }
 }

@@ -5,6 +5,7 @@ use serde::Serialize;
 
 pub mod bottleneck;
 mod checkpoints;
+pub mod frames;
 pub mod history;
 pub mod restarts;
 pub mod root_cause;
@@ -59,6 +60,19 @@ pub struct CheckpointFacts {
     pub restored: i64,
     pub last_completed: Option<CompletedCheckpoint>,
     pub last_failed: Option<FailedCheckpoint>,
+    /// What the job's current run started from (`latest.restored`): None for a fresh start.
+    pub last_restored: Option<RestoredCheckpoint>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RestoredCheckpoint {
+    pub id: i64,
+    pub restored_at_ms: i64,
+    /// Where the state lives (`file:/…/savepoint-7c2e5a-…`); shown, since rolling back needs it.
+    pub path: Option<String>,
+    pub is_savepoint: bool,
+    /// "savepoint `file:/…/savepoint-7c2e5a-…` (id 12) at 2026-12-01 03:12 UTC"
+    pub summary: String,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -8,12 +8,17 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use super::frames::{self, Frame, Origin};
 use crate::flink::types::{ExceptionEntry, Exceptions};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CauseLink {
     pub class: String,
     pub message: String,
+    /// The link's stack, top first, with `... n more` filled in from the enclosing link (what
+    /// the JVM means by it). Not shown to templates: `RootCause::origin` says what matters.
+    #[serde(skip)]
+    pub frames: Vec<Frame>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -33,6 +38,11 @@ pub struct RootCause {
     /// True when the failure happened long before the alert started: shown, but not used to
     /// diagnose (an old failure must not explain a new alert).
     pub stale: bool,
+    /// Whose code threw the root, and the job's top frame in its stack (see `facts::frames`).
+    pub origin: Origin,
+    /// The checkpoint or savepoint a failed restore tried, from Flink's "Failed to rollback to
+    /// checkpoint/savepoint <path>.": such a job never restored, so `latest.restored` is null.
+    pub restore_source: Option<String>,
 }
 
 impl RootCause {
@@ -40,6 +50,27 @@ impl RootCause {
     pub fn simple_class(&self) -> &str {
         self.class.rsplit(['.', '$']).next().unwrap_or(&self.class)
     }
+
+    /// Decides `origin` again with the job's packages as configured (`clusters[].user_packages`);
+    /// with none configured, they are guessed from the trace.
+    pub fn locate(&mut self, user_packages: &[String]) {
+        self.origin = locate(&self.chain, &self.class, user_packages);
+    }
+}
+
+fn restore_source(chain: &[CauseLink]) -> Option<String> {
+    const SAID: &str = "Failed to rollback to checkpoint/savepoint ";
+    chain.iter().rev().find_map(|l| {
+        let rest = &l.message[l.message.find(SAID)? + SAID.len()..];
+        let path = rest.split_whitespace().next()?.trim_end_matches('.');
+        (!path.is_empty()).then(|| path.to_string())
+    })
+}
+
+fn locate(chain: &[CauseLink], class: &str, user_packages: &[String]) -> Origin {
+    let packages = frames::job_packages(chain.iter().map(|l| l.frames.as_slice()), user_packages);
+    let root_frames = chain.last().map(|l| l.frames.as_slice()).unwrap_or(&[]);
+    frames::origin(class, root_frames, &packages)
 }
 
 /// The root cause of the newest failure, from `exceptionHistory` (2.x and 1.20) or, when the
@@ -57,6 +88,8 @@ pub fn root_cause(exceptions: &Exceptions) -> Option<RootCause> {
     let chain = parse_chain(legacy);
     let root = chain.last()?.clone();
     Some(RootCause {
+        origin: locate(&chain, &root.class, &[]),
+        restore_source: restore_source(&chain),
         class: root.class,
         message: root.message,
         chain,
@@ -83,12 +116,15 @@ pub fn from_entry(entry: &ExceptionEntry) -> RootCause {
         chain.push(CauseLink {
             class: source.exception_name.clone(),
             message: String::new(),
+            frames: Vec::new(),
         });
     }
     let root = chain.last().cloned().expect("chain is not empty");
     let mut failure_labels = entry.failure_labels.clone();
     failure_labels.extend(source.failure_labels.clone());
     RootCause {
+        origin: locate(&chain, &root.class, &[]),
+        restore_source: restore_source(&chain),
         class: root.class,
         message: root.message,
         chain,
@@ -111,8 +147,9 @@ fn is_wrapper(entry: &ExceptionEntry) -> bool {
         || (entry.exception_name.ends_with("JobException") && !entry.concurrent.is_empty())
 }
 
-/// Splits a Java stack trace into its top exception and its top-level `Caused by` links.
-/// Indented `Caused by` lines belong to `Suppressed:` blocks and are not part of the chain.
+/// Splits a Java stack trace into its top exception and its top-level `Caused by` links, each
+/// with its frames. Indented `Caused by` lines belong to `Suppressed:` blocks and are not part of
+/// the chain; neither are the (more deeply indented) frames of those blocks.
 pub fn parse_chain(stacktrace: &str) -> Vec<CauseLink> {
     let mut chain: Vec<CauseLink> = Vec::new();
     let mut in_message = false;
@@ -137,6 +174,9 @@ pub fn parse_chain(stacktrace: &str) -> Vec<CauseLink> {
             || trimmed.starts_with("Caused by: ");
         if is_frame || line.is_empty() {
             in_message = false;
+            if top_level(line) {
+                add_frame(&mut chain, trimmed);
+            }
         } else if in_message {
             // A multi-line exception message continues until the first frame.
             if let Some(last) = chain.last_mut() {
@@ -148,16 +188,45 @@ pub fn parse_chain(stacktrace: &str) -> Vec<CauseLink> {
     chain
 }
 
+/// A line of the chain's own links: one tab (or up to four spaces) deep, not a suppressed block's.
+fn top_level(line: &str) -> bool {
+    let indent = line.len() - line.trim_start().len();
+    line.starts_with('\t') && indent == 1 || !line.starts_with('\t') && (1..=4).contains(&indent)
+}
+
+/// Adds an `at` frame to the newest link, or fills in `... n more` from the enclosing link: the
+/// JVM prints that when the last n frames are the same as the enclosing trace's last n.
+fn add_frame(chain: &mut [CauseLink], trimmed: &str) {
+    let n = chain.len();
+    if let Some(frame) = Frame::parse(trimmed) {
+        if let Some(last) = chain.last_mut() {
+            last.frames.push(frame);
+        }
+    } else if let Some(more) = trimmed
+        .strip_prefix("... ")
+        .and_then(|r| r.strip_suffix(" more"))
+        .and_then(|c| c.trim().parse::<usize>().ok())
+    {
+        if n >= 2 {
+            let enclosing = &chain[n - 2].frames;
+            let tail = enclosing[enclosing.len().saturating_sub(more)..].to_vec();
+            chain[n - 1].frames.extend(tail);
+        }
+    }
+}
+
 /// `java.io.IOException: msg: more` -> (`java.io.IOException`, `msg: more`).
 fn split_header(header: &str) -> CauseLink {
     match header.split_once(": ") {
         Some((class, message)) if looks_like_class(class) => CauseLink {
             class: class.trim().to_string(),
             message: message.trim().to_string(),
+            frames: Vec::new(),
         },
         _ => CauseLink {
             class: header.trim().to_string(),
             message: String::new(),
+            frames: Vec::new(),
         },
     }
 }

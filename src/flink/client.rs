@@ -43,6 +43,8 @@ pub struct FlinkClient {
     /// Where the exception history the bot reads is kept beyond Flink's own (set at start-up;
     /// `render` and tests without a store have none). See `store::ExceptionArchive`.
     pub archive: Option<crate::store::ExceptionArchive>,
+    /// `clusters[].user_packages`: the jobs' own package prefixes (empty: guessed per trace).
+    pub user_packages: Vec<String>,
 }
 
 impl FlinkClient {
@@ -64,6 +66,7 @@ impl FlinkClient {
             action_timeout: timeout,
             metrics: None,
             archive: None,
+            user_packages: cluster.user_packages.clone(),
         })
     }
 

@@ -7,9 +7,10 @@
 //! for a page that went out with facts missing) wait in the store's `due` tree the same way and
 //! are fed to the workers by one scanning task, so they survive a restart too.
 
+mod digest;
 mod process;
+mod queue;
 
-use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -20,7 +21,8 @@ use crate::config::Config;
 use crate::deliver::Sink;
 use crate::enrich::Clusters;
 use crate::render::Renderer;
-use crate::store::{DueItem, Store};
+use crate::store::Store;
+use queue::{Queues, Work};
 
 pub struct Pipeline {
     store: Store,
@@ -30,11 +32,13 @@ pub struct Pipeline {
     config: Config,
     /// Poked by intake after each durable write.
     wake: Arc<Notify>,
-    /// Groups with work queued or being worked on. A group is in `ready` or held by exactly one
-    /// worker, never both, so its work runs in order.
-    queues: Mutex<HashMap<String, GroupWork>>,
-    ready: Mutex<VecDeque<String>>,
+    /// Groups with work queued or being worked on, most severe first (see [`queue`]).
+    queues: Mutex<Queues>,
     ready_signal: Notify,
+    /// Wakes the workers kept for urgent pages when an urgent group becomes ready.
+    urgent_signal: Notify,
+    /// Storm detection and the digests waiting for an edit.
+    digests: digest::Digests,
     metrics: Arc<crate::metrics::Metrics>,
     shutdown: Shutdown,
 }
@@ -69,19 +73,9 @@ impl Drop for Busy<'_> {
     }
 }
 
-/// What is waiting for one group: sequences and due keys only (bodies stay in the store until a
-/// worker takes them, so a backlog costs little memory). Notifications come first; a refill
-/// that runs after a newer notification sees it is stale and is dropped without a Flink call.
-#[derive(Default)]
-struct GroupWork {
-    seqs: Vec<u64>,
-    refills: VecDeque<DueItem>,
-}
-
-enum Work {
-    Notifications(Vec<u64>),
-    Refill(DueItem),
-}
+/// Workers that take only urgent (`high` and `critical`) groups, on top of `delivery.concurrency`.
+const URGENT_WORKERS: usize = 2;
+const URGENT: u8 = crate::severity::Level::High as u8;
 
 /// Coalescing bound: at most this many notifications of one group are folded into one delivery.
 const MAX_BATCH: usize = 1_000;
@@ -108,8 +102,9 @@ impl Pipeline {
             config,
             wake,
             queues: Mutex::default(),
-            ready: Mutex::default(),
             ready_signal: Notify::new(),
+            urgent_signal: Notify::new(),
+            digests: Default::default(),
             shutdown: Shutdown::default(),
             metrics,
         }
@@ -137,9 +132,15 @@ impl Pipeline {
     /// Starts `delivery.concurrency` workers, then feeds them from the inbox forever.
     pub async fn run(self: Arc<Self>) {
         for _ in 0..self.config.delivery.concurrency {
-            tokio::spawn(self.clone().work());
+            tokio::spawn(self.clone().work(0));
+        }
+        // In a storm every worker can be waiting on Discord's rate limit with a warning; these
+        // take only high and critical pages, so one never waits for a worker to come free.
+        for _ in 0..URGENT_WORKERS {
+            tokio::spawn(self.clone().work(URGENT));
         }
         tokio::spawn(self.clone().scan_due());
+        tokio::spawn(self.clone().edit_digests());
         let mut last: Option<u64> = None;
         loop {
             // Register interest before scanning so a wake-up during the scan is not missed.
@@ -148,7 +149,7 @@ impl Pipeline {
                 Ok(pending) => {
                     for p in pending {
                         last = Some(p.seq);
-                        self.enqueue(p.group_key, |w| w.seqs.push(p.seq));
+                        self.enqueue(&p.group_key, p.rank, |w| w.seqs.push(p.seq));
                     }
                 }
                 Err(e) => tracing::error!(error = %e, "cannot read the inbox; retrying"),
@@ -170,7 +171,9 @@ impl Pipeline {
                 Ok(due) if !due.is_empty() => {
                     for item in due {
                         cursor = Some(item.key.clone());
-                        self.enqueue(item.group_key.clone(), |w| w.refills.push_back(item));
+                        // Refills only improve a page that is out: they go after new pages.
+                        let key = item.group_key.clone();
+                        self.enqueue(&key, 0, |w| w.refills.push_back(item));
                     }
                     // A full batch may have more behind it: look again at once.
                     continue;
@@ -182,10 +185,11 @@ impl Pipeline {
         }
     }
 
-    /// One worker: takes a ready group and runs its work until there is none left.
-    async fn work(self: Arc<Self>) {
+    /// One worker: takes a ready group (of at least rank `min`) and runs its work until there
+    /// is none left.
+    async fn work(self: Arc<Self>, min: u8) {
         loop {
-            let key = self.next_ready().await;
+            let key = self.next_ready(min).await;
             loop {
                 let Some(_busy) = self.shutdown.begin() else {
                     return;
@@ -201,10 +205,7 @@ impl Pipeline {
                             tracing::error!(error = %e, "cannot read queued notifications; retrying");
                             tokio::time::sleep(Duration::from_secs(1)).await;
                             // Put them back in front; this worker still holds the group.
-                            self.enqueue(key.clone(), |w| {
-                                let newer = std::mem::replace(&mut w.seqs, seqs);
-                                w.seqs.extend(newer);
-                            });
+                            self.queues.lock().expect("queue lock").put_back(&key, seqs);
                         }
                     },
                     Work::Refill(refill) => self.refill(&key, refill).await,
@@ -213,41 +214,43 @@ impl Pipeline {
         }
     }
 
-    async fn next_ready(&self) -> String {
+    async fn next_ready(&self, min: u8) -> std::sync::Arc<str> {
+        let signal = if min > 0 {
+            &self.urgent_signal
+        } else {
+            &self.ready_signal
+        };
         loop {
-            if let Some(key) = self.ready.lock().expect("ready lock").pop_front() {
+            let taken = self
+                .queues
+                .lock()
+                .expect("queue lock")
+                .take_ready_at_least(min);
+            if let Some(key) = taken {
                 return key;
             }
             // A notify_one without a waiter leaves a permit, so a push between the check above
             // and this wait is not lost.
-            self.ready_signal.notified().await;
+            signal.notified().await;
         }
     }
 
-    /// Adds work for a group and makes the group ready unless a worker already holds it.
-    fn enqueue(&self, key: String, add: impl FnOnce(&mut GroupWork)) {
-        let mut queues = self.queues.lock().expect("queue lock");
-        let known = queues.contains_key(&key);
-        add(queues.entry(key.clone()).or_default());
-        drop(queues);
-        if !known {
-            self.ready.lock().expect("ready lock").push_back(key);
+    /// Adds work of `rank` (severity) for a group and wakes a worker if the group became ready.
+    fn enqueue(&self, key: &str, rank: u8, add: impl FnOnce(&mut queue::GroupWork)) {
+        if self.queues.lock().expect("queue lock").add(key, rank, add) {
             self.ready_signal.notify_one();
+        }
+        // Also when an already waiting group turned urgent (a spare permit costs one look).
+        if rank >= URGENT {
+            self.urgent_signal.notify_one();
         }
     }
 
     /// Takes the group's next work, or forgets the group when there is none.
     fn next_work(&self, key: &str) -> Option<Work> {
-        let mut queues = self.queues.lock().expect("queue lock");
-        let work = queues.get_mut(key)?;
-        if !work.seqs.is_empty() {
-            let take = work.seqs.len().min(MAX_BATCH);
-            return Some(Work::Notifications(work.seqs.drain(..take).collect()));
-        }
-        if let Some(refill) = work.refills.pop_front() {
-            return Some(Work::Refill(refill));
-        }
-        queues.remove(key);
-        None
+        self.queues
+            .lock()
+            .expect("queue lock")
+            .next_work(key, MAX_BATCH)
     }
 }

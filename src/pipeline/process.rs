@@ -10,9 +10,11 @@ use super::Pipeline;
 use crate::alertmanager::Webhook;
 use crate::compose;
 use crate::deliver::{self, RetryPolicy, Undeliverable};
+use crate::digest;
 use crate::facts::{Facts, Target};
 use crate::incident::{self, Delivery, Incident, Origin};
-use crate::store::{DueItem, InboxEntry, StoreError};
+use crate::severity::Level;
+use crate::store::{Delivered, DueItem, InboxEntry, LineChange, StoreError};
 
 /// How many times a page with missing facts is looked at again.
 const REFILL_ATTEMPTS: u32 = 3;
@@ -37,6 +39,7 @@ impl Pipeline {
             tracing::error!(error = %e, "incident record unreadable; starting a new one");
             None
         });
+        let prev_id = prev.as_ref().map(|p| p.id.clone());
         let target = self.target(&hook);
         let severity = hook.severity();
         let channel = self.config.discord.channel_for(target.cluster(), &severity);
@@ -53,9 +56,35 @@ impl Pipeline {
             origin,
         );
 
-        let possibly_sent = self.before_post(&inc, delivery).await;
-        let (facts, shown) = self
-            .show(&hook, &target, &inc, delivery, possibly_sent)
+        // The id index changes only when the incident is new (its id is never reused).
+        let new_id = prev_id.as_deref() != Some(inc.id.as_str());
+        let rank = Level::of(&severity).rank();
+        let (facts, page) = self.compose(&hook, &target, &inc).await;
+        let mut line = LineChange::Keep;
+        if delivery == Delivery::Post {
+            let route = digest::Route {
+                rank,
+                needs_action: page.needs_action,
+                already_digested: inc.digested,
+                storm: false,
+            };
+            if self.to_digest(inc.channel_id, route) {
+                inc.remember_job(&facts);
+                self.digest_line(key, inc, new_id, &batch, &hook).await;
+                return;
+            }
+            if inc.digested {
+                // Turned high or critical, or needs an action now: a message of its own.
+                inc.digested = false;
+                line = LineChange::Remove {
+                    channel: inc.channel_id,
+                };
+                self.digest_changed(inc.channel_id);
+            }
+        }
+        let possibly_sent = self.before_post(&inc.id, delivery).await;
+        let shown = self
+            .send(&inc, delivery, &page, &facts, rank, possibly_sent)
             .await;
         match shown {
             Ok(message_id) => {
@@ -66,10 +95,16 @@ impl Pipeline {
                     .then(|| self.refill_item(key, &inc, 1))
                     .flatten();
                 self.record(
-                    key,
-                    &inc,
-                    &batch,
-                    refill.as_ref().map(|d| (d, &newest.body[..])),
+                    Delivered {
+                        group_key: key,
+                        incident_id: &inc.id,
+                        incident: &inc,
+                        new_id,
+                        batch: &batch,
+                        refill: refill.as_ref().map(|d| (d, &newest.body[..])),
+                        digest: line,
+                    },
+                    "a delivery",
                 )
                 .await;
             }
@@ -98,12 +133,14 @@ impl Pipeline {
             if let Some(message_id) = inc.message_id {
                 let target = self.target(&hook);
                 let delivery = Delivery::Edit { message_id };
-                match self.show(&hook, &target, &inc, delivery, false).await {
-                    (facts, Ok(_)) if !facts.is_complete() && due.attempt < REFILL_ATTEMPTS => {
+                let rank = Level::of(&hook.severity()).rank();
+                let (facts, page) = self.compose(&hook, &target, &inc).await;
+                match self.send(&inc, delivery, &page, &facts, rank, false).await {
+                    Ok(_) if !facts.is_complete() && due.attempt < REFILL_ATTEMPTS => {
                         next = self.refill_item(key, &inc, due.attempt + 1);
                     }
-                    (_, Ok(_)) => {}
-                    (_, Err(u)) => {
+                    Ok(_) => {}
+                    Err(u) => {
                         tracing::error!(incident = %inc.id, reason = %u.reason, "cannot edit the page with the new facts; giving up on this refill");
                     }
                 }
@@ -139,11 +176,11 @@ impl Pipeline {
 
     /// Before a new incident's first post, puts on disk that it may be out; returns whether an
     /// earlier attempt (before a crash) had already started, so delivery looks for it first.
-    async fn before_post(&self, inc: &Incident, delivery: Delivery) -> bool {
+    pub(super) async fn before_post(&self, id: &str, delivery: Delivery) -> bool {
         if delivery != Delivery::Post {
             return false;
         }
-        match self.store.mark_posting(&inc.id) {
+        match self.store.mark_posting(id) {
             Ok(true) => true,
             Ok(false) => {
                 if let Err(e) = self.store.durable().await {
@@ -158,18 +195,16 @@ impl Pipeline {
         }
     }
 
-    /// Enrich, diagnose, render and deliver; returns the facts and the message's id.
-    async fn show(
+    /// Enriches, diagnoses and renders the incident's page.
+    async fn compose(
         &self,
         hook: &Webhook,
         target: &Target,
         inc: &Incident,
-        delivery: Delivery,
-        possibly_sent: bool,
-    ) -> (Facts, Result<u64, Undeliverable>) {
+    ) -> (Facts, compose::Composed) {
         let span = crate::telemetry::incident_span(&inc.id);
         let facts = compose::facts(&self.clusters, hook, target)
-            .instrument(span.clone())
+            .instrument(span)
             .await;
         self.metrics.enrichment(&facts);
         let note = self
@@ -177,27 +212,43 @@ impl Pipeline {
             .incident_note::<crate::guard::Note>(&inc.id)
             .ok()
             .and_then(|n| n.line());
-        let (message, pattern) =
-            compose::message(&self.config, &self.renderer, hook, inc, &facts, note);
-        let via = deliver::Via {
-            sink: &self.sink,
-            policy: self.retry_policy(),
-            metrics: &self.metrics,
-        };
+        let page = compose::message(&self.config, &self.renderer, hook, inc, &facts, note);
+        (facts, page)
+    }
+
+    /// Delivers the page; returns the id of the message that shows it.
+    async fn send(
+        &self,
+        inc: &Incident,
+        delivery: Delivery,
+        page: &compose::Composed,
+        facts: &Facts,
+        rank: u8,
+        possibly_sent: bool,
+    ) -> Result<u64, Undeliverable> {
         let shown = deliver::deliver(
-            &via,
+            &self.via(rank),
             inc.channel_id,
             delivery,
-            &message,
+            &page.message,
             &inc.id,
             possibly_sent,
         )
-        .instrument(span)
+        .instrument(crate::telemetry::incident_span(&inc.id))
         .await;
         if let Ok(id) = shown {
-            tracing::info!(incident = %inc.id, message_id = id, pattern, notifications = inc.notifications, complete = facts.is_complete(), "delivered");
+            tracing::info!(incident = %inc.id, message_id = id, pattern = page.pattern, notifications = inc.notifications, complete = facts.is_complete(), "delivered");
         }
-        (facts, shown)
+        shown
+    }
+
+    pub(super) fn via(&self, rank: u8) -> deliver::Via<'_> {
+        deliver::Via {
+            sink: &self.sink,
+            policy: self.retry_policy(),
+            metrics: &self.metrics,
+            rank,
+        }
     }
 
     fn retry_policy(&self) -> RetryPolicy {
@@ -207,25 +258,14 @@ impl Pipeline {
         }
     }
 
-    /// Records the delivery (and the refill it needs) in one durable write.
-    async fn record(
+    /// Records a delivery (and the refill it needs) in one durable write.
+    pub(super) async fn record<T: serde::Serialize>(
         &self,
-        key: &str,
-        inc: &Incident,
-        batch: &[InboxEntry],
-        refill: Option<(&DueItem, &[u8])>,
+        delivered: Delivered<'_, T>,
+        what: &str,
     ) {
-        self.persist("a delivery", || {
-            self.store.put_incident(key, inc)?;
-            self.store.index_incident(&inc.id, key)?;
-            self.store.complete(batch)?;
-            self.store.clear_posting(&inc.id)?;
-            if let Some((item, body)) = refill {
-                self.store.schedule_due(item, body)?;
-            }
-            Ok(())
-        })
-        .await;
+        self.persist(what, || self.store.record_delivery(&delivered))
+            .await;
     }
 
     /// Keeps a page Discord will not take aside (the store's `dead` tree), so it neither blocks
@@ -249,7 +289,7 @@ impl Pipeline {
 
     /// Writes, then waits until durable; retried until storage accepts it (the message is
     /// already out, so giving up would post it again after a restart).
-    async fn persist(&self, what: &str, write: impl Fn() -> Result<(), StoreError>) {
+    pub(super) async fn persist(&self, what: &str, write: impl Fn() -> Result<(), StoreError>) {
         let policy = self.retry_policy();
         let mut attempt = 0;
         loop {

@@ -49,9 +49,11 @@ impl Renderer {
     }
 
     pub fn render(&self, input: &RenderInput<'_>) -> Message {
-        let mut ctx = context(input);
+        // One context for both templates: `Handlebars::render(name, &value)` would copy the
+        // whole tree into a fresh context for each of them.
+        let mut ctx = handlebars::Context::from(context(input));
         let guidance = self.guidance(input.diagnosis.slug, &ctx);
-        ctx["guidance"] = Value::String(guidance);
+        ctx.data_mut()["guidance"] = Value::String(guidance);
         let body = self.body(input.hook.lead_alert().name(), &ctx);
         Message {
             buttons: buttons(input),
@@ -61,10 +63,10 @@ impl Renderer {
     }
 
     /// The failure pattern's runbook text, or "" if the pattern has no template.
-    fn guidance(&self, slug: &str, ctx: &Value) -> String {
+    fn guidance(&self, slug: &str, ctx: &handlebars::Context) -> String {
         for name in [format!("patterns/{slug}"), "patterns/unknown".to_string()] {
             if self.hb.has_template(&name) {
-                match self.hb.render(&name, ctx) {
+                match self.hb.render_with_context(&name, ctx) {
                     Ok(text) => return text.trim().to_string(),
                     Err(e) => {
                         tracing::error!(template = %name, error = %e, "template failed; falling back")
@@ -76,10 +78,10 @@ impl Renderer {
     }
 
     /// The alert's own template, else `default`, else plain text: something is always posted.
-    fn body(&self, alert_name: &str, ctx: &Value) -> String {
+    fn body(&self, alert_name: &str, ctx: &handlebars::Context) -> String {
         for name in [format!("alerts/{alert_name}"), "default".to_string()] {
             if self.hb.has_template(&name) {
-                match self.hb.render(&name, ctx) {
+                match self.hb.render_with_context(&name, ctx) {
                     Ok(text) => return tidy(&text),
                     Err(e) => {
                         tracing::error!(template = %name, error = %e, "template failed; falling back")
@@ -87,8 +89,9 @@ impl Renderer {
                 }
             }
         }
-        let summary = ctx["alert"]["summary"].as_str().unwrap_or("");
-        let guidance = ctx["guidance"].as_str().unwrap_or("");
+        let data = ctx.data();
+        let summary = data["alert"]["summary"].as_str().unwrap_or("");
+        let guidance = data["guidance"].as_str().unwrap_or("");
         format!("{summary}\n\n{guidance}").trim().to_string()
     }
 }
@@ -225,6 +228,9 @@ pub fn fact_fields(facts: &Facts) -> Vec<Field> {
         if let Some(task) = &rc.task {
             value.push_str(&format!("\nin {task}"));
         }
+        if let Some(frame) = &rc.origin.job_frame {
+            value.push_str(&job_frame_line(rc.origin.thrown_by, frame));
+        }
         let name = if rc.stale {
             "Last failure (long before this alert)"
         } else {
@@ -252,6 +258,10 @@ pub fn fact_fields(facts: &Facts) -> Vec<Field> {
                 "none completed · {} failed · {} in progress",
                 cp.failed, cp.in_progress
             ),
+        };
+        let value = match &cp.last_restored {
+            Some(r) => format!("{value}\nrestored from {}", r.summary),
+            None => value,
         };
         fields.push(Field::new("Last checkpoint", value, false));
         if let Some(failed) = &cp.last_failed {
@@ -298,6 +308,15 @@ pub fn fact_fields(facts: &Facts) -> Vec<Field> {
         ));
     }
     fields
+}
+
+/// "thrown at `frame`" when the job's code threw the root, else where the job's code called in.
+fn job_frame_line(thrown_by: crate::facts::frames::Owner, frame: &str) -> String {
+    if thrown_by == crate::facts::frames::Owner::Job {
+        format!("\nthrown at `{frame}`")
+    } else {
+        format!("\ncalled from the job's code at `{frame}`")
+    }
 }
 
 /// The group's alerts, one line each, summarised when the group is large.

@@ -23,13 +23,7 @@ pub struct DueItem {
 impl Store {
     /// Schedules a refill. Durable after the next [`Store::durable`].
     pub fn schedule_due(&self, item: &DueItem, body: &[u8]) -> Result<Vec<u8>, StoreError> {
-        let key = due_key(item.due_ms, &item.incident_id);
-        let mut value = Vec::with_capacity(16 + item.group_key.len() + body.len());
-        value.extend_from_slice(&item.attempt.to_be_bytes());
-        value.extend_from_slice(&item.notifications.to_be_bytes());
-        value.extend_from_slice(&(item.group_key.len() as u32).to_be_bytes());
-        value.extend_from_slice(item.group_key.as_bytes());
-        value.extend_from_slice(body);
+        let (key, value) = due_record(item, body);
         let (tree, k) = (self.due.clone(), key.clone());
         self.guard.run_blocking("due write", move || {
             tree.insert(k, value)?;
@@ -104,6 +98,18 @@ impl Store {
             .run_blocking("due count", move || Ok(tree.len()))
             .unwrap_or(0)
     }
+}
+
+/// The key and value a due item is stored under.
+pub(super) fn due_record(item: &DueItem, body: &[u8]) -> (Vec<u8>, Vec<u8>) {
+    let key = due_key(item.due_ms, &item.incident_id);
+    let mut value = Vec::with_capacity(16 + item.group_key.len() + body.len());
+    value.extend_from_slice(&item.attempt.to_be_bytes());
+    value.extend_from_slice(&item.notifications.to_be_bytes());
+    value.extend_from_slice(&(item.group_key.len() as u32).to_be_bytes());
+    value.extend_from_slice(item.group_key.as_bytes());
+    value.extend_from_slice(body);
+    (key, value)
 }
 
 fn due_key(due_ms: i64, incident_id: &str) -> Vec<u8> {

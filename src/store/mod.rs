@@ -15,6 +15,7 @@
 //! - `notes`: incident id -> the one-line state its message shows (acknowledged, silenced, last action).
 //! - `exception_history`: cluster + job id -> the job's failures kept beyond Flink's own (see
 //!   `history.rs`).
+//! - `digests`, `digest_lines`: each channel's storm digest and its lines (see `digests.rs`).
 //!
 //! No sled call runs on the caller's thread: [`guard`] runs them on the store thread under
 //! `storage.timeout_ms` and latches the first failure (sled keeps it forever); [`recover`] then
@@ -22,6 +23,8 @@
 
 mod audit;
 mod commit;
+mod delivery;
+mod digests;
 mod due;
 mod guard;
 mod history;
@@ -41,6 +44,8 @@ use sha2::{Digest, Sha256};
 
 pub use audit::{AuditError, AuditLog};
 pub use commit::Committer;
+pub use delivery::Delivered;
+pub use digests::LineChange;
 pub use due::DueItem;
 use guard::Guard;
 pub use history::ExceptionArchive;
@@ -75,6 +80,8 @@ pub struct InboxEntry {
     pub seq: u64,
     pub received_at_ms: i64,
     pub group_key: String,
+    /// The notification's severity rank (`severity::Level::rank`): which group goes first.
+    pub rank: u8,
     pub body: Vec<u8>,
     hash: [u8; 16],
 }
@@ -84,6 +91,7 @@ pub struct InboxEntry {
 pub struct Pending {
     pub seq: u64,
     pub group_key: String,
+    pub rank: u8,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -126,6 +134,8 @@ pub struct Store {
     due: sled::Tree,
     posting: sled::Tree,
     dead: sled::Tree,
+    digests: sled::Tree,
+    digest_lines: sled::Tree,
 }
 
 impl Store {
@@ -166,6 +176,8 @@ impl Store {
             due: db.open_tree("due")?,
             posting: db.open_tree("posting")?,
             dead: db.open_tree("dead")?,
+            digests: db.open_tree("digests")?,
+            digest_lines: db.open_tree("digest_lines")?,
             committer: Committer::start(db.clone(), path, guard.clone())?,
             incidents: db.open_tree("incidents")?,
             incident_ids: db.open_tree("incident_ids")?,
@@ -188,8 +200,20 @@ impl Store {
         group_key: &str,
         received_at_ms: i64,
     ) -> Result<Accepted, StoreError> {
+        self.accept_ranked(body, group_key, 0, received_at_ms).await
+    }
+
+    /// [`Store::accept`] for a notification of severity `rank`, kept with it so the pipeline
+    /// can take the most severe groups first without reading bodies.
+    pub async fn accept_ranked(
+        &self,
+        body: &[u8],
+        group_key: &str,
+        rank: u8,
+        received_at_ms: i64,
+    ) -> Result<Accepted, StoreError> {
         let hash = body_hash(body);
-        let value = encode_entry(received_at_ms, &hash, group_key, body);
+        let value = encode_entry(received_at_ms, &hash, group_key, rank, body);
         let (db, inbox) = (self.db.clone(), self.inbox.clone());
         let (index, visible, count) = (
             self.pending_index.clone(),
@@ -237,6 +261,7 @@ impl Store {
                     Ok(Pending {
                         seq: e.seq,
                         group_key: e.group_key,
+                        rank: e.rank,
                     })
                 })
                 .collect()
@@ -264,25 +289,14 @@ impl Store {
 
     /// Marks entries delivered. Durable after the next [`Store::durable`].
     pub fn complete(&self, entries: &[InboxEntry]) -> Result<(), StoreError> {
-        let done: Vec<(u64, [u8; 16])> = entries.iter().map(|e| (e.seq, e.hash)).collect();
+        let done = Completed::of(entries);
         let (inbox, index, count) = (
             self.inbox.clone(),
             self.pending_index.clone(),
             self.pending.clone(),
         );
-        self.guard.run_blocking("inbox remove", move || {
-            let mut pending = index.lock().expect("store order lock");
-            for (seq, hash) in done {
-                inbox.remove(seq.to_be_bytes())?;
-                // Once delivered, the same body again is a genuine repeat (Alertmanager's
-                // repeat_interval) and must be stored and processed.
-                if pending.get(&hash) == Some(&seq) {
-                    pending.remove(&hash);
-                }
-                count.store(pending.len(), Ordering::Release);
-            }
-            Ok(())
-        })
+        self.guard
+            .run_blocking("inbox remove", move || done.apply(&inbox, &index, &count))
     }
 
     pub fn incident<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, StoreError> {
@@ -410,20 +424,63 @@ fn body_hash(body: &[u8]) -> [u8; 16] {
 
 /// `received_at (8) | hash (16) | key length (4) | group key | body`: the group key and hash ride
 /// along so queueing and completion never re-parse or re-hash the body.
-fn encode_entry(received_at_ms: i64, hash: &[u8; 16], group_key: &str, body: &[u8]) -> Vec<u8> {
+/// Inbox entries to remove once delivered: their sequences and body hashes.
+struct Completed(Vec<(u64, [u8; 16])>);
+
+impl Completed {
+    fn of(entries: &[InboxEntry]) -> Completed {
+        Completed(entries.iter().map(|e| (e.seq, e.hash)).collect())
+    }
+
+    /// On the store thread.
+    fn apply(
+        self,
+        inbox: &sled::Tree,
+        index: &Mutex<HashMap<[u8; 16], u64>>,
+        count: &AtomicUsize,
+    ) -> Result<(), StoreError> {
+        let mut pending = index.lock().expect("store order lock");
+        for (seq, hash) in self.0 {
+            inbox.remove(seq.to_be_bytes())?;
+            // Once delivered, the same body again is a genuine repeat (Alertmanager's
+            // repeat_interval) and must be stored and processed.
+            if pending.get(&hash) == Some(&seq) {
+                pending.remove(&hash);
+            }
+            count.store(pending.len(), Ordering::Release);
+        }
+        Ok(())
+    }
+}
+
+/// Value of an inbox entry: `received_at_ms (8) | body hash (16) | rank (1) | group key length
+/// (3) | group key | body`. The rank byte was the top byte of a 4-byte length before ranks
+/// existed (always 0 then, as group keys are far below 16 MiB), so older entries read as rank 0.
+fn encode_entry(
+    received_at_ms: i64,
+    hash: &[u8; 16],
+    group_key: &str,
+    rank: u8,
+    body: &[u8],
+) -> Vec<u8> {
     let mut value = Vec::with_capacity(28 + group_key.len() + body.len());
     value.extend_from_slice(&received_at_ms.to_be_bytes());
     value.extend_from_slice(hash);
-    value.extend_from_slice(&(group_key.len() as u32).to_be_bytes());
-    value.extend_from_slice(group_key.as_bytes());
+    let len = (group_key.len() as u32).min(MAX_KEY_LEN);
+    value.extend_from_slice(&((u32::from(rank) << 24) | len).to_be_bytes());
+    value.extend_from_slice(&group_key.as_bytes()[..len as usize]);
     value.extend_from_slice(body);
     value
 }
 
+/// Group keys are cut here (intake bounds bodies far below it anyway).
+const MAX_KEY_LEN: u32 = 0x00FF_FFFF;
+
 fn decode_entry(key: &[u8], value: &[u8]) -> Result<InboxEntry, StoreError> {
     let corrupt = || StoreError::Corrupt("inbox entry shorter than its header".into());
     let header = value.get(..28).ok_or_else(corrupt)?;
-    let key_len = u32::from_be_bytes(header[24..28].try_into().expect("4 bytes")) as usize;
+    let word = u32::from_be_bytes(header[24..28].try_into().expect("4 bytes"));
+    let key_len = (word & MAX_KEY_LEN) as usize;
     let rest = &value[28..];
     let group_key = rest.get(..key_len).ok_or_else(corrupt)?;
     Ok(InboxEntry {
@@ -432,6 +489,7 @@ fn decode_entry(key: &[u8], value: &[u8]) -> Result<InboxEntry, StoreError> {
         hash: header[8..24].try_into().expect("16 bytes"),
         group_key: String::from_utf8(group_key.to_vec())
             .map_err(|_| StoreError::Corrupt("group key is not UTF-8".into()))?,
+        rank: (word >> 24) as u8,
         body: rest[key_len..].to_vec(),
     })
 }

@@ -46,6 +46,7 @@ impl Store {
                 e.received_at_ms,
                 &e.hash,
                 &e.group_key,
+                e.rank,
                 &e.body,
             ));
             kept.push((e.seq.to_be_bytes(), value));

@@ -55,7 +55,8 @@ async fn identical_pending_bodies_are_stored_once_and_survive_a_reopen() {
         pending,
         vec![Pending {
             seq: pending[0].seq,
-            group_key: "g".into()
+            group_key: "g".into(),
+            rank: 0,
         }]
     );
     let entries = store.entries(&[pending[0].seq]).unwrap();
@@ -142,4 +143,31 @@ async fn an_io_error_fails_the_store_but_a_corrupt_record_does_not() {
         .await;
     assert!(io.is_err());
     assert!(guard.health().failure().unwrap().contains("No space left"));
+}
+
+/// The rank kept with an entry survives a reopen, and an entry written before ranks existed
+/// (the same bytes with a zero top byte) reads as rank 0.
+#[tokio::test]
+async fn an_entry_keeps_its_rank_and_old_entries_read_as_rank_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = reopen(dir.path()).await;
+        store.accept_ranked(b"critical", "gc", 4, 1).await.unwrap();
+        store.accept(b"old", "go", 2).await.unwrap();
+        store.close().await.unwrap();
+    }
+    let store = reopen(dir.path()).await;
+    let ranks: Vec<(String, u8)> = store
+        .pending_after(None)
+        .unwrap()
+        .into_iter()
+        .map(|p| (p.group_key, p.rank))
+        .collect();
+    assert_eq!(ranks, [("gc".to_string(), 4), ("go".to_string(), 0)]);
+    let old = super::encode_entry(1, &[0; 16], "key", 0, b"body");
+    let e = super::decode_entry(&7u64.to_be_bytes(), &old).unwrap();
+    assert_eq!(
+        (e.group_key.as_str(), e.rank, &e.body[..]),
+        ("key", 0, &b"body"[..])
+    );
 }

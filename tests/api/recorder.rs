@@ -23,6 +23,11 @@ use axum::routing::{get, patch, post, put};
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
+#[path = "recorder_limits.rs"]
+mod limits;
+pub use limits::RateLimits;
+use limits::{Admit, Limiter};
+
 #[derive(Debug, Clone)]
 pub struct Recorded {
     pub method: String,
@@ -94,6 +99,8 @@ struct Inner {
     next_id: u64,
     /// What `GET /gateway` answers: the local gateway peer's ws:// URL.
     gateway_url: Option<String>,
+    /// Discord's rate limits, when a test turns them on ([`Recorder::rate_limit`]).
+    limiter: Limiter,
 }
 
 #[derive(Clone)]
@@ -159,6 +166,20 @@ impl Recorder {
     /// Every request to `channel` answers 403 Missing Permissions from now on.
     pub fn deny(&self, channel: u64) {
         self.inner.lock().unwrap().denied.push(channel);
+    }
+
+    /// Emulates Discord's per-channel and global rate limits on message writes from now on
+    /// (`None`: off again).
+    #[allow(dead_code)] // used by the storm tests and the bench
+    pub fn rate_limit(&self, limits: Option<RateLimits>) {
+        self.inner.lock().unwrap().limiter.set(limits);
+    }
+
+    /// 429 answers the emulated rate limits gave: (per channel, global).
+    #[allow(dead_code)]
+    pub fn rate_limited(&self) -> (u64, u64) {
+        let g = self.inner.lock().unwrap();
+        (g.limiter.limited_channel, g.limiter.limited_global)
     }
 
     /// Messages that exist in `channel` (however many requests created or edited them).
@@ -441,11 +462,21 @@ async fn create(
         if let Some(resp) = scripted(&mut g, &call, None) {
             return resp;
         }
+        let extra = match g.limiter.admit(channel) {
+            Admit::Limited(resp) => {
+                record(&mut g, &call, None, 429);
+                return resp;
+            }
+            Admit::Headers(h) => h,
+            Admit::Open => HeaderMap::new(),
+        };
         let hang = matches!(g.faults.front(), Some(Fault::AcceptThenHang));
         if hang {
             g.faults.pop_front();
         }
-        (create_message(&mut g, &call, channel, &body), hang)
+        let mut resp = create_message(&mut g, &call, channel, &body);
+        resp.headers_mut().extend(extra);
+        (resp, hang)
     };
     if hang {
         std::future::pending::<()>().await;
@@ -500,6 +531,14 @@ async fn edit(
     if let Some(resp) = scripted(&mut g, &call, Some(message)) {
         return resp;
     }
+    let extra = match g.limiter.admit(channel) {
+        Admit::Limited(resp) => {
+            record(&mut g, &call, Some(message), 429);
+            return resp;
+        }
+        Admit::Headers(h) => h,
+        Admit::Open => HeaderMap::new(),
+    };
     if !g.messages.contains_key(&message) {
         record(&mut g, &call, Some(message), 404);
         return (
@@ -512,7 +551,7 @@ async fn edit(
     let msg = message_json(message, channel, &parsed);
     g.messages.insert(message, msg.clone());
     record(&mut g, &call, Some(message), 200);
-    Json(msg).into_response()
+    (extra, Json(msg)).into_response()
 }
 
 /// Interaction callbacks and edits of original responses: recorded and acknowledged like Discord.

@@ -199,13 +199,15 @@ impl Bot {
             "[server]\nlisten = \"127.0.0.1:{port}\"\nmax_body_bytes = 262144\n\n\
              [storage]\npath = \"{}\"\n\n[flink]\ncall_timeout_ms = 2000\nrefill_after_ms = {refill}\n\n\
              [discord]\napi_base = \"{}\"\ndefault_channel = {CHANNEL}\n\n\
-             [delivery]\nretry_initial_ms = 100\nretry_max_ms = 1000\n\n\
+             [delivery]\nretry_initial_ms = 100\nretry_max_ms = 1000\ndigest_after = {digest}\n\n\
              [[clusters]]\nname = \"default\"\nrest_url = \"{flink_url}\"\n",
             dir.path().join("store").display(),
             discord_base,
             // Without Flink (parts intake/repeat/memory) every page lacks facts; the later
             // "refill" edits would be Flink-outage behaviour, not intake: off there.
             refill = if flink_url == NO_FLINK { 0 } else { 30_000 },
+            // Every incident its own message: what is measured is the cost of one page.
+            digest = 0,
         );
         let file = dir.path().join("bot.toml");
         std::fs::write(&file, config).unwrap();

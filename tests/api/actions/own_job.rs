@@ -73,6 +73,7 @@ impl Cluster {
             password_file: None,
             token_env: None,
             token_file: None,
+            user_packages: Vec::new(),
         }
     }
 
@@ -127,20 +128,48 @@ impl OwnJob {
         job
     }
 
+    /// Like [`OwnJob::start_class`], restoring from `savepoint` (`savepointPath` of the run
+    /// request); waits until all tasks run.
+    pub async fn start_from_savepoint(
+        cluster: &Cluster,
+        class: &str,
+        name: &str,
+        args: &[&str],
+        savepoint: &str,
+    ) -> OwnJob {
+        let job = OwnJob::submit_from(cluster, class, name, args, Some(savepoint)).await;
+        job.wait_until("RUNNING", |job, _| all_running(job)).await;
+        job
+    }
+
     /// Submits without waiting for any state (a job that fails fast is RUNNING only briefly).
     pub async fn submit(cluster: &Cluster, class: &str, name: &str, args: &[&str]) -> OwnJob {
+        OwnJob::submit_from(cluster, class, name, args, None).await
+    }
+
+    async fn submit_from(
+        cluster: &Cluster,
+        class: &str,
+        name: &str,
+        args: &[&str],
+        savepoint: Option<&str>,
+    ) -> OwnJob {
         let mut program = vec!["--name", name];
         program.extend_from_slice(args);
         let slot = SLOTS.acquire().await.unwrap();
         let http = reqwest::Client::new();
         let jar_id = upload(&http, cluster).await;
+        let mut request = json!({
+            "entryClass": class,
+            "parallelism": 1,
+            "programArgsList": program,
+        });
+        if let Some(path) = savepoint {
+            request["savepointPath"] = json!(path);
+        }
         let run: Value = http
             .post(format!("{}/jars/{jar_id}/run", cluster.url))
-            .json(&json!({
-                "entryClass": class,
-                "parallelism": 1,
-                "programArgsList": program,
-            }))
+            .json(&request)
             .send()
             .await
             .unwrap()
@@ -232,7 +261,7 @@ impl Drop for OwnJob {
 
 /// `POST /jars/upload` with a multipart body built by hand (the crate's reqwest has no
 /// multipart feature, and one form field does not justify it). Returns the jar id.
-async fn upload(http: &reqwest::Client, cluster: &Cluster) -> String {
+pub async fn upload(http: &reqwest::Client, cluster: &Cluster) -> String {
     let jar = std::fs::read(&cluster.jar)
         .unwrap_or_else(|e| panic!("reading {}: {e}", cluster.jar.display()));
     let boundary = "flink-chatops-test-boundary-7f3a9c";

@@ -1,0 +1,226 @@
+//! Which group a free worker takes next: the most severe waiting group, then the one waiting
+//! longest. Pure bookkeeping (no I/O, no locks of its own), so it is table-tested.
+//!
+//! A group is either ready (in `ready`) or held by exactly one worker, never both, so one
+//! group's work still runs in order: only the order *between* groups follows severity. A group
+//! that is ready and gets more severe work moves up, keeping its place among equals.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
+
+use crate::store::DueItem;
+
+/// Place in the ready line: higher rank first, then earlier arrival.
+type Place = (Reverse<u8>, u64);
+
+#[derive(Default)]
+pub(super) struct Queues {
+    groups: HashMap<Arc<str>, GroupWork>,
+    ready: BTreeMap<Place, Arc<str>>,
+    arrivals: u64,
+}
+
+/// What is waiting for one group: sequences and due keys only (bodies stay in the store until a
+/// worker takes them, so a backlog costs little memory). Notifications come first; a refill
+/// that runs after a newer notification sees it is stale and is dropped without a Flink call.
+#[derive(Default)]
+pub(super) struct GroupWork {
+    pub seqs: Vec<u64>,
+    pub refills: VecDeque<DueItem>,
+    rank: u8,
+    /// `Some` while ready, `None` while a worker holds the group.
+    place: Option<Place>,
+}
+
+pub(super) enum Work {
+    Notifications(Vec<u64>),
+    Refill(DueItem),
+}
+
+impl Queues {
+    /// Adds work of `rank` for a group; returns whether the group became ready (a worker
+    /// should be woken).
+    pub fn add(&mut self, key: &str, rank: u8, add: impl FnOnce(&mut GroupWork)) -> bool {
+        self.arrivals += 1;
+        let arrival = self.arrivals;
+        if let Some(work) = self.groups.get_mut(key) {
+            add(work);
+            if rank > work.rank {
+                work.rank = rank;
+                if let Some(old) = work.place {
+                    let place = (Reverse(rank), old.1);
+                    if let Some(k) = self.ready.remove(&old) {
+                        self.ready.insert(place, k);
+                    }
+                    work.place = Some(place);
+                }
+            }
+            return false;
+        }
+        let key: Arc<str> = Arc::from(key);
+        let place = (Reverse(rank), arrival);
+        let mut work = GroupWork {
+            rank,
+            place: Some(place),
+            ..Default::default()
+        };
+        add(&mut work);
+        self.ready.insert(place, key.clone());
+        self.groups.insert(key, work);
+        true
+    }
+
+    /// The next group for a worker, which then holds it.
+    #[cfg(test)]
+    pub fn take_ready(&mut self) -> Option<Arc<str>> {
+        self.take_ready_at_least(0)
+    }
+
+    /// The next group if its rank is at least `min` (for the workers kept for urgent pages).
+    pub fn take_ready_at_least(&mut self, min: u8) -> Option<Arc<str>> {
+        let (Reverse(rank), _) = *self.ready.first_key_value()?.0;
+        if rank < min {
+            return None;
+        }
+        let (_, key) = self.ready.pop_first()?;
+        if let Some(work) = self.groups.get_mut(&key) {
+            work.place = None;
+        }
+        Some(key)
+    }
+
+    /// The held group's next work (at most `max_batch` notifications at once), or `None` after
+    /// forgetting the group when it has none left.
+    pub fn next_work(&mut self, key: &str, max_batch: usize) -> Option<Work> {
+        let work = self.groups.get_mut(key)?;
+        if !work.seqs.is_empty() {
+            let take = work.seqs.len().min(max_batch);
+            return Some(Work::Notifications(work.seqs.drain(..take).collect()));
+        }
+        if let Some(refill) = work.refills.pop_front() {
+            return Some(Work::Refill(refill));
+        }
+        self.groups.remove(key);
+        None
+    }
+
+    /// Puts notifications back in front of a held group's queue (a read that failed).
+    pub fn put_back(&mut self, key: &str, seqs: Vec<u64>) {
+        if let Some(work) = self.groups.get_mut(key) {
+            let newer = std::mem::replace(&mut work.seqs, seqs);
+            work.seqs.extend(newer);
+        }
+    }
+
+    #[cfg(test)]
+    pub fn groups(&self) -> usize {
+        self.groups.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const WARNING: u8 = 2;
+    const CRITICAL: u8 = 4;
+
+    fn push(q: &mut Queues, key: &str, rank: u8, seq: u64) -> bool {
+        q.add(key, rank, |w| w.seqs.push(seq))
+    }
+
+    fn drain_order(q: &mut Queues) -> Vec<String> {
+        std::iter::from_fn(|| q.take_ready().map(|k| k.to_string())).collect()
+    }
+
+    #[test]
+    fn a_critical_group_behind_a_thousand_warnings_is_taken_first() {
+        let mut q = Queues::default();
+        for i in 0..1_000 {
+            assert!(push(&mut q, &format!("warning-{i}"), WARNING, i));
+        }
+        assert!(push(&mut q, "critical", CRITICAL, 1_000));
+        assert_eq!(q.take_ready().as_deref(), Some("critical"));
+        assert_eq!(q.take_ready().as_deref(), Some("warning-0"));
+    }
+
+    #[test]
+    fn the_urgent_workers_take_only_urgent_groups() {
+        let mut q = Queues::default();
+        push(&mut q, "w", WARNING, 1);
+        assert!(q.take_ready_at_least(CRITICAL).is_none());
+        push(&mut q, "c", CRITICAL, 2);
+        assert_eq!(q.take_ready_at_least(CRITICAL).as_deref(), Some("c"));
+        assert_eq!(q.take_ready().as_deref(), Some("w"));
+    }
+
+    #[test]
+    fn equal_ranks_keep_arrival_order() {
+        let mut q = Queues::default();
+        for k in ["a", "b", "c"] {
+            push(&mut q, k, WARNING, 0);
+        }
+        assert_eq!(drain_order(&mut q), ["a", "b", "c"]);
+    }
+
+    #[test]
+    fn a_ready_group_that_turns_critical_moves_up_and_keeps_one_place() {
+        let mut q = Queues::default();
+        push(&mut q, "a", WARNING, 1);
+        push(&mut q, "b", WARNING, 2);
+        assert!(!push(&mut q, "b", CRITICAL, 3), "already queued");
+        assert_eq!(drain_order(&mut q), ["b", "a"]);
+    }
+
+    #[test]
+    fn a_held_group_is_not_handed_out_twice_and_its_work_stays_in_order() {
+        let mut q = Queues::default();
+        push(&mut q, "g", WARNING, 1);
+        let key = q.take_ready().unwrap();
+        // New work while held: no second worker, the holder sees it after what it has.
+        assert!(!push(&mut q, "g", CRITICAL, 2));
+        assert!(q.take_ready().is_none());
+        let Some(Work::Notifications(s)) = q.next_work(&key, 1) else {
+            panic!("expected notifications")
+        };
+        assert_eq!(s, [1]);
+        let Some(Work::Notifications(s)) = q.next_work(&key, 1) else {
+            panic!("expected notifications")
+        };
+        assert_eq!(s, [2]);
+        assert!(q.next_work(&key, 1).is_none());
+        assert_eq!(q.groups(), 0, "an empty group is forgotten");
+        assert!(
+            push(&mut q, "g", WARNING, 3),
+            "and is ready again on new work"
+        );
+    }
+
+    #[test]
+    fn notifications_come_before_refills_and_a_failed_read_goes_back_in_front() {
+        let mut q = Queues::default();
+        q.add("g", 0, |w| {
+            w.refills.push_back(DueItem {
+                key: vec![1],
+                due_ms: 0,
+                incident_id: "i".into(),
+                group_key: "g".into(),
+                attempt: 1,
+                notifications: 1,
+            })
+        });
+        push(&mut q, "g", WARNING, 7);
+        let key = q.take_ready().unwrap();
+        let Some(Work::Notifications(s)) = q.next_work(&key, 10) else {
+            panic!()
+        };
+        push(&mut q, "g", WARNING, 8);
+        q.put_back(&key, s);
+        let Some(Work::Notifications(s)) = q.next_work(&key, 10) else {
+            panic!()
+        };
+        assert_eq!(s, [7, 8]);
+        assert!(matches!(q.next_work(&key, 10), Some(Work::Refill(_))));
+    }
+}

@@ -37,7 +37,7 @@ impl PrivateCluster {
         }));
         let running = RUNNING.acquire().await.unwrap();
         let dir = tempfile::Builder::new()
-            .prefix("flink-private-")
+            .prefix("chatops-test-cluster-")
             .tempdir()
             .unwrap();
         let rest = free_port();

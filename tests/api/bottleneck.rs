@@ -100,19 +100,7 @@ async fn page_for_slow_job(
     })
     .await;
     let labels = json!({"alertname": "FlinkBackpressureHigh", "severity": "warning", "flink_cluster": cluster, "job_id": job.id});
-    assert_eq!(
-        app.post_webhook(webhook(labels), Some(WEBHOOK_TOKEN))
-            .await
-            .status(),
-        200
-    );
-    let seen = app
-        .recorder
-        .wait_for("the page", Duration::from_secs(60), |r| {
-            r.iter().any(|x| x.status == 200)
-        })
-        .await;
-    let page = seen.into_iter().find(|x| x.status == 200).unwrap();
+    let page = app.first_page(labels).await;
     let text = page.text();
     let field = page.embed()["fields"]
         .as_array()

@@ -20,19 +20,7 @@ async fn page(c: &Cluster, alert: &str, job: &str) -> (String, String) {
     .await;
     let labels =
         json!({"alertname": alert, "severity": "warning", "flink_cluster": cluster, "job_id": job});
-    assert_eq!(
-        app.post_webhook(webhook(labels), Some(WEBHOOK_TOKEN))
-            .await
-            .status(),
-        200
-    );
-    let seen = app
-        .recorder
-        .wait_for("the page", Duration::from_secs(60), |r| {
-            r.iter().any(|x| x.status == 200)
-        })
-        .await;
-    let page = seen.into_iter().find(|x| x.status == 200).unwrap();
+    let page = app.first_page(labels).await;
     let footer = page.embed()["footer"]["text"]
         .as_str()
         .unwrap_or("")

@@ -128,6 +128,23 @@ impl TestApp {
         req.send().await.unwrap()
     }
 
+    /// Posts a one-alert webhook with these labels and returns the first message Discord took.
+    pub async fn first_page(&self, labels: Value) -> crate::recorder::Recorded {
+        assert_eq!(
+            self.post_webhook(webhook(labels), Some(WEBHOOK_TOKEN))
+                .await
+                .status(),
+            200
+        );
+        let seen = self
+            .recorder
+            .wait_for("the page", Duration::from_secs(60), |r| {
+                r.iter().any(|x| x.status == 200)
+            })
+            .await;
+        seen.into_iter().find(|x| x.status == 200).unwrap()
+    }
+
     /// Waits until nothing is pending (a delivery is recorded just after Discord answers it),
     /// or fails after 10 s.
     pub async fn drained(&self) {

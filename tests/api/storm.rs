@@ -232,3 +232,107 @@ async fn a_storm_becomes_one_digest_message_that_accounts_for_every_incident_and
         "{channel_429} + {global_429} 429s"
     );
 }
+
+/// Digest lines are as durable as posts: lines stored while Discord failed are in the digest
+/// after a SIGKILL and restart, which edits the same digest message rather than posting another.
+#[tokio::test]
+async fn a_digest_is_brought_up_to_date_after_a_sigkill() {
+    let recorder = Recorder::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bot.toml");
+    let config = config_toml(
+        &AppOptions::default(),
+        &recorder.base_url,
+        dir.path(),
+        free_port(),
+    )
+    .replace("[delivery]\n", "[delivery]\ndigest_after = 2\n");
+    std::fs::write(&file, config).unwrap();
+    let warn =
+        |i: usize| webhook(json!({"alertname": format!("StormLine{i}"), "severity": "warning"}));
+    let post = |addr: String, body: Vec<u8>| async move {
+        let r = reqwest::Client::new()
+            .post(format!("http://{addr}/alertmanager"))
+            .bearer_auth(WEBHOOK_TOKEN)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    };
+    let digest_title = |want: &'static str| {
+        move |r: &[Recorded]| {
+            r.iter().any(|x| {
+                x.status == 200
+                    && x.embed()["title"]
+                        .as_str()
+                        .is_some_and(|t| t.starts_with(want))
+            })
+        }
+    };
+
+    let bot = BotProcess::start(&file).await;
+    for i in 0..5 {
+        post(bot.addr.clone(), warn(i)).await;
+    }
+    recorder
+        .wait_for(
+            "a digest of three",
+            Duration::from_secs(30),
+            digest_title("Storm digest: 3 incidents"),
+        )
+        .await;
+    // Discord fails from now on: two more lines are stored, the digest cannot be edited.
+    for _ in 0..1_000 {
+        recorder.inject(crate::recorder::Fault::ServerError);
+    }
+    for i in 5..7 {
+        post(bot.addr.clone(), warn(i)).await;
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let ready: Value = reqwest::get(format!("http://{}/readyz", bot.addr))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if ready["pending"] == 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "lines not recorded: {ready}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    bot.kill();
+
+    recorder.clear_faults();
+    let bot = BotProcess::start(&file).await;
+    recorder
+        .wait_for(
+            "the digest with all five lines",
+            Duration::from_secs(30),
+            digest_title("Storm digest: 5 incidents"),
+        )
+        .await;
+    let digests: Vec<Value> = recorder
+        .messages_in(CHANNEL)
+        .into_iter()
+        .filter(|m| {
+            m["embeds"][0]["title"]
+                .as_str()
+                .unwrap_or("")
+                .starts_with("Storm digest")
+        })
+        .collect();
+    assert_eq!(
+        digests.len(),
+        1,
+        "the same digest message was edited: {digests:?}"
+    );
+    assert_eq!(
+        recorder.posts().len(),
+        3,
+        "two incidents of their own and one digest, each posted once"
+    );
+    drop(bot);
+}

@@ -68,6 +68,10 @@ pub fn run(job: &KnownJob, c: &Checkpoints, now_ms: i64) -> Reply {
         None => (colors::CRITICAL, "none completed".to_string()),
     };
     fields.push(Field::new("Last completed", last, false));
+    // "Roll back from the same savepoint" needs to know which one this run started from.
+    if let Some(r) = &f.last_restored {
+        fields.push(Field::new("Restored from", r.summary.clone(), false));
+    }
     if let Some(failed) = &f.last_failed {
         fields.push(Field::new(
             "Last failed",
@@ -111,4 +115,40 @@ pub fn run(job: &KnownJob, c: &Checkpoints, now_ms: i64) -> Reply {
         footer: format!("cluster {} · job {}", job.cluster, job.id),
         ..Default::default()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job() -> KnownJob {
+        KnownJob {
+            cluster: "default".into(),
+            id: "0123".into(),
+            name: "billing".into(),
+            state: "RUNNING".into(),
+            start_time_ms: 0,
+            end_time_ms: -1,
+        }
+    }
+
+    /// Real `/jobs/:id/checkpoints` answers of a job started from a savepoint, both versions.
+    #[test]
+    fn the_answer_names_the_savepoint_the_run_started_from() {
+        for path in [
+            "src/facts/testdata/checkpoints-restored-savepoint-2.3.0.json",
+            "src/facts/testdata/checkpoints-restored-savepoint-1.20.5.json",
+        ] {
+            let c: Checkpoints = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+            let reply = run(&job(), &c, 0);
+            let text = format!("{reply:?}");
+            assert!(text.contains("Restored from"), "{path}: {text}");
+            assert!(text.contains("savepoint `"), "{path}: {text}");
+        }
+        let fresh: Checkpoints = serde_json::from_slice(
+            &std::fs::read("src/facts/testdata/checkpoints-fresh-2.3.0.json").unwrap(),
+        )
+        .unwrap();
+        assert!(!format!("{:?}", run(&job(), &fresh, 0)).contains("Restored from"));
+    }
 }

@@ -240,7 +240,10 @@ async fn render(
                 ..Default::default()
             }
         };
-        let message = compose::message(&config, &renderer, &hook, &incident, &facts, None).message;
+        let diagnosis = compose::diagnosis(&hook, &facts);
+        let message = compose::message(
+            &config, &renderer, &hook, &incident, &facts, &diagnosis, None,
+        );
         println!("===== {} =====", file.display());
         print!("{}", crate::deliver::console::format(&message));
     }

@@ -6,7 +6,7 @@ use chrono::Utc;
 
 use crate::alertmanager::Webhook;
 use crate::config::Config;
-use crate::diagnose::diagnose;
+use crate::diagnose::{diagnose, Diagnosis};
 use crate::enrich::{self, Clusters};
 use crate::facts::{self, Facts, Target};
 use crate::incident::Incident;
@@ -35,44 +35,32 @@ pub async fn facts(clusters: &Clusters, hook: &Webhook, target: &Target) -> Fact
     enrich::gather_with(clusters, target, wants, started).await
 }
 
-/// An incident's rendered message and what the diagnosis said about it.
-pub struct Composed {
-    pub message: Message,
-    /// The failure pattern's slug.
-    pub pattern: &'static str,
-    /// The job's state is at risk unless someone acts now (see `Pattern::state_at_risk`): the
-    /// incident needs a message with buttons of its own, even in a storm.
-    pub needs_action: bool,
+/// The failure pattern the facts show for the group's lead alert.
+pub fn diagnosis(hook: &Webhook, facts: &Facts) -> Diagnosis {
+    diagnose(hook.lead_alert().name(), facts)
 }
 
-/// Diagnoses the facts and renders the incident's message.
+/// Renders the incident's message for its diagnosis.
 pub fn message(
     config: &Config,
     renderer: &Renderer,
     hook: &Webhook,
     incident: &Incident,
     facts: &Facts,
+    diagnosis: &Diagnosis,
     note: Option<String>,
-) -> Composed {
-    let lead = hook.lead_alert();
-    let diagnosis = diagnose(lead.name(), facts);
+) -> Message {
     let severity = hook.severity();
-    let message = renderer.render(&RenderInput {
+    renderer.render(&RenderInput {
         hook,
         incident,
         facts,
-        diagnosis: &diagnosis,
+        diagnosis,
         mentions: config.discord.mentions_for(&severity),
         now: Utc::now(),
         available: crate::interact::available(config),
         note,
-    });
-    let needs_action = diagnosis.pattern.state_at_risk();
-    Composed {
-        message,
-        pattern: diagnosis.slug,
-        needs_action,
-    }
+    })
 }
 
 /// An alert about TaskManagers (`FlinkTaskManagerLost`) needs the cluster's jobs looked at for

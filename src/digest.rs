@@ -90,8 +90,7 @@ pub struct Header {
     pub id: String,
     pub since_ms: i64,
     pub message_id: Option<u64>,
-    /// When its message was last brought up to date.
-    #[serde(default)]
+    /// When its message was last brought up to date (made: when it started).
     pub updated_ms: i64,
 }
 
@@ -112,7 +111,7 @@ pub const STALE: Duration = Duration::from_secs(600);
 
 /// Whether a new storm line should start a fresh digest rather than join `header`'s.
 pub fn is_stale(header: &Header, now_ms: i64) -> bool {
-    now_ms - header.updated_ms.max(header.since_ms) > STALE.as_millis() as i64
+    now_ms - header.updated_ms > STALE.as_millis() as i64
 }
 
 /// Room the lines may take in the description (Discord allows 4,096; the rest is the summary).

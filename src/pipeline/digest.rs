@@ -63,6 +63,7 @@ impl Pipeline {
         new_id: bool,
         batch: &[InboxEntry],
         hook: &Webhook,
+        rank: u8,
     ) {
         let channel = inc.channel_id;
         if !inc.digested {
@@ -71,7 +72,7 @@ impl Pipeline {
         inc.digested = true;
         let line = Line {
             incident_id: inc.id.clone(),
-            rank: crate::severity::Level::of(&hook.severity()).rank(),
+            rank,
             title: line_title(hook, &inc),
             firing_since_ms: inc.firing_since.timestamp_millis(),
             resolved: inc.is_resolved(),

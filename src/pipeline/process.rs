@@ -10,9 +10,11 @@ use super::Pipeline;
 use crate::alertmanager::Webhook;
 use crate::compose;
 use crate::deliver::{self, RetryPolicy, Undeliverable};
+use crate::diagnose::Diagnosis;
 use crate::digest;
 use crate::facts::{Facts, Target};
 use crate::incident::{self, Delivery, Incident, Origin};
+use crate::message::Message;
 use crate::severity::Level;
 use crate::store::{Delivered, DueItem, InboxEntry, LineChange, StoreError};
 
@@ -59,18 +61,19 @@ impl Pipeline {
         // The id index changes only when the incident is new (its id is never reused).
         let new_id = prev_id.as_deref() != Some(inc.id.as_str());
         let rank = Level::of(&severity).rank();
-        let (facts, page) = self.compose(&hook, &target, &inc).await;
+        let (facts, diagnosis) = self.look(&hook, &target, &inc).await;
         let mut line = LineChange::Keep;
         if delivery == Delivery::Post {
             let route = digest::Route {
                 rank,
-                needs_action: page.needs_action,
+                needs_action: diagnosis.pattern.state_at_risk(),
                 already_digested: inc.digested,
                 storm: false,
             };
             if self.to_digest(inc.channel_id, route) {
                 inc.remember_job(&facts);
-                self.digest_line(key, inc, new_id, &batch, &hook).await;
+                self.digest_line(key, inc, new_id, &batch, &hook, rank)
+                    .await;
                 return;
             }
             if inc.digested {
@@ -82,9 +85,19 @@ impl Pipeline {
                 self.digest_changed(inc.channel_id);
             }
         }
+        // Rendered only now: a digest line needs no message.
+        let message = self.render(&hook, &inc, &facts, &diagnosis);
         let possibly_sent = self.before_post(&inc.id, delivery).await;
         let shown = self
-            .send(&inc, delivery, &page, &facts, rank, possibly_sent)
+            .send(
+                &inc,
+                delivery,
+                &message,
+                diagnosis.slug,
+                &facts,
+                rank,
+                possibly_sent,
+            )
             .await;
         match shown {
             Ok(message_id) => {
@@ -134,8 +147,20 @@ impl Pipeline {
                 let target = self.target(&hook);
                 let delivery = Delivery::Edit { message_id };
                 let rank = Level::of(&hook.severity()).rank();
-                let (facts, page) = self.compose(&hook, &target, &inc).await;
-                match self.send(&inc, delivery, &page, &facts, rank, false).await {
+                let (facts, diagnosis) = self.look(&hook, &target, &inc).await;
+                let message = self.render(&hook, &inc, &facts, &diagnosis);
+                let sent = self
+                    .send(
+                        &inc,
+                        delivery,
+                        &message,
+                        diagnosis.slug,
+                        &facts,
+                        rank,
+                        false,
+                    )
+                    .await;
+                match sent {
                     Ok(_) if !facts.is_complete() && due.attempt < REFILL_ATTEMPTS => {
                         next = self.refill_item(key, &inc, due.attempt + 1);
                     }
@@ -195,33 +220,34 @@ impl Pipeline {
         }
     }
 
-    /// Enriches, diagnoses and renders the incident's page.
-    async fn compose(
-        &self,
-        hook: &Webhook,
-        target: &Target,
-        inc: &Incident,
-    ) -> (Facts, compose::Composed) {
-        let span = crate::telemetry::incident_span(&inc.id);
+    /// What Flink says about the incident's job, and the failure pattern that shows.
+    async fn look(&self, hook: &Webhook, target: &Target, inc: &Incident) -> (Facts, Diagnosis) {
         let facts = compose::facts(&self.clusters, hook, target)
-            .instrument(span)
+            .instrument(crate::telemetry::incident_span(&inc.id))
             .await;
         self.metrics.enrichment(&facts);
+        let diagnosis = compose::diagnosis(hook, &facts);
+        (facts, diagnosis)
+    }
+
+    /// The incident's message, with its one-line state (acknowledged, silenced, last action).
+    fn render(&self, hook: &Webhook, inc: &Incident, facts: &Facts, d: &Diagnosis) -> Message {
         let note = self
             .store
             .incident_note::<crate::guard::Note>(&inc.id)
             .ok()
             .and_then(|n| n.line());
-        let page = compose::message(&self.config, &self.renderer, hook, inc, &facts, note);
-        (facts, page)
+        compose::message(&self.config, &self.renderer, hook, inc, facts, d, note)
     }
 
-    /// Delivers the page; returns the id of the message that shows it.
+    /// Delivers the message; returns the id of the message that shows the incident.
+    #[allow(clippy::too_many_arguments)]
     async fn send(
         &self,
         inc: &Incident,
         delivery: Delivery,
-        page: &compose::Composed,
+        message: &Message,
+        pattern: &str,
         facts: &Facts,
         rank: u8,
         possibly_sent: bool,
@@ -230,14 +256,14 @@ impl Pipeline {
             &self.via(rank),
             inc.channel_id,
             delivery,
-            &page.message,
+            message,
             &inc.id,
             possibly_sent,
         )
         .instrument(crate::telemetry::incident_span(&inc.id))
         .await;
         if let Ok(id) = shown {
-            tracing::info!(incident = %inc.id, message_id = id, pattern = page.pattern, notifications = inc.notifications, complete = facts.is_complete(), "delivered");
+            tracing::info!(incident = %inc.id, message_id = id, pattern, notifications = inc.notifications, complete = facts.is_complete(), "delivered");
         }
         shown
     }

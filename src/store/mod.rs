@@ -39,7 +39,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use serde::{de::DeserializeOwned, Serialize};
+use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 
 pub use audit::{AuditError, AuditLog};
@@ -310,28 +310,6 @@ impl Store {
                 .map_err(|e| StoreError::Corrupt(format!("incident {key:?}: {e}"))),
             None => Ok(None),
         }
-    }
-
-    pub fn put_incident<T: Serialize>(&self, key: &str, incident: &T) -> Result<(), StoreError> {
-        let bytes = serde_json::to_vec(incident).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let (incidents, k) = (self.incidents.clone(), key.as_bytes().to_vec());
-        self.guard.run_blocking("incident write", move || {
-            incidents.insert(k, bytes)?;
-            Ok(())
-        })
-    }
-
-    /// Records which group an incident id belongs to (durable with the next commit).
-    pub fn index_incident(&self, id: &str, key: &str) -> Result<(), StoreError> {
-        let (ids, id, key) = (
-            self.incident_ids.clone(),
-            id.as_bytes().to_vec(),
-            key.as_bytes().to_vec(),
-        );
-        self.guard.run_blocking("incident index write", move || {
-            ids.insert(id, key)?;
-            Ok(())
-        })
     }
 
     /// The incident with this id, if the store still has it.

@@ -25,8 +25,8 @@ use serde_json::{json, Value};
 
 #[path = "recorder_limits.rs"]
 mod limits;
+use limits::Limiter;
 pub use limits::RateLimits;
-use limits::{Admit, Limiter};
 
 #[derive(Debug, Clone)]
 pub struct Recorded {
@@ -384,6 +384,18 @@ fn scripted(g: &mut Inner, call: &Call<'_>, message_id: Option<u64>) -> Option<R
     }
 }
 
+/// Counts a message write against the emulated rate limits; a 429 is recorded like any answer.
+#[allow(clippy::result_large_err)] // the Err is the answer itself, once per request
+fn admitted(
+    g: &mut Inner,
+    call: &Call<'_>,
+    message_id: Option<u64>,
+) -> Result<HeaderMap, Response> {
+    g.limiter.admit(call.channel_id).inspect_err(|_| {
+        record(g, call, message_id, 429);
+    })
+}
+
 async fn me() -> Response {
     Json(json!({"id": BOT_USER_ID, "username": "flink-chatops", "discriminator": "0000", "bot": true, "avatar": null, "global_name": null})).into_response()
 }
@@ -462,13 +474,9 @@ async fn create(
         if let Some(resp) = scripted(&mut g, &call, None) {
             return resp;
         }
-        let extra = match g.limiter.admit(channel) {
-            Admit::Limited(resp) => {
-                record(&mut g, &call, None, 429);
-                return resp;
-            }
-            Admit::Headers(h) => h,
-            Admit::Open => HeaderMap::new(),
+        let extra = match admitted(&mut g, &call, None) {
+            Ok(h) => h,
+            Err(resp) => return resp,
         };
         let hang = matches!(g.faults.front(), Some(Fault::AcceptThenHang));
         if hang {
@@ -531,13 +539,9 @@ async fn edit(
     if let Some(resp) = scripted(&mut g, &call, Some(message)) {
         return resp;
     }
-    let extra = match g.limiter.admit(channel) {
-        Admit::Limited(resp) => {
-            record(&mut g, &call, Some(message), 429);
-            return resp;
-        }
-        Admit::Headers(h) => h,
-        Admit::Open => HeaderMap::new(),
+    let extra = match admitted(&mut g, &call, Some(message)) {
+        Ok(h) => h,
+        Err(resp) => return resp,
     };
     if !g.messages.contains_key(&message) {
         record(&mut g, &call, Some(message), 404);

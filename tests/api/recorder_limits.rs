@@ -70,13 +70,6 @@ pub struct Limiter {
     pub limited_global: u64,
 }
 
-/// What a limited route answers: headers to add to a normal answer, or the 429 itself.
-pub enum Admit {
-    Open,
-    Headers(HeaderMap),
-    Limited(Response),
-}
-
 impl Limiter {
     pub fn set(&mut self, limits: Option<RateLimits>) {
         self.limits = limits;
@@ -84,10 +77,12 @@ impl Limiter {
         self.global = None;
     }
 
-    /// Counts one message write to `channel`.
-    pub fn admit(&mut self, channel: u64) -> Admit {
+    /// Counts one message write to `channel`: the headers to add to its normal answer (none
+    /// while limits are off), or the 429 to give instead.
+    #[allow(clippy::result_large_err)] // the Err is the answer itself, once per request
+    pub fn admit(&mut self, channel: u64) -> Result<HeaderMap, Response> {
         let Some(limits) = self.limits else {
-            return Admit::Open;
+            return Ok(HeaderMap::new());
         };
         let now = Instant::now();
         let global = self.global.get_or_insert(Window {
@@ -96,7 +91,7 @@ impl Limiter {
         });
         if let Err(wait) = global.take(now, limits.global_per_sec, Duration::from_secs(1)) {
             self.limited_global += 1;
-            return Admit::Limited(too_many(wait, true));
+            return Err(too_many(wait, true));
         }
         let bucket = self.channels.entry(channel).or_insert(Window {
             start: now,
@@ -108,9 +103,9 @@ impl Limiter {
                 let mut resp = too_many(wait, false);
                 resp.headers_mut()
                     .extend(headers(limits.per_channel, 0, wait, channel));
-                Admit::Limited(resp)
+                Err(resp)
             }
-            Ok(remaining) => Admit::Headers(headers(
+            Ok(remaining) => Ok(headers(
                 limits.per_channel,
                 remaining,
                 bucket.reset_after(now, limits.window),

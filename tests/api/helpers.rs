@@ -40,6 +40,8 @@ pub struct AppOptions {
     pub extra: Vec<(String, String)>,
     /// A recorder prepared by the test (e.g. with a gateway URL); a fresh one otherwise.
     pub recorder: Option<Recorder>,
+    /// `delivery.digest_after` (storm digests); the bot's default when `None`.
+    pub digest_after: Option<usize>,
 }
 
 impl Default for AppOptions {
@@ -49,6 +51,7 @@ impl Default for AppOptions {
             call_timeout_ms: 2_000,
             extra: vec![],
             recorder: None,
+            digest_after: None,
         }
     }
 }
@@ -56,9 +59,12 @@ impl Default for AppOptions {
 /// A config file body for the given options, recorder and data dir.
 pub fn config_toml(opts: &AppOptions, recorder_url: &str, data_dir: &Path, port: u16) -> String {
     let mut s = format!(
-        "[server]\nlisten = \"127.0.0.1:{port}\"\nmax_body_bytes = 262144\n\n[storage]\npath = \"{}\"\n\n[flink]\ncall_timeout_ms = {}\n\n[discord]\napi_base = \"{recorder_url}\"\ndefault_channel = {CHANNEL}\n\n[delivery]\nretry_initial_ms = 100\nretry_max_ms = 1000\n\n",
+        "[server]\nlisten = \"127.0.0.1:{port}\"\nmax_body_bytes = 262144\n\n[storage]\npath = \"{}\"\n\n[flink]\ncall_timeout_ms = {}\n\n[discord]\napi_base = \"{recorder_url}\"\ndefault_channel = {CHANNEL}\n\n[delivery]\nretry_initial_ms = 100\nretry_max_ms = 1000\n{}\n",
         data_dir.join("store").display(),
         opts.call_timeout_ms,
+        opts.digest_after
+            .map(|n| format!("digest_after = {n}\n"))
+            .unwrap_or_default(),
     );
     for (name, url) in &opts.clusters {
         s.push_str(&format!(

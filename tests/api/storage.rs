@@ -92,8 +92,11 @@ const BOUND: Duration = Duration::from_secs(20);
 /// off: these tests count one message per acknowledged page, and a disk fills with dozens.
 fn bot_config(dir: &Path, data: &Path, discord: &str) -> PathBuf {
     let file = dir.join("bot.toml");
-    let config = config_toml(&AppOptions::default(), discord, data, free_port())
-        .replace("[delivery]\n", "[delivery]\ndigest_after = 0\n");
+    let opts = AppOptions {
+        digest_after: Some(0),
+        ..Default::default()
+    };
+    let config = config_toml(&opts, discord, data, free_port());
     std::fs::write(&file, config).unwrap();
     file
 }

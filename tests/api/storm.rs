@@ -32,10 +32,7 @@ async fn rate_limited_app(digest_after: usize) -> TestApp {
     recorder.rate_limit(Some(RateLimits::DISCORD));
     spawn_app(AppOptions {
         recorder: Some(recorder),
-        extra: vec![(
-            "FLINK_CHATOPS__DELIVERY__DIGEST_AFTER".into(),
-            digest_after.to_string(),
-        )],
+        digest_after: Some(digest_after),
         ..Default::default()
     })
     .await
@@ -240,13 +237,11 @@ async fn a_digest_is_brought_up_to_date_after_a_sigkill() {
     let recorder = Recorder::start().await;
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("bot.toml");
-    let config = config_toml(
-        &AppOptions::default(),
-        &recorder.base_url,
-        dir.path(),
-        free_port(),
-    )
-    .replace("[delivery]\n", "[delivery]\ndigest_after = 2\n");
+    let opts = AppOptions {
+        digest_after: Some(2),
+        ..Default::default()
+    };
+    let config = config_toml(&opts, &recorder.base_url, dir.path(), free_port());
     std::fs::write(&file, config).unwrap();
     let warn =
         |i: usize| webhook(json!({"alertname": format!("StormLine{i}"), "severity": "warning"}));

@@ -45,6 +45,8 @@ pub struct FlinkClient {
     pub archive: Option<crate::store::ExceptionArchive>,
     /// `clusters[].user_packages`: the jobs' own package prefixes (empty: guessed per trace).
     pub user_packages: Vec<String>,
+    /// Shared by the clones of this client: reads skip a cluster that just refused.
+    breaker: std::sync::Arc<super::breaker::Breaker>,
 }
 
 impl FlinkClient {
@@ -67,6 +69,7 @@ impl FlinkClient {
             metrics: None,
             archive: None,
             user_packages: cluster.user_packages.clone(),
+            breaker: Default::default(),
         })
     }
 
@@ -134,9 +137,13 @@ impl FlinkClient {
         .await
     }
 
+    /// A read. Not made while the cluster's refusal of a moment ago stands (see `breaker`);
+    /// such a skipped read is not a call, so it is not in the call metrics.
     pub(crate) async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, FlinkError> {
         let started = std::time::Instant::now();
+        self.breaker.check(started)?;
         let result = self.fetch(path).await;
+        self.breaker.record(&result, std::time::Instant::now());
         if let Some(m) = &self.metrics {
             m.record(&self.name, path, &result, started);
         }

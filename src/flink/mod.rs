@@ -2,6 +2,7 @@
 //! that act), for 1.20 and 2.x alike.
 
 pub mod actions;
+mod breaker;
 mod client;
 mod lookups;
 pub mod types;

@@ -21,7 +21,7 @@ use crate::config::Config;
 use crate::deliver::Sink;
 use crate::enrich::Clusters;
 use crate::render::Renderer;
-use crate::store::Store;
+use crate::store::{GroupId, InboxEntry, Store};
 use queue::{Queues, Work};
 
 pub struct Pipeline {
@@ -82,6 +82,8 @@ const MAX_BATCH: usize = 1_000;
 
 /// How many due refills one scan hands to the workers; how often the due tree is scanned.
 const DUE_BATCH: usize = 256;
+/// Inbox entries queued per scan: a backlog is read in steps, never as one allocation.
+const SCAN_BATCH: usize = 4_096;
 const DUE_POLL: Duration = Duration::from_millis(500);
 
 impl Pipeline {
@@ -145,14 +147,20 @@ impl Pipeline {
         loop {
             // Register interest before scanning so a wake-up during the scan is not missed.
             let woken = self.wake.notified();
-            match self.store.pending_after(last) {
+            let mut full = false;
+            match self.store.pending_after(last, SCAN_BATCH) {
                 Ok(pending) => {
+                    full = pending.len() == SCAN_BATCH;
                     for p in pending {
                         last = Some(p.seq);
-                        self.enqueue(&p.group_key, p.rank, |w| w.seqs.push(p.seq));
+                        self.enqueue(p.group, p.rank, |w| w.push_seq(p.seq));
                     }
                 }
                 Err(e) => tracing::error!(error = %e, "cannot read the inbox; retrying"),
+            }
+            if full {
+                // More behind it: scan on (in batches, so a backlog is never read in one go).
+                continue;
             }
             tokio::select! {
                 _ = woken => {}
@@ -172,8 +180,8 @@ impl Pipeline {
                     for item in due {
                         cursor = Some(item.key.clone());
                         // Refills only improve a page that is out: they go after new pages.
-                        let key = item.group_key.clone();
-                        self.enqueue(&key, 0, |w| w.refills.push_back(item));
+                        let group = GroupId::of(&item.group_key);
+                        self.enqueue(group, 0, |w| w.push_refill(item));
                     }
                     // A full batch may have more behind it: look again at once.
                     continue;
@@ -189,32 +197,41 @@ impl Pipeline {
     /// is none left.
     async fn work(self: Arc<Self>, min: u8) {
         loop {
-            let key = self.next_ready(min).await;
+            let group = self.next_ready(min).await;
             loop {
                 let Some(_busy) = self.shutdown.begin() else {
                     return;
                 };
-                let Some(work) = self.next_work(&key) else {
+                let Some(work) = self.next_work(group) else {
                     break;
                 };
                 match work {
                     Work::Notifications(seqs) => match self.store.entries(&seqs) {
-                        Ok(batch) if batch.is_empty() => {}
-                        Ok(batch) => self.process(&key, batch).await,
+                        Ok(batch) => {
+                            for (key, batch) in by_group_key(batch) {
+                                self.process(&key, batch).await;
+                            }
+                        }
                         Err(e) => {
                             tracing::error!(error = %e, "cannot read queued notifications; retrying");
                             tokio::time::sleep(Duration::from_secs(1)).await;
                             // Put them back in front; this worker still holds the group.
-                            self.queues.lock().expect("queue lock").put_back(&key, seqs);
+                            self.queues
+                                .lock()
+                                .expect("queue lock")
+                                .put_back(group, seqs);
                         }
                     },
-                    Work::Refill(refill) => self.refill(&key, refill).await,
+                    Work::Refill(refill) => {
+                        let key = refill.group_key.clone();
+                        self.refill(&key, refill).await
+                    }
                 }
             }
         }
     }
 
-    async fn next_ready(&self, min: u8) -> std::sync::Arc<str> {
+    async fn next_ready(&self, min: u8) -> GroupId {
         let signal = if min > 0 {
             &self.urgent_signal
         } else {
@@ -226,8 +243,8 @@ impl Pipeline {
                 .lock()
                 .expect("queue lock")
                 .take_ready_at_least(min);
-            if let Some(key) = taken {
-                return key;
+            if let Some(group) = taken {
+                return group;
             }
             // A notify_one without a waiter leaves a permit, so a push between the check above
             // and this wait is not lost.
@@ -236,8 +253,13 @@ impl Pipeline {
     }
 
     /// Adds work of `rank` (severity) for a group and wakes a worker if the group became ready.
-    fn enqueue(&self, key: &str, rank: u8, add: impl FnOnce(&mut queue::GroupWork)) {
-        if self.queues.lock().expect("queue lock").add(key, rank, add) {
+    fn enqueue(&self, group: GroupId, rank: u8, add: impl FnOnce(&mut queue::GroupWork)) {
+        if self
+            .queues
+            .lock()
+            .expect("queue lock")
+            .add(group, rank, add)
+        {
             self.ready_signal.notify_one();
         }
         // Also when an already waiting group turned urgent (a spare permit costs one look).
@@ -247,10 +269,23 @@ impl Pipeline {
     }
 
     /// Takes the group's next work, or forgets the group when there is none.
-    fn next_work(&self, key: &str) -> Option<Work> {
+    fn next_work(&self, group: GroupId) -> Option<Work> {
         self.queues
             .lock()
             .expect("queue lock")
-            .next_work(key, MAX_BATCH)
+            .next_work(group, MAX_BATCH)
     }
+}
+
+/// The entries of one queue line by their own group key, each group's in order. Almost always
+/// one group; two only when their keys share a [`GroupId`].
+fn by_group_key(batch: Vec<InboxEntry>) -> Vec<(String, Vec<InboxEntry>)> {
+    let mut groups: Vec<(String, Vec<InboxEntry>)> = Vec::with_capacity(1);
+    for entry in batch {
+        match groups.iter_mut().find(|(k, _)| *k == entry.group_key) {
+            Some((_, entries)) => entries.push(entry),
+            None => groups.push((entry.group_key.clone(), vec![entry])),
+        }
+    }
+    groups
 }

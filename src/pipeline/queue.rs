@@ -4,33 +4,55 @@
 //! A group is either ready (in `ready`) or held by exactly one worker, never both, so one
 //! group's work still runs in order: only the order *between* groups follows severity. A group
 //! that is ready and gets more severe work moves up, keeping its place among equals.
+//!
+//! A storm leaves one entry here per waiting group, so an entry is kept small: groups go by
+//! their [`GroupId`] (not their key, which the stored entries carry), and one waiting
+//! notification needs no allocation. 100,000 waiting groups cost about 10 MB.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashMap};
 
-use crate::store::DueItem;
+use smallvec::SmallVec;
+
+use crate::store::{DueItem, GroupId};
 
 /// Place in the ready line: higher rank first, then earlier arrival.
 type Place = (Reverse<u8>, u64);
 
 #[derive(Default)]
 pub(super) struct Queues {
-    groups: HashMap<Arc<str>, GroupWork>,
-    ready: BTreeMap<Place, Arc<str>>,
+    groups: HashMap<GroupId, GroupWork>,
+    ready: BTreeMap<Place, GroupId>,
     arrivals: u64,
 }
 
 /// What is waiting for one group: sequences and due keys only (bodies stay in the store until a
-/// worker takes them, so a backlog costs little memory). Notifications come first; a refill
-/// that runs after a newer notification sees it is stale and is dropped without a Flink call.
+/// worker takes them). Notifications come first; a refill that runs after a newer notification
+/// sees it is stale and is dropped without a Flink call.
 #[derive(Default)]
 pub(super) struct GroupWork {
-    pub seqs: Vec<u64>,
-    pub refills: VecDeque<DueItem>,
+    seqs: SmallVec<[u64; 1]>,
+    /// Few (one per page that went out incomplete), taken from the front.
+    refills: Vec<DueItem>,
     rank: u8,
-    /// `Some` while ready, `None` while a worker holds the group.
-    place: Option<Place>,
+    /// When it became ready: its place among equals.
+    arrival: u64,
+    /// Ready (in `ready`), as opposed to held by a worker.
+    ready: bool,
+}
+
+impl GroupWork {
+    pub fn push_seq(&mut self, seq: u64) {
+        self.seqs.push(seq);
+    }
+
+    pub fn push_refill(&mut self, refill: DueItem) {
+        self.refills.push(refill);
+    }
+
+    fn place(&self) -> Place {
+        (Reverse(self.rank), self.arrival)
+    }
 }
 
 pub(super) enum Work {
@@ -41,75 +63,72 @@ pub(super) enum Work {
 impl Queues {
     /// Adds work of `rank` for a group; returns whether the group became ready (a worker
     /// should be woken).
-    pub fn add(&mut self, key: &str, rank: u8, add: impl FnOnce(&mut GroupWork)) -> bool {
+    pub fn add(&mut self, id: GroupId, rank: u8, add: impl FnOnce(&mut GroupWork)) -> bool {
         self.arrivals += 1;
         let arrival = self.arrivals;
-        if let Some(work) = self.groups.get_mut(key) {
+        if let Some(work) = self.groups.get_mut(&id) {
             add(work);
             if rank > work.rank {
-                work.rank = rank;
-                if let Some(old) = work.place {
-                    let place = (Reverse(rank), old.1);
-                    if let Some(k) = self.ready.remove(&old) {
-                        self.ready.insert(place, k);
-                    }
-                    work.place = Some(place);
+                if work.ready {
+                    self.ready.remove(&work.place());
+                    work.rank = rank;
+                    self.ready.insert(work.place(), id);
+                } else {
+                    work.rank = rank;
                 }
             }
             return false;
         }
-        let key: Arc<str> = Arc::from(key);
-        let place = (Reverse(rank), arrival);
         let mut work = GroupWork {
             rank,
-            place: Some(place),
+            arrival,
+            ready: true,
             ..Default::default()
         };
         add(&mut work);
-        self.ready.insert(place, key.clone());
-        self.groups.insert(key, work);
+        self.ready.insert(work.place(), id);
+        self.groups.insert(id, work);
         true
     }
 
     /// The next group for a worker, which then holds it.
     #[cfg(test)]
-    pub fn take_ready(&mut self) -> Option<Arc<str>> {
+    pub fn take_ready(&mut self) -> Option<GroupId> {
         self.take_ready_at_least(0)
     }
 
     /// The next group if its rank is at least `min` (for the workers kept for urgent pages).
-    pub fn take_ready_at_least(&mut self, min: u8) -> Option<Arc<str>> {
+    pub fn take_ready_at_least(&mut self, min: u8) -> Option<GroupId> {
         let (Reverse(rank), _) = *self.ready.first_key_value()?.0;
         if rank < min {
             return None;
         }
-        let (_, key) = self.ready.pop_first()?;
-        if let Some(work) = self.groups.get_mut(&key) {
-            work.place = None;
+        let (_, id) = self.ready.pop_first()?;
+        if let Some(work) = self.groups.get_mut(&id) {
+            work.ready = false;
         }
-        Some(key)
+        Some(id)
     }
 
     /// The held group's next work (at most `max_batch` notifications at once), or `None` after
     /// forgetting the group when it has none left.
-    pub fn next_work(&mut self, key: &str, max_batch: usize) -> Option<Work> {
-        let work = self.groups.get_mut(key)?;
+    pub fn next_work(&mut self, id: GroupId, max_batch: usize) -> Option<Work> {
+        let work = self.groups.get_mut(&id)?;
         if !work.seqs.is_empty() {
             let take = work.seqs.len().min(max_batch);
             return Some(Work::Notifications(work.seqs.drain(..take).collect()));
         }
-        if let Some(refill) = work.refills.pop_front() {
-            return Some(Work::Refill(refill));
+        if !work.refills.is_empty() {
+            return Some(Work::Refill(work.refills.remove(0)));
         }
-        self.groups.remove(key);
+        self.groups.remove(&id);
         None
     }
 
     /// Puts notifications back in front of a held group's queue (a read that failed).
-    pub fn put_back(&mut self, key: &str, seqs: Vec<u64>) {
-        if let Some(work) = self.groups.get_mut(key) {
-            let newer = std::mem::replace(&mut work.seqs, seqs);
-            work.seqs.extend(newer);
+    pub fn put_back(&mut self, id: GroupId, seqs: Vec<u64>) {
+        if let Some(work) = self.groups.get_mut(&id) {
+            work.seqs.insert_many(0, seqs);
         }
     }
 
@@ -126,12 +145,16 @@ mod tests {
     const WARNING: u8 = 2;
     const CRITICAL: u8 = 4;
 
-    fn push(q: &mut Queues, key: &str, rank: u8, seq: u64) -> bool {
-        q.add(key, rank, |w| w.seqs.push(seq))
+    fn id(key: &str) -> GroupId {
+        GroupId::of(key)
     }
 
-    fn drain_order(q: &mut Queues) -> Vec<String> {
-        std::iter::from_fn(|| q.take_ready().map(|k| k.to_string())).collect()
+    fn push(q: &mut Queues, key: &str, rank: u8, seq: u64) -> bool {
+        q.add(id(key), rank, |w| w.push_seq(seq))
+    }
+
+    fn drain_order(q: &mut Queues) -> Vec<GroupId> {
+        std::iter::from_fn(|| q.take_ready()).collect()
     }
 
     #[test]
@@ -141,8 +164,8 @@ mod tests {
             assert!(push(&mut q, &format!("warning-{i}"), WARNING, i));
         }
         assert!(push(&mut q, "critical", CRITICAL, 1_000));
-        assert_eq!(q.take_ready().as_deref(), Some("critical"));
-        assert_eq!(q.take_ready().as_deref(), Some("warning-0"));
+        assert_eq!(q.take_ready(), Some(id("critical")));
+        assert_eq!(q.take_ready(), Some(id("warning-0")));
     }
 
     #[test]
@@ -151,8 +174,8 @@ mod tests {
         push(&mut q, "w", WARNING, 1);
         assert!(q.take_ready_at_least(CRITICAL).is_none());
         push(&mut q, "c", CRITICAL, 2);
-        assert_eq!(q.take_ready_at_least(CRITICAL).as_deref(), Some("c"));
-        assert_eq!(q.take_ready().as_deref(), Some("w"));
+        assert_eq!(q.take_ready_at_least(CRITICAL), Some(id("c")));
+        assert_eq!(q.take_ready(), Some(id("w")));
     }
 
     #[test]
@@ -161,7 +184,7 @@ mod tests {
         for k in ["a", "b", "c"] {
             push(&mut q, k, WARNING, 0);
         }
-        assert_eq!(drain_order(&mut q), ["a", "b", "c"]);
+        assert_eq!(drain_order(&mut q), [id("a"), id("b"), id("c")]);
     }
 
     #[test]
@@ -170,7 +193,7 @@ mod tests {
         push(&mut q, "a", WARNING, 1);
         push(&mut q, "b", WARNING, 2);
         assert!(!push(&mut q, "b", CRITICAL, 3), "already queued");
-        assert_eq!(drain_order(&mut q), ["b", "a"]);
+        assert_eq!(drain_order(&mut q), [id("b"), id("a")]);
     }
 
     #[test]
@@ -181,15 +204,15 @@ mod tests {
         // New work while held: no second worker, the holder sees it after what it has.
         assert!(!push(&mut q, "g", CRITICAL, 2));
         assert!(q.take_ready().is_none());
-        let Some(Work::Notifications(s)) = q.next_work(&key, 1) else {
+        let Some(Work::Notifications(s)) = q.next_work(key, 1) else {
             panic!("expected notifications")
         };
         assert_eq!(s, [1]);
-        let Some(Work::Notifications(s)) = q.next_work(&key, 1) else {
+        let Some(Work::Notifications(s)) = q.next_work(key, 1) else {
             panic!("expected notifications")
         };
         assert_eq!(s, [2]);
-        assert!(q.next_work(&key, 1).is_none());
+        assert!(q.next_work(key, 1).is_none());
         assert_eq!(q.groups(), 0, "an empty group is forgotten");
         assert!(
             push(&mut q, "g", WARNING, 3),
@@ -200,8 +223,8 @@ mod tests {
     #[test]
     fn notifications_come_before_refills_and_a_failed_read_goes_back_in_front() {
         let mut q = Queues::default();
-        q.add("g", 0, |w| {
-            w.refills.push_back(DueItem {
+        q.add(id("g"), 0, |w| {
+            w.push_refill(DueItem {
                 key: vec![1],
                 due_ms: 0,
                 incident_id: "i".into(),
@@ -212,15 +235,15 @@ mod tests {
         });
         push(&mut q, "g", WARNING, 7);
         let key = q.take_ready().unwrap();
-        let Some(Work::Notifications(s)) = q.next_work(&key, 10) else {
+        let Some(Work::Notifications(s)) = q.next_work(key, 10) else {
             panic!()
         };
         push(&mut q, "g", WARNING, 8);
-        q.put_back(&key, s);
-        let Some(Work::Notifications(s)) = q.next_work(&key, 10) else {
+        q.put_back(key, s);
+        let Some(Work::Notifications(s)) = q.next_work(key, 10) else {
             panic!()
         };
         assert_eq!(s, [7, 8]);
-        assert!(matches!(q.next_work(&key, 10), Some(Work::Refill(_))));
+        assert!(matches!(q.next_work(key, 10), Some(Work::Refill(_))));
     }
 }

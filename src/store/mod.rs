@@ -90,8 +90,26 @@ pub struct InboxEntry {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Pending {
     pub seq: u64,
-    pub group_key: String,
+    pub group: GroupId,
     pub rank: u8,
+}
+
+/// A group key in 8 bytes, for the delivery queue (a storm keeps one per waiting group).
+///
+/// Two keys may share an id (a 64-bit hash): their groups then wait in one line, which costs
+/// order between them and nothing else, because workers take each entry's group from the
+/// entry itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct GroupId(u64);
+
+impl GroupId {
+    pub fn of(group_key: &str) -> GroupId {
+        use std::hash::{Hash, Hasher};
+        // Fixed keys: the same id for the same key in the scan and in a refill.
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        group_key.hash(&mut h);
+        GroupId(h.finish())
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -242,10 +260,15 @@ impl Store {
         Ok(accepted)
     }
 
-    /// Pending entries with a sequence greater than `after`, oldest first, without bodies.
+    /// At most `limit` pending entries with a sequence greater than `after`, oldest first,
+    /// without bodies (only the header is decoded).
     ///
     /// Synchronous callers (the pipeline's thread) wait at most `storage.timeout_ms`.
-    pub fn pending_after(&self, after: Option<u64>) -> Result<Vec<Pending>, StoreError> {
+    pub fn pending_after(
+        &self,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<Pending>, StoreError> {
         let start = after.map_or(0, |s| s + 1);
         let end = self.visible.load(Ordering::Acquire);
         if start > end {
@@ -255,13 +278,14 @@ impl Store {
         self.guard.run_blocking("inbox scan", move || {
             inbox
                 .range(start.to_be_bytes()..=end.to_be_bytes())
+                .take(limit)
                 .map(|item| {
                     let (k, v) = item?;
-                    let e = decode_entry(&k, &v)?;
+                    let (rank, group_key) = decode_header(&v)?;
                     Ok(Pending {
-                        seq: e.seq,
-                        group_key: e.group_key,
-                        rank: e.rank,
+                        seq: decode_seq(&k)?,
+                        group: GroupId::of(group_key),
+                        rank,
                     })
                 })
                 .collect()
@@ -453,6 +477,18 @@ fn encode_entry(
 
 /// Group keys are cut here (intake bounds bodies far below it anyway).
 const MAX_KEY_LEN: u32 = 0x00FF_FFFF;
+
+/// An entry's rank and group key, borrowed from the stored value.
+fn decode_header(value: &[u8]) -> Result<(u8, &str), StoreError> {
+    let corrupt = || StoreError::Corrupt("inbox entry shorter than its header".into());
+    let header = value.get(..28).ok_or_else(corrupt)?;
+    let word = u32::from_be_bytes(header[24..28].try_into().expect("4 bytes"));
+    let key_len = (word & MAX_KEY_LEN) as usize;
+    let group_key = value[28..].get(..key_len).ok_or_else(corrupt)?;
+    let group_key = std::str::from_utf8(group_key)
+        .map_err(|_| StoreError::Corrupt("group key is not UTF-8".into()))?;
+    Ok(((word >> 24) as u8, group_key))
+}
 
 fn decode_entry(key: &[u8], value: &[u8]) -> Result<InboxEntry, StoreError> {
     let corrupt = || StoreError::Corrupt("inbox entry shorter than its header".into());

@@ -87,7 +87,7 @@ mod tests {
 
         store.accept(b"{\"n\":1}", "g", 1).await.unwrap();
         let seqs: Vec<u64> = store
-            .pending_after(None)
+            .pending_after(None, usize::MAX)
             .unwrap()
             .iter()
             .map(|p| p.seq)

@@ -29,7 +29,7 @@ async fn concurrent_writers_share_commits_and_nothing_is_skipped() {
         "group commit shares syncs: {} commits for 200 writes",
         store.commits()
     );
-    let pending = store.pending_after(None).unwrap();
+    let pending = store.pending_after(None, usize::MAX).unwrap();
     assert_eq!(pending.len(), 200);
     assert!(
         pending.windows(2).all(|w| w[0].seq < w[1].seq),
@@ -50,12 +50,12 @@ async fn identical_pending_bodies_are_stored_once_and_survive_a_reopen() {
         assert_eq!(again, Accepted::Duplicate(seq));
     }
     let store = reopen(dir.path()).await;
-    let pending = store.pending_after(None).unwrap();
+    let pending = store.pending_after(None, usize::MAX).unwrap();
     assert_eq!(
         pending,
         vec![Pending {
             seq: pending[0].seq,
-            group_key: "g".into(),
+            group: GroupId::of("g"),
             rank: 0,
         }]
     );
@@ -70,7 +70,13 @@ async fn identical_pending_bodies_are_stored_once_and_survive_a_reopen() {
         store.accept(b"same", "g", 3).await.unwrap(),
         Accepted::Stored(_)
     ));
-    assert!(store.pending_after(Some(pending[0].seq)).unwrap().len() == 1);
+    assert!(
+        store
+            .pending_after(Some(pending[0].seq), usize::MAX)
+            .unwrap()
+            .len()
+            == 1
+    );
 }
 
 /// The dropped store's commit task releases sled's file lock when it notices; wait for that.
@@ -157,13 +163,13 @@ async fn an_entry_keeps_its_rank_and_old_entries_read_as_rank_zero() {
         store.close().await.unwrap();
     }
     let store = reopen(dir.path()).await;
-    let ranks: Vec<(String, u8)> = store
-        .pending_after(None)
+    let ranks: Vec<(GroupId, u8)> = store
+        .pending_after(None, usize::MAX)
         .unwrap()
         .into_iter()
-        .map(|p| (p.group_key, p.rank))
+        .map(|p| (p.group, p.rank))
         .collect();
-    assert_eq!(ranks, [("gc".to_string(), 4), ("go".to_string(), 0)]);
+    assert_eq!(ranks, [(GroupId::of("gc"), 4), (GroupId::of("go"), 0)]);
     let old = super::encode_entry(1, &[0; 16], "key", 0, b"body");
     let e = super::decode_entry(&7u64.to_be_bytes(), &old).unwrap();
     assert_eq!(

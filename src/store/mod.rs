@@ -121,7 +121,7 @@ pub enum Accepted {
 }
 
 /// Page cache of the storage engine; what does not fit is read back from the file (OS cache).
-const CACHE_BYTES: u64 = 32 * 1024 * 1024;
+const CACHE_BYTES: u64 = 20 * 1024 * 1024;
 
 /// Deadline of one storage call (`storage.timeout_ms`) when none is configured.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -170,8 +170,9 @@ impl Store {
             // Durability comes from explicit group commits, not from sled's timer.
             .flush_every_ms(None)
             // sled's default page cache is 1 GiB, so a backlog of undelivered notifications
-            // would stay in memory. 32 MiB keeps a 10,000-alert storm under 70 MiB RSS at no
-            // measured intake cost; 16 MiB cost 30% (evictions). BENCHMARKS.md has the figures.
+            // would stay in memory. 20 MiB keeps 100,000 pending under 80 MB (with jemalloc,
+            // see main.rs) and still acknowledges 10,000/s; 16 MiB once cost 30% of intake
+            // (evictions). BENCHMARKS.md has the figures.
             .cache_capacity(CACHE_BYTES)
             .open()?;
         let inbox = db.open_tree("inbox")?;

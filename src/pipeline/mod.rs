@@ -21,7 +21,7 @@ use crate::config::Config;
 use crate::deliver::Sink;
 use crate::enrich::Clusters;
 use crate::render::Renderer;
-use crate::store::{GroupId, InboxEntry, Store};
+use crate::store::{GroupId, Store};
 use queue::{Queues, Work};
 
 pub struct Pipeline {
@@ -206,10 +206,10 @@ impl Pipeline {
                     break;
                 };
                 match work {
-                    Work::Notifications(seqs) => match self.store.entries(&seqs) {
-                        Ok(batch) => {
-                            for (key, batch) in by_group_key(batch) {
-                                self.process(&key, batch).await;
+                    Work::Notifications(seqs) => match self.store.group_work(&seqs) {
+                        Ok(batches) => {
+                            for batch in batches {
+                                self.process(batch).await;
                             }
                         }
                         Err(e) => {
@@ -275,17 +275,4 @@ impl Pipeline {
             .expect("queue lock")
             .next_work(group, MAX_BATCH)
     }
-}
-
-/// The entries of one queue line by their own group key, each group's in order. Almost always
-/// one group; two only when their keys share a [`GroupId`].
-fn by_group_key(batch: Vec<InboxEntry>) -> Vec<(String, Vec<InboxEntry>)> {
-    let mut groups: Vec<(String, Vec<InboxEntry>)> = Vec::with_capacity(1);
-    for entry in batch {
-        match groups.iter_mut().find(|(k, _)| *k == entry.group_key) {
-            Some((_, entries)) => entries.push(entry),
-            None => groups.push((entry.group_key.clone(), vec![entry])),
-        }
-    }
-    groups
 }

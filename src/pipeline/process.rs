@@ -16,14 +16,22 @@ use crate::facts::{Facts, Target};
 use crate::incident::{self, Delivery, Incident, Origin};
 use crate::message::Message;
 use crate::severity::Level;
-use crate::store::{Delivered, DueItem, InboxEntry, LineChange, StoreError};
+use crate::store::{
+    decode_incident, Delivered, DueItem, GroupBatch, InboxEntry, LineChange, StoreError,
+};
 
 /// How many times a page with missing facts is looked at again.
 const REFILL_ATTEMPTS: u32 = 3;
 
 impl Pipeline {
     /// Delivers a batch of notifications for one group (oldest first; the newest speaks).
-    pub(super) async fn process(self: &Arc<Self>, key: &str, batch: Vec<InboxEntry>) {
+    pub(super) async fn process(self: &Arc<Self>, work: GroupBatch) {
+        let GroupBatch {
+            group_key,
+            entries: batch,
+            incident,
+        } = work;
+        let key = group_key.as_str();
         let newest = batch.last().expect("batches are never empty");
         let hook = match Webhook::parse(&newest.body) {
             Ok(h) => h,
@@ -37,10 +45,11 @@ impl Pipeline {
             .timestamp_millis_opt(newest.received_at_ms)
             .single()
             .unwrap_or_else(Utc::now);
-        let prev: Option<Incident> = self.store.incident(key).unwrap_or_else(|e| {
-            tracing::error!(error = %e, "incident record unreadable; starting a new one");
-            None
-        });
+        let prev: Option<Incident> =
+            decode_incident(key, incident.as_deref()).unwrap_or_else(|e| {
+                tracing::error!(error = %e, "incident record unreadable; starting a new one");
+                None
+            });
         let prev_id = prev.as_ref().map(|p| p.id.clone());
         let target = self.target(&hook);
         let severity = hook.severity();

@@ -86,6 +86,28 @@ pub struct InboxEntry {
     hash: [u8; 16],
 }
 
+/// One group's share of a delivery worker's read (see [`Store::group_work`]).
+pub struct GroupBatch {
+    pub group_key: String,
+    /// Oldest first.
+    pub entries: Vec<InboxEntry>,
+    /// The group's incident record as stored; [`decode_incident`] reads it.
+    pub incident: Option<sled::IVec>,
+}
+
+/// A stored incident record (see [`Store::incident`]).
+pub fn decode_incident<T: DeserializeOwned>(
+    key: &str,
+    value: Option<&[u8]>,
+) -> Result<Option<T>, StoreError> {
+    match value {
+        Some(v) => serde_json::from_slice(v)
+            .map(Some)
+            .map_err(|e| StoreError::Corrupt(format!("incident {key:?}: {e}"))),
+        None => Ok(None),
+    }
+}
+
 /// A pending entry's address: enough to queue it without holding its body in memory.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Pending {
@@ -307,6 +329,31 @@ impl Store {
         })
     }
 
+    /// What a delivery worker needs for these sequences, in one call to the store thread: the
+    /// entries still pending, by their group (each group's in the order given; two groups only
+    /// when their keys share a [`GroupId`]), each with its group's stored incident record.
+    pub fn group_work(&self, seqs: &[u64]) -> Result<Vec<GroupBatch>, StoreError> {
+        let (inbox, incidents, seqs) = (self.inbox.clone(), self.incidents.clone(), seqs.to_vec());
+        self.guard.run_blocking("inbox and incident read", move || {
+            let mut out: Vec<GroupBatch> = Vec::with_capacity(1);
+            for seq in seqs {
+                let Some(v) = inbox.get(seq.to_be_bytes())? else {
+                    continue;
+                };
+                let entry = decode_entry(&seq.to_be_bytes(), &v)?;
+                match out.iter_mut().find(|b| b.group_key == entry.group_key) {
+                    Some(batch) => batch.entries.push(entry),
+                    None => out.push(GroupBatch {
+                        group_key: entry.group_key.clone(),
+                        incident: incidents.get(entry.group_key.as_bytes())?,
+                        entries: vec![entry],
+                    }),
+                }
+            }
+            Ok(out)
+        })
+    }
+
     /// Entries not yet delivered; from memory, so it answers even when sled does not.
     pub fn pending_count(&self) -> usize {
         self.pending.load(Ordering::Acquire)
@@ -329,12 +376,7 @@ impl Store {
         let value = self
             .guard
             .run_blocking("incident read", move || Ok(incidents.get(k)?))?;
-        match value {
-            Some(v) => serde_json::from_slice(&v)
-                .map(Some)
-                .map_err(|e| StoreError::Corrupt(format!("incident {key:?}: {e}"))),
-            None => Ok(None),
-        }
+        decode_incident(key, value.as_deref())
     }
 
     /// The incident with this id, if the store still has it.

@@ -45,6 +45,24 @@ impl Pipeline {
         to_digest
     }
 
+    /// Whether the incident could still become a digest line, before its diagnosis is known
+    /// (`to_digest` decides for good after it). One that cannot gets its posting mark written
+    /// while Flink is asked, so the mark's sync is not on the page's path.
+    pub(super) fn may_digest(&self, channel: u64, rank: u8, already_digested: bool) -> bool {
+        let threshold = self.config.delivery.digest_after;
+        let storm = self.digests.storm.lock().expect("storm lock").raging(
+            channel,
+            threshold,
+            Instant::now(),
+        );
+        digest::goes_to_digest(digest::Route {
+            rank,
+            needs_action: false,
+            already_digested,
+            storm,
+        })
+    }
+
     /// The channel's digest message needs an edit.
     pub(super) fn digest_changed(&self, channel: u64) {
         self.digests

@@ -70,7 +70,19 @@ impl Pipeline {
         // The id index changes only when the incident is new (its id is never reused).
         let new_id = prev_id.as_deref() != Some(inc.id.as_str());
         let rank = Level::of(&severity).rank();
-        let (facts, diagnosis) = self.look(&hook, &target, &inc).await;
+        // The posting mark must be on disk before the post; when the page is sure to be a post
+        // of its own, its sync runs while Flink is asked instead of after.
+        let early =
+            delivery == Delivery::Post && !self.may_digest(inc.channel_id, rank, inc.digested);
+        let ((facts, diagnosis), early_mark) = if early {
+            let (look, marked) = tokio::join!(
+                self.look(&hook, &target, &inc),
+                self.before_post(&inc.id, delivery)
+            );
+            (look, Some(marked))
+        } else {
+            (self.look(&hook, &target, &inc).await, None)
+        };
         let mut line = LineChange::Keep;
         if delivery == Delivery::Post {
             let route = digest::Route {
@@ -80,6 +92,13 @@ impl Pipeline {
                 storm: false,
             };
             if self.to_digest(inc.channel_id, route) {
+                if early_mark.is_some() {
+                    // A storm began while Flink was asked: no post after all (the digest's
+                    // record makes this durable).
+                    if let Err(e) = self.store.clear_posting(&inc.id) {
+                        tracing::warn!(error = %e, "cannot clear a posting mark");
+                    }
+                }
                 inc.remember_job(&facts);
                 self.digest_line(key, inc, new_id, &batch, &hook, rank)
                     .await;
@@ -96,7 +115,10 @@ impl Pipeline {
         }
         // Rendered only now: a digest line needs no message.
         let message = self.render(&hook, &inc, &facts, &diagnosis);
-        let possibly_sent = self.before_post(&inc.id, delivery).await;
+        let possibly_sent = match early_mark {
+            Some(marked) => marked,
+            None => self.before_post(&inc.id, delivery).await,
+        };
         let shown = self
             .send(
                 &inc,

@@ -91,13 +91,25 @@ pub async fn alertmanager(State(state): State<Arc<IntakeState>>, request: Reques
     };
     let now = chrono::Utc::now().timestamp_millis();
     let rank = crate::severity::Level::of(&hook.severity()).rank();
-    match state
+    // The pipeline is woken after the write and before the sync, so its reads and its Flink
+    // calls overlap the sync. A new post still goes out only after a sync that covers this
+    // entry (its posting mark's; sled writes its log in order). An edit of an existing message
+    // may go out before the sync, as it always could when a scan for other entries found this
+    // one early: if the bot dies before the sync, Alertmanager got no 200, sends the
+    // notification again, and the edit is made again.
+    let stored = match state
         .store
-        .accept_ranked(&bytes, &hook.group_key, rank, now)
+        .insert_ranked(&bytes, &hook.group_key, rank, now)
         .await
     {
         Ok(accepted) => {
             state.wake.notify_one();
+            state.store.durable().await.map(|()| accepted)
+        }
+        Err(e) => Err(e),
+    };
+    match stored {
+        Ok(accepted) => {
             let (status, seq, outcome) = match accepted {
                 Accepted::Stored(seq) => ("stored", seq, Outcome::Stored),
                 Accepted::Duplicate(seq) => ("duplicate", seq, Outcome::Duplicate),

@@ -253,6 +253,24 @@ impl Store {
         rank: u8,
         received_at_ms: i64,
     ) -> Result<Accepted, StoreError> {
+        let accepted = self
+            .insert_ranked(body, group_key, rank, received_at_ms)
+            .await?;
+        // A duplicate's first copy may not be flushed yet either: answer only once it is.
+        self.committer.durable().await?;
+        Ok(accepted)
+    }
+
+    /// The first half of [`Store::accept_ranked`]: the entry is in the inbox, and visible to
+    /// the pipeline, but not durable until the next [`Store::durable`]. Acknowledge only after
+    /// that.
+    pub async fn insert_ranked(
+        &self,
+        body: &[u8],
+        group_key: &str,
+        rank: u8,
+        received_at_ms: i64,
+    ) -> Result<Accepted, StoreError> {
         let hash = body_hash(body);
         let value = encode_entry(received_at_ms, &hash, group_key, rank, body);
         let (db, inbox) = (self.db.clone(), self.inbox.clone());
@@ -261,8 +279,7 @@ impl Store {
             self.visible.clone(),
             self.pending.clone(),
         );
-        let accepted = self
-            .guard
+        self.guard
             .run("insert", move || {
                 let mut pending = index.lock().expect("store order lock");
                 Ok(match pending.get(&hash) {
@@ -277,10 +294,7 @@ impl Store {
                     }
                 })
             })
-            .await?;
-        // A duplicate's first copy may not be flushed yet either: answer only once it is.
-        self.committer.durable().await?;
-        Ok(accepted)
+            .await
     }
 
     /// At most `limit` pending entries with a sequence greater than `after`, oldest first,

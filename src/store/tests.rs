@@ -177,3 +177,38 @@ async fn an_entry_keeps_its_rank_and_old_entries_read_as_rank_zero() {
         ("key", 0, &b"body"[..])
     );
 }
+
+#[tokio::test]
+async fn a_read_for_two_groups_gives_each_its_own_entries_in_order_and_its_own_incident() {
+    // Two group keys in one queue line (what a GroupId collision makes) come back apart.
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let seq = |a: Accepted| match a {
+        Accepted::Stored(s) => s,
+        other => panic!("{other:?}"),
+    };
+    let a1 = seq(store.accept(b"a1", "ga", 1).await.unwrap());
+    let b1 = seq(store.accept(b"b1", "gb", 2).await.unwrap());
+    let a2 = seq(store.accept(b"a2", "ga", 3).await.unwrap());
+    store.incidents.insert("gb", &br#"{"n":2}"#[..]).unwrap();
+
+    let batches = store.group_work(&[a1, b1, a2, 999_999]).unwrap();
+    let shape: Vec<(&str, Vec<u64>, bool)> = batches
+        .iter()
+        .map(|b| {
+            (
+                b.group_key.as_str(),
+                b.entries.iter().map(|e| e.seq).collect(),
+                b.incident.is_some(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        shape,
+        [("ga", vec![a1, a2], false), ("gb", vec![b1], true)],
+        "a sequence no longer pending is skipped"
+    );
+    let inc: Option<serde_json::Value> =
+        decode_incident("gb", batches[1].incident.as_deref()).unwrap();
+    assert_eq!(inc.unwrap()["n"], 2);
+}

@@ -1,6 +1,7 @@
 //! The store against a real sled database in a temporary folder.
 
 use super::*;
+use std::sync::atomic::Ordering;
 
 fn body(n: usize) -> Vec<u8> {
     format!(r#"{{"n":{n}}}"#).into_bytes()

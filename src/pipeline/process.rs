@@ -20,6 +20,17 @@ use crate::store::{
     decode_incident, Delivered, DueItem, GroupBatch, InboxEntry, LineChange, StoreError,
 };
 
+/// A rendered page on its way out: the message, and what the delivery is waited and logged by.
+struct Page<'a> {
+    message: &'a Message,
+    /// The diagnosis' runbook slug (logged).
+    pattern: &'a str,
+    /// Whether every Flink fact was there (logged).
+    complete: bool,
+    /// Severity rank: its place in the rate-limit waiting line.
+    rank: u8,
+}
+
 /// How many times a page with missing facts is looked at again.
 const REFILL_ATTEMPTS: u32 = 3;
 
@@ -119,17 +130,13 @@ impl Pipeline {
             Some(marked) => marked,
             None => self.before_post(&inc.id, delivery).await,
         };
-        let shown = self
-            .send(
-                &inc,
-                delivery,
-                &message,
-                diagnosis.slug,
-                &facts,
-                rank,
-                possibly_sent,
-            )
-            .await;
+        let page = Page {
+            message: &message,
+            pattern: diagnosis.slug,
+            complete: facts.is_complete(),
+            rank,
+        };
+        let shown = self.send(&inc, delivery, page, possibly_sent).await;
         match shown {
             Ok(message_id) => {
                 self.metrics.page_delivered(batch[0].received_at_ms);
@@ -180,17 +187,13 @@ impl Pipeline {
                 let rank = Level::of(&hook.severity()).rank();
                 let (facts, diagnosis) = self.look(&hook, &target, &inc).await;
                 let message = self.render(&hook, &inc, &facts, &diagnosis);
-                let sent = self
-                    .send(
-                        &inc,
-                        delivery,
-                        &message,
-                        diagnosis.slug,
-                        &facts,
-                        rank,
-                        false,
-                    )
-                    .await;
+                let page = Page {
+                    message: &message,
+                    pattern: diagnosis.slug,
+                    complete: facts.is_complete(),
+                    rank,
+                };
+                let sent = self.send(&inc, delivery, page, false).await;
                 match sent {
                     Ok(_) if !facts.is_complete() && due.attempt < REFILL_ATTEMPTS => {
                         next = self.refill_item(key, &inc, due.attempt + 1);
@@ -271,30 +274,26 @@ impl Pipeline {
         compose::message(&self.config, &self.renderer, hook, inc, facts, d, note)
     }
 
-    /// Delivers the message; returns the id of the message that shows the incident.
-    #[allow(clippy::too_many_arguments)]
+    /// Delivers the page; returns the id of the message that shows the incident.
     async fn send(
         &self,
         inc: &Incident,
         delivery: Delivery,
-        message: &Message,
-        pattern: &str,
-        facts: &Facts,
-        rank: u8,
+        page: Page<'_>,
         possibly_sent: bool,
     ) -> Result<u64, Undeliverable> {
         let shown = deliver::deliver(
-            &self.via(rank),
+            &self.via(page.rank),
             inc.channel_id,
             delivery,
-            message,
+            page.message,
             &inc.id,
             possibly_sent,
         )
         .instrument(crate::telemetry::incident_span(&inc.id))
         .await;
         if let Ok(id) = shown {
-            tracing::info!(incident = %inc.id, message_id = id, pattern, notifications = inc.notifications, complete = facts.is_complete(), "delivered");
+            tracing::info!(incident = %inc.id, message_id = id, pattern = page.pattern, notifications = inc.notifications, complete = page.complete, "delivered");
         }
         shown
     }

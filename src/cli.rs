@@ -30,6 +30,10 @@ struct Cli {
         env = "FLINK_CHATOPS_LOG_FORMAT"
     )]
     log_format: crate::telemetry::LogFormat,
+    /// TOML config file; without one, embedded defaults apply. Accepted before or after the
+    /// subcommand (`audit list --config FILE`), like every option here.
+    #[arg(long, global = true, env = "FLINK_CHATOPS_CONFIG")]
+    config: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -37,16 +41,9 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the bot: webhook intake, enrichment, delivery.
-    Serve {
-        /// TOML config file; without one, embedded defaults apply.
-        #[arg(long, env = "FLINK_CHATOPS_CONFIG")]
-        config: Option<PathBuf>,
-    },
+    Serve,
     /// Validate the config, secrets and templates, then exit (non-zero on any problem).
-    CheckConfig {
-        #[arg(long, env = "FLINK_CHATOPS_CONFIG")]
-        config: Option<PathBuf>,
-    },
+    CheckConfig,
     /// Preview the message for saved webhook bodies on the console, without Discord.
     Render {
         /// A webhook body as Alertmanager sends it (JSON); repeatable.
@@ -55,13 +52,9 @@ enum Command {
         /// Fetch live facts from the configured Flink clusters.
         #[arg(long)]
         enrich: bool,
-        #[arg(long, env = "FLINK_CHATOPS_CONFIG")]
-        config: Option<PathBuf>,
     },
     /// Read and verify the audit log (stop the bot first: one process at a time opens the store).
     Audit {
-        #[arg(long, env = "FLINK_CHATOPS_CONFIG")]
-        config: Option<PathBuf>,
         #[command(subcommand)]
         command: audit::AuditCommand,
     },
@@ -70,16 +63,12 @@ enum Command {
         /// Register in this guild only (updates at once); without it, globally.
         #[arg(long)]
         guild: Option<u64>,
-        #[arg(long, env = "FLINK_CHATOPS_CONFIG")]
-        config: Option<PathBuf>,
     },
     /// Exit 0 if the running bot answers /readyz (for container health checks).
     Healthcheck {
         /// Ask this URL instead of /readyz at the configured `server.listen`.
         #[arg(long)]
         url: Option<String>,
-        #[arg(long, env = "FLINK_CHATOPS_CONFIG")]
-        config: Option<PathBuf>,
     },
 }
 
@@ -94,8 +83,9 @@ pub fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let config = cli.config;
     let result = match cli.command {
-        Command::Serve { config } => {
+        Command::Serve => {
             let result = runtime.block_on(serve(config, env));
             // Leave without destructors: after a store failure a sled call may be stuck, and
             // dropping the runtime waits for it while dropping sled flushes into the same
@@ -111,17 +101,15 @@ pub fn main() -> ExitCode {
             let _ = std::io::stdout().flush();
             std::process::exit(code)
         }
-        Command::CheckConfig { config } => check_config(config, &env),
-        Command::Render {
-            alerts,
-            enrich,
-            config,
-        } => runtime.block_on(render(alerts, enrich, config, &env)),
-        Command::Audit { config, command } => runtime.block_on(audit::run(config, command, &env)),
-        Command::RegisterCommands { guild, config } => {
+        Command::CheckConfig => check_config(config, &env),
+        Command::Render { alerts, enrich } => {
+            runtime.block_on(render(alerts, enrich, config, &env))
+        }
+        Command::Audit { command } => runtime.block_on(audit::run(config, command, &env)),
+        Command::RegisterCommands { guild } => {
             runtime.block_on(register_commands(guild, config, &env))
         }
-        Command::Healthcheck { url, config } => {
+        Command::Healthcheck { url } => {
             runtime.block_on(crate::healthcheck::run(url, config, &env))
         }
     };

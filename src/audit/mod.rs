@@ -152,6 +152,27 @@ impl AuditEvent {
         self
     }
 
+    /// What the step came to, for `audit list`: the action's result (a savepoint's location) or
+    /// the reason it failed or was refused, from `detail`; cut to one line of at most `max`
+    /// characters. Not for chat: a result may name a path.
+    pub fn outcome(&self, max: usize) -> Option<String> {
+        let value = self
+            .detail
+            .get("result")
+            .or_else(|| self.detail.get("reason"))?;
+        let text = match value {
+            serde_json::Value::String(s) => s.clone(),
+            serde_json::Value::Null => return None,
+            other => other.to_string(),
+        };
+        let line: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        if line.chars().count() <= max {
+            return Some(line);
+        }
+        let cut: String = line.chars().take(max.saturating_sub(1)).collect();
+        Some(format!("{cut}…"))
+    }
+
     /// One line for `audit list` and `/flink audit`: kind, action, target, actor, request.
     pub fn summary(&self) -> String {
         let mut s = self.kind.as_str().to_string();

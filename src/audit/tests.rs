@@ -296,3 +296,32 @@ fn the_head_file_skips_an_unfinished_last_line_and_refuses_edited_ones() {
     let err = read_heads(&path).unwrap_err().to_string();
     assert!(err.contains("line 1: not a published head"), "{err}");
 }
+
+#[test]
+fn an_outcome_is_the_result_or_reason_on_one_short_line() {
+    let with = |d: serde_json::Value| AuditEvent::new(EventKind::Succeeded).with_detail(d);
+    let table: Vec<(AuditEvent, usize, Option<&str>)> = vec![
+        (
+            with(json!({"result": "savepoint at s3://b/sp-1"})),
+            80,
+            Some("savepoint at s3://b/sp-1"),
+        ),
+        (
+            with(json!({"reason": "job not\n running"})),
+            80,
+            Some("job not running"),
+        ),
+        (
+            with(json!({"result": {"files": 2}})),
+            80,
+            Some("{\"files\":2}"),
+        ),
+        (with(json!({"result": "abcdefghij"})), 5, Some("abcd…")),
+        (with(json!({"calls": ["x"]})), 80, None),
+        (with(json!({"result": null})), 80, None),
+        (AuditEvent::heartbeat(), 80, None),
+    ];
+    for (event, max, want) in table {
+        assert_eq!(event.outcome(max).as_deref(), want, "{:?}", event.detail);
+    }
+}

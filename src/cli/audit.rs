@@ -15,6 +15,9 @@ use crate::audit::read_heads;
 use crate::config::{Config, Secrets};
 use crate::store::{Store, StoreError};
 
+/// Longest result or reason `audit list` shows on an entry's line (`show` has all of it).
+const OUTCOME_CHARS: usize = 160;
+
 #[derive(Subcommand)]
 pub enum AuditCommand {
     /// The newest entries, oldest first, one line each.
@@ -59,7 +62,10 @@ pub async fn run(
                 );
             }
             for e in entries {
-                println!("{}", e.line());
+                match e.event.outcome(OUTCOME_CHARS) {
+                    Some(outcome) => println!("{}  -> {outcome}", e.line()),
+                    None => println!("{}", e.line()),
+                }
             }
         }
         AuditCommand::Show { seq } => {

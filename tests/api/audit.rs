@@ -63,7 +63,11 @@ impl Fixture {
                         "acknowledge"
                     })
                     .with_request("r1")
-                    .with_detail(serde_json::json!({"step": i}));
+                    .with_detail(if kind == EventKind::Succeeded {
+                        serde_json::json!({"step": i, "result": "savepoint at file:/sp/savepoint-1"})
+                    } else {
+                        serde_json::json!({"step": i})
+                    });
                 log.record(event, 1_764_584_000_000 + i as i64 * 1000)
                     .await
                     .unwrap();
@@ -93,10 +97,11 @@ impl Fixture {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let mut cmd = Command::new(env!("CARGO_BIN_EXE_flink-chatops"));
+            // `--config` after the subcommand's own arguments, as clap allows for every option.
             cmd.arg("audit")
+                .args(args)
                 .arg("--config")
                 .arg(self.config())
-                .args(args)
                 .env_remove("FLINK_CHATOPS_AUDIT_KEY")
                 .env_remove("FLINK_CHATOPS_DISCORD_TOKEN");
             if let Some(k) = key {
@@ -169,6 +174,11 @@ fn list_show_export_and_verify_an_intact_log() {
             "#2  2025-12-01 10:13:21Z  approved savepoint prod/j1 by bob (2) [request r1]"
         ),
         "{text}"
+    );
+    assert!(
+        text.contains("succeeded savepoint prod/j1 by alice (1) [request r1]")
+            && text.contains("  -> savepoint at file:/sp/savepoint-1"),
+        "a result is on its entry's line: {text}"
     );
     let (_, text) = f.audit(&["list", "--job", "j2", "--limit", "10"], None);
     assert_eq!(text.lines().count(), 1, "{text}");

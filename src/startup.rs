@@ -66,6 +66,8 @@ impl Application {
         clusters
             .values_mut()
             .for_each(|c| c.archive = Some(archive.clone()));
+        // Resolved incidents past `storage.retention` go in small batches (store::retention).
+        store.spawn_retention(config.retention());
         check_output(&config, &secrets)?;
         let sink = match &secrets.discord_token {
             Some(token) => Sink::Discord(DiscordSink::new(token.clone(), &config.discord.api_base)),

@@ -7,6 +7,7 @@
 mod alertmanager;
 mod discord;
 pub mod policy;
+pub mod retention;
 pub mod secrets;
 
 use std::net::SocketAddr;
@@ -64,6 +65,9 @@ pub struct StorageConfig {
     /// Deadline of each storage call (a write, its fsync, a read); past it the store counts as
     /// failed and the bot answers 503 until it is restarted (see the README, Durability).
     pub timeout_ms: u64,
+    /// How long a resolved incident (with its notes, requests, digest line) and a quiet job's
+    /// exception history are kept: "90d", "36h", or "forever". See `store::retention`.
+    pub retention: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -176,6 +180,7 @@ impl Default for StorageConfig {
         StorageConfig {
             path: PathBuf::from("flink-chatops-data"),
             timeout_ms: 5_000,
+            retention: retention::DEFAULT.into(),
         }
     }
 }
@@ -354,6 +359,8 @@ impl Config {
         if self.storage.timeout_ms == 0 {
             return Err("key `storage.timeout_ms`: must be at least 1".into());
         }
+        retention::parse(&self.storage.retention)
+            .map_err(|e| format!("key `storage.retention`: {e}"))?;
         if self.delivery.concurrency == 0 {
             return Err("key `delivery.concurrency`: must be at least 1".into());
         }
@@ -367,6 +374,12 @@ impl Config {
         self.policy.validate()?;
         self.audit.validate(&self.storage.path)?;
         Ok(())
+    }
+
+    /// `storage.retention` as a duration; `None` keeps everything ("forever").
+    pub fn retention(&self) -> Option<std::time::Duration> {
+        // Checked by `validate` when the config was loaded.
+        retention::parse(&self.storage.retention).unwrap_or(None)
     }
 
     /// The cluster alerts fall back to: `flink.default_cluster`, else the first configured one.

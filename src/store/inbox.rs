@@ -293,7 +293,7 @@ pub(super) fn encode_entry(
 const MAX_KEY_LEN: u32 = 0x00FF_FFFF;
 
 /// An entry's rank and group key, borrowed from the stored value.
-fn decode_header(value: &[u8]) -> Result<(u8, &str), StoreError> {
+pub(super) fn decode_header(value: &[u8]) -> Result<(u8, &str), StoreError> {
     let corrupt = || StoreError::Corrupt("inbox entry shorter than its header".into());
     let header = value.get(..28).ok_or_else(corrupt)?;
     let word = u32::from_be_bytes(header[24..28].try_into().expect("4 bytes"));

@@ -18,6 +18,9 @@
 //!   `history.rs`).
 //! - `digests`, `digest_lines`: each channel's storm digest and its lines (see `digests.rs`).
 //!
+//! Resolved incidents and what hangs off them are removed after `storage.retention` (see
+//! `retention.rs`); nothing else here is pruned.
+//!
 //! No sled call runs on the caller's thread: [`guard`] runs them on the store thread under
 //! `storage.timeout_ms` and latches the first failure (sled keeps it forever); [`recover`] then
 //! waits for the disk to take writes again, when the bot exits to be restarted on the same store.
@@ -34,6 +37,7 @@ mod instance;
 mod posts;
 mod recover;
 mod requests;
+mod retention;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -52,6 +56,7 @@ use guard::Guard;
 pub use history::ExceptionArchive;
 use inbox::{decode_entry, encode_entry, Completed};
 pub use inbox::{Accepted, GroupBatch, GroupId, InboxEntry, Pending};
+pub use retention::Pruned;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

@@ -53,8 +53,12 @@ enum Command {
         #[arg(long)]
         enrich: bool,
     },
-    /// Read and verify the audit log (stop the bot first: one process at a time opens the store).
+    /// Read and verify the audit log, the bot running or not.
     Audit {
+        /// Read the store (bot stopped) or the export file the bot keeps; `auto` picks the
+        /// store when it can be opened.
+        #[arg(long, global = true, value_enum, default_value_t)]
+        source: audit::Source,
         #[command(subcommand)]
         command: audit::AuditCommand,
     },
@@ -105,7 +109,9 @@ pub fn main() -> ExitCode {
         Command::Render { alerts, enrich } => {
             runtime.block_on(render(alerts, enrich, config, &env))
         }
-        Command::Audit { command } => runtime.block_on(audit::run(config, command, &env)),
+        Command::Audit { source, command } => {
+            runtime.block_on(audit::run(config, source, command, &env))
+        }
         Command::RegisterCommands { guild } => {
             runtime.block_on(register_commands(guild, config, &env))
         }

@@ -5,10 +5,12 @@
 //! [`AuditEvent`]. [`seal`] turns it into an [`Entry`] chained to the previous one; [`verify`]
 //! finds the first place where a stored chain stops being the one that was written. Events carry
 //! plain strings (the action's slug, snake_case kinds), so the on-disk chain never depends on a
-//! Rust enum's layout or on the chat platform. No I/O here: the store appends (`store::audit`)
-//! and [`publish`] writes heads to a file.
+//! Rust enum's layout or on the chat platform. No I/O here but files: the store appends
+//! (`store::audit`), [`export`] copies the chain to a file auditors read while the bot runs, and
+//! [`publish`] writes heads to a file.
 
 mod chain;
+pub mod export;
 pub mod publish;
 mod verify;
 
@@ -18,6 +20,7 @@ mod tests;
 use serde::{Deserialize, Serialize};
 
 pub use chain::{seal, ChainHash, Entry, Head, Sealing};
+pub use export::{ExportError, Exporter};
 pub use publish::{read_heads, HeadFileError, Publisher};
 pub use verify::{verify, Break, Summary, Verifier};
 

@@ -325,3 +325,107 @@ fn an_outcome_is_the_result_or_reason_on_one_short_line() {
         assert_eq!(event.outcome(max).as_deref(), want, "{:?}", event.detail);
     }
 }
+
+#[test]
+fn resuming_checks_only_what_follows_and_the_heads_published_since() {
+    let entries = chain(6, None);
+    let all = heads(&entries, &[2, 4, 6]);
+    let mut v = Verifier::resume(entries[3].head(), &all, None);
+    for e in &entries[4..] {
+        v.push(e).unwrap();
+    }
+    let s = v.finish().unwrap();
+    assert_eq!(
+        (s.entries, s.heads_checked),
+        (2, 1),
+        "only #5 and #6, head 6"
+    );
+    // What follows must link to the resumed entry...
+    let mut v = Verifier::resume(entries[2].head(), &all, None);
+    assert_eq!(v.push(&entries[4]), Err(Break::Missing { from: 4, to: 4 }));
+    let other = chain(5, Some(KEY));
+    let mut v = Verifier::resume(entries[3].head(), &[], Some(KEY));
+    assert_eq!(v.push(&other[4]), Err(Break::BrokenLink { seq: 5 }));
+    // ...and a head published past the end is still a cut tail.
+    let v = Verifier::resume(entries[5].head(), &heads(&chain(7, None), &[7]), None);
+    assert!(matches!(
+        v.finish(),
+        Err(Break::CutTail { published: 7, .. })
+    ));
+}
+
+#[test]
+fn the_export_sits_beside_the_head_file() {
+    use std::path::Path;
+    for (head, want) in [
+        (
+            "/d/flink-chatops-data.audit-head.jsonl",
+            "/d/flink-chatops-data.audit.jsonl",
+        ),
+        ("/d/audit-head.jsonl", "/d/audit.jsonl"),
+        ("/d/heads.jsonl", "/d/heads.jsonl.entries.jsonl"),
+    ] {
+        assert_eq!(
+            export::path_beside(Path::new(head)),
+            Path::new(want),
+            "{head}"
+        );
+    }
+}
+
+#[test]
+fn the_export_resumes_from_its_tail_cuts_a_torn_line_and_refuses_a_fork() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.audit.jsonl");
+    let entries = chain(5, None);
+    let read = |from: u64, n: usize| -> Result<Vec<Entry>, std::io::Error> {
+        Ok(entries
+            .iter()
+            .filter(|e| e.seq >= from)
+            .take(n)
+            .cloned()
+            .collect())
+    };
+    let x = Exporter::open(&path).unwrap();
+    assert_eq!(x.last(), None);
+    x.catch_up(3, read).unwrap();
+    x.catch_up(2, read).unwrap();
+    assert_eq!(x.last(), Some(entries[2].head()));
+    drop(x);
+    // A write that never finished: no head names it, so it is cut off on open.
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .unwrap();
+    std::io::Write::write_all(&mut f, &entries[3].to_json().as_bytes()[..20]).unwrap();
+    let x = Exporter::open(&path).unwrap();
+    assert_eq!(x.last(), Some(entries[2].head()));
+    x.catch_up(5, read).unwrap();
+    let text = std::fs::read_to_string(&path).unwrap();
+    let copied: Vec<Entry> = text
+        .lines()
+        .map(|l| Entry::from_json(l.as_bytes()).unwrap())
+        .collect();
+    let json = |v: &[Entry]| v.iter().map(Entry::to_json).collect::<Vec<_>>();
+    assert_eq!(
+        json(&copied),
+        json(&entries),
+        "each entry once, in order, byte for byte"
+    );
+    assert_eq!(
+        verify(&copied, &heads(&entries, &[5]), None)
+            .unwrap()
+            .entries,
+        5
+    );
+    // A store whose chain is not the copied one (another store, a rewritten log) is refused.
+    let other = chain(6, Some(KEY));
+    let err = x
+        .catch_up(6, |_, _| Ok::<_, std::io::Error>(vec![other[5].clone()]))
+        .unwrap_err();
+    assert!(err.to_string().contains("does not follow entry 5"), "{err}");
+    // A tail that is not an entry is someone's edit: opening says so.
+    std::fs::write(&path, "not an entry\n").unwrap();
+    let err = Exporter::open(&path).err().unwrap();
+    assert!(err.to_string().contains("was edited"), "{err}");
+}

@@ -12,7 +12,8 @@ use std::time::Duration;
 use secrecy::{ExposeSecret, SecretString};
 
 use super::{decode_seq, Store, StoreError};
-use crate::audit::{self, AuditEvent, Break, Entry, Head, Publisher, Summary, Verifier};
+use crate::audit::export::CatchUpError;
+use crate::audit::{self, AuditEvent, Break, Entry, Exporter, Head, Publisher, Summary, Verifier};
 
 const TREE: &str = "audit";
 
@@ -60,6 +61,17 @@ impl Store {
                 Some(v) => Ok(Some(decode(&seq.to_be_bytes(), &v).map_err(corrupt)?)),
                 None => Ok(None),
             }
+        })
+    }
+
+    /// Entry `seq` as stored, or why it cannot be read as that entry (tampering).
+    fn audit_checked(&self, seq: u64) -> Result<Option<Result<Entry, Break>>, StoreError> {
+        let db = self.db.clone();
+        self.guard.run_blocking("audit read", move || {
+            Ok(db
+                .open_tree(TREE)?
+                .get(seq.to_be_bytes())?
+                .map(|v| decode(&seq.to_be_bytes(), &v)))
         })
     }
 
@@ -195,6 +207,8 @@ fn corrupt(b: Break) -> StoreError {
 pub enum AuditError {
     #[error("appending to the audit log: {0}")]
     Store(#[from] StoreError),
+    #[error("copying the entry to the audit export: {0}")]
+    Export(String),
     #[error("publishing the audit head to {path}: {source}")]
     Publish {
         path: String,
@@ -202,26 +216,53 @@ pub enum AuditError {
     },
 }
 
-/// The audit log as the bot uses it: the store's chain, the HMAC key, the head file.
+/// The audit log as the bot uses it: the store's chain, the HMAC key, the head file, and the
+/// export file beside it (`audit::export`).
 #[derive(Clone)]
 pub struct AuditLog {
     store: Store,
     key: Option<SecretString>,
     publisher: Arc<Publisher>,
+    exporter: Arc<Exporter>,
 }
 
+/// Entries read from the store per job while verifying or exporting.
+const CHUNK: usize = 512;
+
 impl AuditLog {
-    /// Opens the head file at `head_file` (created if missing).
+    /// Opens the head file at `head_file` and the export file beside it (both created if
+    /// missing).
     pub fn open(
         store: Store,
         key: Option<SecretString>,
         head_file: PathBuf,
     ) -> std::io::Result<AuditLog> {
+        let export = audit::export::path_beside(&head_file);
+        AuditLog::open_with_export(store, key, head_file, &export)
+    }
+
+    /// [`AuditLog::open`] with the export file somewhere else than beside the head file.
+    pub fn open_with_export(
+        store: Store,
+        key: Option<SecretString>,
+        head_file: PathBuf,
+        export: &std::path::Path,
+    ) -> std::io::Result<AuditLog> {
+        let exporter = Exporter::open(export).map_err(std::io::Error::other)?;
         Ok(AuditLog {
             store,
             key,
             publisher: Arc::new(Publisher::open(&head_file)?),
+            exporter: Arc::new(exporter),
         })
+    }
+
+    /// Copies the store's entries up to `upto` to the export file (blocking).
+    fn export_upto(&self, upto: u64) -> Result<(), AuditError> {
+        let store = self.store.clone();
+        self.exporter
+            .catch_up(upto, |from, n| store.audit_range(from, n))
+            .map_err(|e: CatchUpError<StoreError>| AuditError::Export(e.to_string()))
     }
 
     fn key(&self) -> Option<&[u8]> {
@@ -232,6 +273,11 @@ impl AuditLog {
     /// (provably) recorded: refuse the action.
     pub async fn record(&self, event: AuditEvent, now_ms: i64) -> Result<Entry, AuditError> {
         let entry = self.store.audit_append(&event, now_ms, self.key()).await?;
+        // The copy first, then the head: every published head names an exported entry.
+        let (log, seq) = (self.clone(), entry.seq);
+        tokio::task::spawn_blocking(move || log.export_upto(seq))
+            .await
+            .map_err(|e| AuditError::Export(e.to_string()))??;
         let publisher = self.publisher.clone();
         let head = entry.head();
         let published = tokio::task::spawn_blocking(move || publisher.publish(&head))
@@ -245,10 +291,56 @@ impl AuditLog {
         Ok(entry)
     }
 
-    /// Verifies the whole chain against the head file (as `audit verify` does).
+    /// Start-up's check: the store still holds the last exported entry unchanged, and what
+    /// was appended after it chains on from it and matches the heads published since; then the
+    /// export is brought up to date. Reads only the entries the export lacks (normally none),
+    /// so start-up does not grow with the log; `audit verify` walks the whole chain.
     pub fn verify(&self) -> anyhow::Result<Result<Summary, Break>> {
         let heads = audit::read_heads(self.publisher.path())?.unwrap_or_default();
-        Ok(self.store.audit_verify(&heads, self.key())?)
+        let mut v = match self.exporter.last() {
+            Some(last) => {
+                match self.store.audit_checked(last.seq)? {
+                    Some(Ok(e)) if e.hash == last.hash => {}
+                    Some(Ok(_)) => return Ok(Err(Break::HeadMismatch { seq: last.seq })),
+                    Some(Err(b)) => return Ok(Err(b)),
+                    None => {
+                        let have = self.store.audit_last()?.map_or(0, |e| e.seq);
+                        return Ok(Err(Break::CutTail {
+                            published: last.seq,
+                            last: have,
+                        }));
+                    }
+                }
+                Verifier::resume(last, &heads, self.key())
+            }
+            None => Verifier::new(&heads, self.key()),
+        };
+        let mut next = self.exporter.last().map_or(1, |h| h.seq + 1);
+        loop {
+            let entries = self.store.audit_range(next, CHUNK)?;
+            for e in &entries {
+                if let Err(b) = v.push(e) {
+                    return Ok(Err(b));
+                }
+            }
+            match entries.last() {
+                Some(e) if entries.len() == CHUNK => next = e.seq + 1,
+                _ => break,
+            }
+        }
+        let summary = match v.finish() {
+            Ok(s) => s,
+            Err(b) => return Ok(Err(b)),
+        };
+        if let Some(last) = summary.last {
+            self.export_upto(last.seq)?;
+        }
+        Ok(Ok(summary))
+    }
+
+    /// The export file auditors read (`audit::export`).
+    pub fn export_path(&self) -> &std::path::Path {
+        self.exporter.path()
     }
 
     /// Writes a heartbeat entry (and head) every `every`, the first one now, until the task is

@@ -146,7 +146,8 @@ async fn an_unreadable_last_entry_refuses_further_appends() {
 async fn a_head_that_cannot_be_published_fails_the_record() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&dir.path().join("store")).unwrap();
-    let log = AuditLog::open(store.clone(), None, "/dev/full".into()).unwrap();
+    let export = dir.path().join("audit.jsonl");
+    let log = AuditLog::open_with_export(store.clone(), None, "/dev/full".into(), &export).unwrap();
     let err = log.record(event(1, "j"), 1).await.unwrap_err();
     assert!(matches!(err, AuditError::Publish { .. }), "{err}");
     // The entry itself is durable: the log shows the step that was then refused.

@@ -336,7 +336,7 @@ fn a_store_in_use_or_missing_is_reported_plainly() {
         }
     });
     let out = Command::new(env!("CARGO_BIN_EXE_flink-chatops"))
-        .args(["audit", "--config"])
+        .args(["audit", "--source", "store", "--config"])
         .arg(f.config())
         .arg("list")
         .output()
@@ -347,6 +347,19 @@ fn a_store_in_use_or_missing_is_reported_plainly() {
         text.contains("is in use by another process: stop the bot"),
         "{text}"
     );
+    // Without `--source store`, the export the log keeps beside its heads is read instead.
+    let out = Command::new(env!("CARGO_BIN_EXE_flink-chatops"))
+        .args(["audit", "list", "--config"])
+        .arg(f.config())
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(stdout.lines().count(), 5, "{stdout}");
+    assert!(stderr.contains("reading the audit export"), "{stderr}");
     drop(store);
     drop(runtime);
 

@@ -30,5 +30,6 @@ mod operations;
 mod restart;
 mod slow_flink;
 mod storage;
+mod store_ops;
 mod storm;
 mod taskmanager_lost;

@@ -1,0 +1,190 @@
+//! Operating the store of a running bot process: the audit log read and verified without
+//! stopping it, under load, and still caught when tampered with.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::helpers::*;
+use crate::interactions::key;
+use crate::payloads::APP_ID;
+use crate::recorder::Recorder;
+
+/// A bot process with interactions on (so its audit log is open) and a heartbeat entry every
+/// second, so the log grows while the test reads it.
+pub struct LiveBot {
+    pub recorder: Recorder,
+    pub dir: tempfile::TempDir,
+    pub file: PathBuf,
+}
+
+impl LiveBot {
+    pub async fn new() -> LiveBot {
+        let recorder = Recorder::start().await;
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("bot.toml");
+        let public_key = hex::encode(key().verifying_key().to_bytes());
+        let toml = config_toml(&AppOptions::default(), &recorder.base_url, dir.path(), free_port())
+            .replace(
+                "[discord]\n",
+                &format!("[discord]\napplication_id = {APP_ID}\npublic_key = \"{public_key}\"\ngateway = false\n"),
+            )
+            + "[audit]\nheartbeat_secs = 1\n";
+        std::fs::write(&file, toml).unwrap();
+        LiveBot {
+            recorder,
+            dir,
+            file,
+        }
+    }
+
+    pub fn head_file(&self) -> PathBuf {
+        self.dir.path().join("store.audit-head.jsonl")
+    }
+
+    pub fn export_file(&self) -> PathBuf {
+        self.dir.path().join("store.audit.jsonl")
+    }
+}
+
+/// Runs the binary with `args` and `--config file` last; (success, stdout, stderr).
+pub fn cli(file: &Path, args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_flink-chatops"))
+        .args(args)
+        .arg("--config")
+        .arg(file)
+        .envs(secrets_env())
+        .env_remove("FLINK_CHATOPS_AUDIT_KEY")
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Posts distinct firing webhooks until `stop`; counts those answered 200.
+pub fn load(
+    addr: String,
+    stop: Arc<AtomicUsize>,
+    acked: Arc<AtomicUsize>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let client = reqwest::Client::new();
+        let mut n = 0;
+        while stop.load(Ordering::Relaxed) == 0 {
+            n += 1;
+            let body = webhook(json!({"alertname": format!("Load{n}"), "severity": "warning"}));
+            let r = client
+                .post(format!("http://{addr}/alertmanager"))
+                .bearer_auth(WEBHOOK_TOKEN)
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await;
+            if r.is_ok_and(|r| r.status() == 200) {
+                acked.fetch_add(1, Ordering::Relaxed);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+}
+
+fn heads(path: &Path) -> usize {
+    std::fs::read_to_string(path).map_or(0, |t| t.lines().count())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_verify_and_export_read_a_running_bot_under_load_and_still_catch_tampering() {
+    let live = LiveBot::new().await;
+    let bot = BotProcess::start(&live.file).await;
+    let (stop, acked) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let load = load(bot.addr.clone(), stop.clone(), acked.clone());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while heads(&live.head_file()) < 3 {
+        assert!(Instant::now() < deadline, "no heartbeats published");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Entries keep coming while each command reads.
+    for _ in 0..3 {
+        let file = live.file.clone();
+        let (ok, out, err) = tokio::task::spawn_blocking(move || cli(&file, &["audit", "verify"]))
+            .await
+            .unwrap();
+        assert!(ok, "{out}{err}");
+        assert!(
+            out.contains("audit log intact") && out.contains("read from the export"),
+            "{out}"
+        );
+        assert!(err.contains("the bot is running"), "{err}");
+        tokio::time::sleep(Duration::from_millis(700)).await;
+    }
+    let file = live.file.clone();
+    let (ok, exported, err) = tokio::task::spawn_blocking(move || cli(&file, &["audit", "export"]))
+        .await
+        .unwrap();
+    assert!(ok, "{err}");
+    let entries: Vec<flink_chatops::audit::Entry> = exported
+        .lines()
+        .map(|l| flink_chatops::audit::Entry::from_json(l.as_bytes()).unwrap())
+        .collect();
+    assert!(entries.len() >= 3, "{exported}");
+    let file = live.file.clone();
+    let (ok, listed, err) =
+        tokio::task::spawn_blocking(move || cli(&file, &["audit", "list", "--limit", "2"]))
+            .await
+            .unwrap();
+    assert!(
+        ok && listed.lines().count() == 2 && listed.contains("heartbeat"),
+        "{listed}{err}"
+    );
+    stop.store(1, Ordering::Relaxed);
+    load.await.unwrap();
+    assert!(acked.load(Ordering::Relaxed) > 20, "the load was answered");
+    assert!(
+        !live.recorder.requests().is_empty(),
+        "and delivered meanwhile"
+    );
+
+    // A copy of the two files, away from the store, verifies on its own...
+    let copy = tempfile::tempdir().unwrap();
+    let config = copy.path().join("bot.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[storage]\npath = \"{}\"\n",
+            copy.path().join("store").display()
+        ),
+    )
+    .unwrap();
+    let (head, export) = (
+        copy.path().join("store.audit-head.jsonl"),
+        copy.path().join("store.audit.jsonl"),
+    );
+    // Heads first, as the bot writes them last.
+    std::fs::copy(live.head_file(), &head).unwrap();
+    std::fs::copy(live.export_file(), &export).unwrap();
+    let (ok, out, err) = cli(&config, &["audit", "verify"]);
+    assert!(ok, "{out}{err}");
+    let original = std::fs::read_to_string(&export).unwrap();
+    // ...a changed byte is caught...
+    let lines: Vec<&str> = original.lines().collect();
+    let changed = lines[1].replacen("heartbeat", "heartbeaT", 1);
+    assert_ne!(changed, lines[1]);
+    let mut edited = lines.clone();
+    edited[1] = &changed;
+    std::fs::write(&export, edited.join("\n") + "\n").unwrap();
+    let (ok, out, err) = cli(&config, &["audit", "verify", "--source", "export"]);
+    assert!(!ok && err.contains("broken at entry 2"), "{out}{err}");
+    // ...and so is a cut tail, through the published heads.
+    let cut = lines[..lines.len() - 1].join("\n") + "\n";
+    std::fs::write(&export, cut).unwrap();
+    let (ok, out, err) = cli(&config, &["audit", "verify"]);
+    assert!(!ok && err.contains("cut off"), "{out}{err}");
+    drop(bot);
+}

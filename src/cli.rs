@@ -1,6 +1,8 @@
-//! Command line: `serve`, `check-config`, `render`, `audit`.
+//! Command line: `serve`, `check-config`, `render`, `audit`, `backup`, `restore`, `dead`.
 
 mod audit;
+#[cfg(unix)]
+mod ops;
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -68,6 +70,27 @@ enum Command {
         #[arg(long)]
         guild: Option<u64>,
     },
+    /// Write a backup of the store to FILE (`-`: stdout), from the running bot if it runs.
+    #[cfg(unix)]
+    Backup {
+        #[arg(long, short)]
+        output: PathBuf,
+    },
+    /// Bring a backup back into `storage.path` (the bot stopped).
+    #[cfg(unix)]
+    Restore {
+        #[arg(long, short)]
+        input: PathBuf,
+        /// Move an existing store aside (`<path>.before-restore-<time>`) instead of refusing.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Pages Discord would not take: list, replay once the cause is fixed, or drop.
+    #[cfg(unix)]
+    Dead {
+        #[command(subcommand)]
+        command: ops::DeadCommand,
+    },
     /// Exit 0 if the running bot answers /readyz (for container health checks).
     Healthcheck {
         /// Ask this URL instead of /readyz at the configured `server.listen`.
@@ -115,6 +138,21 @@ pub fn main() -> ExitCode {
         Command::RegisterCommands { guild } => {
             runtime.block_on(register_commands(guild, config, &env))
         }
+        #[cfg(unix)]
+        Command::Backup { output } => runtime.block_on(async {
+            let config = Config::load(config.as_deref(), env.clone())?;
+            ops::backup(&config, &output).await
+        }),
+        #[cfg(unix)]
+        Command::Restore { input, force } => runtime.block_on(async {
+            let config = Config::load(config.as_deref(), env.clone())?;
+            ops::restore(&config, &input, force).await
+        }),
+        #[cfg(unix)]
+        Command::Dead { command } => runtime.block_on(async {
+            let config = Config::load(config.as_deref(), env.clone())?;
+            ops::dead(&config, command).await
+        }),
         Command::Healthcheck { url } => {
             runtime.block_on(crate::healthcheck::run(url, config, &env))
         }

@@ -6,6 +6,8 @@
 //! `deliver` (Discord via serenity, or the console).
 
 pub mod action;
+#[cfg(unix)]
+pub mod admin;
 pub mod alertmanager;
 pub mod audit;
 pub mod buttons;

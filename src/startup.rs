@@ -68,6 +68,9 @@ impl Application {
             .for_each(|c| c.archive = Some(archive.clone()));
         // Resolved incidents past `storage.retention` go in small batches (store::retention).
         store.spawn_retention(config.retention());
+        // `flink-chatops backup` and `dead` reach the running bot here (admin.rs).
+        #[cfg(unix)]
+        crate::admin::spawn(&config.storage.path, store.clone());
         check_output(&config, &secrets)?;
         let sink = match &secrets.discord_token {
             Some(token) => Sink::Discord(DiscordSink::new(token.clone(), &config.discord.api_base)),

@@ -26,7 +26,9 @@
 //! waits for the disk to take writes again, when the bot exits to be restarted on the same store.
 
 mod audit;
+pub mod backup;
 mod commit;
+mod dead;
 mod delivery;
 mod digests;
 mod due;
@@ -49,6 +51,7 @@ use serde::de::DeserializeOwned;
 
 pub use audit::{AuditError, AuditLog};
 pub use commit::Committer;
+pub use dead::{DeadLetter, Which};
 pub use delivery::Delivered;
 pub use digests::LineChange;
 pub use due::DueItem;

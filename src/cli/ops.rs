@@ -1,0 +1,261 @@
+//! `flink-chatops backup|restore|dead`: operating the store.
+//!
+//! With the bot running, `backup` and `dead` go through its admin socket (`admin.rs`), since
+//! sled lets one process open the store; with the bot stopped they open the store themselves.
+//! `restore` needs the bot stopped, and never overwrites a store (`--force` moves it aside).
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use clap::Subcommand;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::config::Config;
+use crate::store::backup::{self, Copied};
+
+#[derive(Subcommand)]
+pub enum DeadCommand {
+    /// Pages Discord would not take, with the reason.
+    List,
+    /// Put dead letters back to be delivered (once the cause is fixed): `all` or `3,17`.
+    Replay { which: String },
+    /// Remove dead letters for good: `all` or `3,17`.
+    Drop { which: String },
+}
+
+/// The running bot's admin socket, if one answers.
+async fn connect(config: &Config) -> Option<tokio::net::UnixStream> {
+    let path = crate::admin::socket_path(&config.storage.path);
+    tokio::net::UnixStream::connect(path).await.ok()
+}
+
+pub async fn backup(config: &Config, output: &Path) -> anyhow::Result<()> {
+    let to_stdout = output == Path::new("-");
+    let partial = if to_stdout {
+        std::env::temp_dir().join(format!(
+            "flink-chatops-backup-{}.partial",
+            std::process::id()
+        ))
+    } else {
+        let mut name = output.as_os_str().to_owned();
+        name.push(".partial");
+        PathBuf::from(name)
+    };
+    let result = write_backup(config, &partial).await;
+    let checked = result.and_then(|how| {
+        let file = std::fs::File::open(&partial)?;
+        match backup::read(file, |_| Ok(())) {
+            Ok((_, copied)) => Ok((how, copied)),
+            Err(e) => {
+                let mut head = String::new();
+                let _ = std::fs::File::open(&partial)?
+                    .take(300)
+                    .read_to_string(&mut head);
+                match head.strip_prefix("error: ") {
+                    Some(reason) => bail!("the bot could not write the backup: {}", reason.trim()),
+                    None => bail!("the backup came back damaged: {e}"),
+                }
+            }
+        }
+    });
+    let (how, copied) = match checked {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = std::fs::remove_file(&partial);
+            return Err(e);
+        }
+    };
+    if to_stdout {
+        let mut file = std::fs::File::open(&partial)?;
+        let mut out = std::io::stdout().lock();
+        std::io::copy(&mut file, &mut out)?;
+        out.flush()?;
+        std::fs::remove_file(&partial)?;
+    } else {
+        std::fs::rename(&partial, output)
+            .with_context(|| format!("moving the backup to {}", output.display()))?;
+    }
+    let Copied {
+        trees,
+        records,
+        bytes,
+    } = copied;
+    eprintln!(
+        "backup of {} written {}: {trees} trees, {records} records, {bytes} bytes, checksum verified ({how})",
+        config.storage.path.display(),
+        if to_stdout {
+            "to stdout".to_string()
+        } else {
+            format!("to {}", output.display())
+        },
+    );
+    Ok(())
+}
+
+/// Writes the raw backup to `path`; says how it was taken.
+async fn write_backup(config: &Config, path: &Path) -> anyhow::Result<&'static str> {
+    let mut file = tokio::fs::File::create(path)
+        .await
+        .with_context(|| format!("creating {}", path.display()))?;
+    if let Some(mut conn) = connect(config).await {
+        conn.write_all(b"backup\n").await?;
+        tokio::io::copy(&mut conn, &mut file).await?;
+        file.sync_all().await?;
+        return Ok("from the running bot");
+    }
+    let store = super::audit::open_store(&config.storage.path)?;
+    store.backup(&mut file).await?;
+    file.sync_all().await?;
+    store.close().await?;
+    Ok("from the store; the bot is not running")
+}
+
+pub async fn restore(config: &Config, input: &Path, force: bool) -> anyhow::Result<()> {
+    let target = &config.storage.path;
+    if connect(config).await.is_some() {
+        bail!("the bot is running on {}: stop it first", target.display());
+    }
+    let exists = target.exists()
+        && std::fs::read_dir(target)
+            .map(|mut d| d.next().is_some())
+            .unwrap_or(true);
+    if exists && !force {
+        bail!(
+            "a store exists at {} (key `storage.path`): stop the bot and pass --force to move it aside (kept as {}.before-restore-<time>)",
+            target.display(),
+            target.display()
+        );
+    }
+    let scratch = sibling(target, ".restoring");
+    if scratch.exists() {
+        std::fs::remove_dir_all(&scratch)
+            .with_context(|| format!("removing an unfinished restore at {}", scratch.display()))?;
+    }
+    let file =
+        std::fs::File::open(input).with_context(|| format!("opening {}", input.display()))?;
+    let restore_to = scratch.clone();
+    let copied = tokio::task::spawn_blocking(move || backup::restore_into(file, &restore_to))
+        .await?
+        .map_err(|e| {
+            let _ = std::fs::remove_dir_all(&scratch);
+            anyhow::anyhow!("{}: {e}", input.display())
+        })?;
+    if target.exists() {
+        // Checks that no process holds the old store before it is moved.
+        drop(super::audit::open_store(target).context("the store being replaced")?);
+        let aside = sibling(
+            target,
+            &format!(
+                ".before-restore-{}",
+                chrono::Utc::now().format("%Y%m%dT%H%M%SZ")
+            ),
+        );
+        std::fs::rename(target, &aside)?;
+        eprintln!("the old store was moved to {}", aside.display());
+    }
+    std::fs::rename(&scratch, target)?;
+    let store = super::audit::open_store(target)?;
+    // The audit entries written after the backup are in the export beside the head file.
+    let export = crate::audit::export::path_beside(&config.audit.head_file(target));
+    let mut entries = Vec::new();
+    if let Some(lines) = crate::audit::export::read_lines(&export)? {
+        for line in lines {
+            let line = line?;
+            match crate::audit::Entry::from_json(&line) {
+                Ok(e) => entries.push(e),
+                Err(e) => bail!(
+                    "{}: a line is not an audit entry ({e}); run `audit verify --source export`",
+                    export.display()
+                ),
+            }
+        }
+    }
+    let (appended, settled) = store.after_restore(entries, chrono::Utc::now()).await?;
+    store.close().await?;
+    println!(
+        "restored {} records ({} trees) into {}; {appended} audit entries written after the backup appended from {}; {settled} request(s) that ran after the backup marked as not to run again. Start the bot: pending pages are delivered (an already posted one is edited, never posted twice); pages acknowledged after the backup are not in it, and Alertmanager sends those still firing again at its repeat_interval.",
+        copied.records,
+        copied.trees,
+        target.display(),
+        export.display()
+    );
+    Ok(())
+}
+
+fn sibling(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+pub async fn dead(config: &Config, command: DeadCommand) -> anyhow::Result<()> {
+    let line = match &command {
+        DeadCommand::List => "dead list".to_string(),
+        DeadCommand::Replay { which } => format!("dead replay {which}"),
+        DeadCommand::Drop { which } => format!("dead drop {which}"),
+    };
+    // Parsed here too, so a bad argument is refused before anything is asked.
+    let request = crate::admin::parse(&line).map_err(anyhow::Error::msg)?;
+    let text = match connect(config).await {
+        Some(mut conn) => {
+            conn.write_all(format!("{line}\n").as_bytes()).await?;
+            let mut answer = String::new();
+            conn.read_to_string(&mut answer).await?;
+            answer
+        }
+        None => {
+            let store = super::audit::open_store(&config.storage.path)?;
+            let text = match request {
+                crate::admin::Request::DeadList => {
+                    let mut out = String::new();
+                    for d in store.dead_letters()? {
+                        out.push_str(&serde_json::to_string(&d)?);
+                        out.push('\n');
+                    }
+                    out + "ok"
+                }
+                crate::admin::Request::DeadReplay(w) => {
+                    let s = store.dead_replay(w).await?;
+                    format!("ok replayed {}: {s:?}", s.len())
+                }
+                crate::admin::Request::DeadDrop(w) => {
+                    let s = store.dead_drop(w).await?;
+                    format!("ok dropped {}: {s:?}", s.len())
+                }
+                crate::admin::Request::Backup => unreachable!("not a dead command"),
+            };
+            store.close().await?;
+            text
+        }
+    };
+    let text = text.trim_end();
+    if let Some(e) = text.lines().last().and_then(|l| l.strip_prefix("error: ")) {
+        bail!("{e}");
+    }
+    match command {
+        DeadCommand::List => {
+            let mut n = 0;
+            for l in text.lines().filter(|l| l.starts_with('{')) {
+                let d: serde_json::Value = serde_json::from_str(l)?;
+                n += 1;
+                let at = chrono::DateTime::from_timestamp_millis(
+                    d["received_at_ms"].as_i64().unwrap_or(0),
+                )
+                .map_or_else(String::new, |t| t.format("%Y-%m-%d %H:%M:%SZ").to_string());
+                println!(
+                    "#{}  {at}  {}  {} bytes  {}",
+                    d["seq"],
+                    d["group_key"].as_str().unwrap_or(""),
+                    d["bytes"],
+                    d["reason"].as_str().unwrap_or("")
+                );
+            }
+            if n == 0 {
+                println!("no dead letters");
+            }
+        }
+        _ => println!("{}", text.trim_start_matches("ok ")),
+    }
+    Ok(())
+}

@@ -131,3 +131,65 @@ async fn a_backup_restores_every_tree_and_never_reuses_a_sequence() {
     let err = restore_into(&file[..], &restored).unwrap_err();
     assert!(err.to_string().contains("already exists"), "{err}");
 }
+
+#[tokio::test]
+async fn a_restore_appends_the_later_audit_entries_and_never_reruns_an_action() {
+    use crate::audit::{AuditEvent, EventKind};
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("a")).unwrap();
+    let request = |run: &str| serde_json::json!({"id": "r1", "run": {"run": run}});
+    store.put_request("r1", &request("ready")).unwrap();
+    store.put_request("r2", &request("waiting")).unwrap();
+    let ev = |k| AuditEvent::new(k).with_request("r1");
+    store
+        .audit_append(&ev(EventKind::Approved), 1, None)
+        .await
+        .unwrap();
+    let mut file = Vec::new();
+    store.backup(&mut file).await.unwrap();
+    // After the backup the action ran; only the audit export kept that.
+    store
+        .audit_append(&ev(EventKind::Executing), 2, None)
+        .await
+        .unwrap();
+    store
+        .audit_append(&ev(EventKind::Succeeded), 3, None)
+        .await
+        .unwrap();
+    let exported = store.audit_range(1, 10).unwrap();
+
+    let restored = dir.path().join("b");
+    restore_into(&file[..], &restored).unwrap();
+    let b = reopen(&restored).await;
+    let now = chrono::Utc::now();
+    assert_eq!(
+        b.after_restore(exported.clone(), now).await.unwrap(),
+        (2, 1)
+    );
+    let r1: serde_json::Value = b.request("r1").unwrap().unwrap();
+    assert_eq!(r1["run"]["run"], "failed", "{r1}");
+    assert!(r1["run"]["reason"].as_str().unwrap().contains("#2"), "{r1}");
+    let r2: serde_json::Value = b.request("r2").unwrap().unwrap();
+    assert_eq!(r2["run"]["run"], "waiting", "untouched");
+    assert_eq!(
+        b.audit_verify(&[exported[2].head()], None)
+            .unwrap()
+            .unwrap()
+            .entries,
+        3
+    );
+    // Again: nothing more to add. An export of another chain is refused.
+    assert_eq!(b.after_restore(exported, now).await.unwrap(), (0, 0));
+    let other = Store::open(&dir.path().join("c")).unwrap();
+    for n in 0..5 {
+        other
+            .audit_append(&AuditEvent::heartbeat(), n, None)
+            .await
+            .unwrap();
+    }
+    let err = b
+        .after_restore(other.audit_range(1, 10).unwrap(), now)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("another store"), "{err}");
+}

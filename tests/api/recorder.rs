@@ -168,6 +168,12 @@ impl Recorder {
         self.inner.lock().unwrap().denied.push(channel);
     }
 
+    /// Undoes [`Recorder::deny`]: the channel's permissions were fixed.
+    #[allow(dead_code)] // used by the dead-letter test
+    pub fn allow(&self, channel: u64) {
+        self.inner.lock().unwrap().denied.retain(|c| *c != channel);
+    }
+
     /// Emulates Discord's per-channel and global rate limits on message writes from now on
     /// (`None`: off again).
     #[allow(dead_code)] // used by the storm tests and the bench

@@ -79,6 +79,7 @@ enum Command {
     /// Bring a backup back into `storage.path` (the bot stopped).
     #[cfg(unix)]
     Restore {
+        /// The backup file; `-` reads it from stdin.
         #[arg(long, short)]
         input: PathBuf,
         /// Move an existing store aside (`<path>.before-restore-<time>`) instead of refusing.

@@ -33,6 +33,8 @@ pub enum AuditCommand {
     Show { seq: u64 },
     /// Check the whole chain and the published heads; non-zero exit naming the first break.
     Verify,
+    /// The published heads file as it is (to copy it off the machine, e.g. with kubectl exec).
+    Heads,
     /// Every entry exactly as stored, oldest first.
     Export {
         #[arg(long, value_enum, default_value_t = Format::Jsonl)]
@@ -73,6 +75,16 @@ pub async fn run(
     let config = Config::load(config_path.as_deref(), env.clone())?;
     let head_file = config.audit.head_file(&config.storage.path);
     let export = crate::audit::export::path_beside(&head_file);
+    if let AuditCommand::Heads = command {
+        let text = std::fs::read(&head_file).with_context(|| {
+            format!(
+                "reading the head file {} (key `audit.head_file`)",
+                head_file.display()
+            )
+        })?;
+        std::io::stdout().write_all(&text)?;
+        return Ok(());
+    }
     let log = match source {
         Source::Store => Log::Store(Box::new(open_store(&config.storage.path)?)),
         Source::Export => Log::Export(export),
@@ -184,6 +196,7 @@ pub async fn run(
                 }
             );
         }
+        (AuditCommand::Heads, _) => {} // answered above, without the store
         (
             AuditCommand::Export {
                 format: Format::Jsonl,

@@ -132,8 +132,14 @@ pub async fn restore(config: &Config, input: &Path, force: bool) -> anyhow::Resu
         std::fs::remove_dir_all(&scratch)
             .with_context(|| format!("removing an unfinished restore at {}", scratch.display()))?;
     }
-    let file =
-        std::fs::File::open(input).with_context(|| format!("opening {}", input.display()))?;
+    // `-`: the backup comes on stdin (e.g. `kubectl exec -i ... restore --input - < file`).
+    let file: Box<dyn Read + Send> = if input == Path::new("-") {
+        Box::new(std::io::stdin())
+    } else {
+        Box::new(
+            std::fs::File::open(input).with_context(|| format!("opening {}", input.display()))?,
+        )
+    };
     let restore_to = scratch.clone();
     let copied = tokio::task::spawn_blocking(move || backup::restore_into(file, &restore_to))
         .await?
@@ -223,7 +229,7 @@ pub async fn dead(config: &Config, command: DeadCommand) -> anyhow::Result<()> {
                     let s = store.dead_drop(w).await?;
                     format!("ok dropped {}: {s:?}", s.len())
                 }
-                crate::admin::Request::Backup => unreachable!("not a dead command"),
+                crate::admin::Request::Backup => bail!("not a dead-letter request"),
             };
             store.close().await?;
             text

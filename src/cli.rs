@@ -201,8 +201,20 @@ fn check_config(path: Option<PathBuf>, env: &HashMap<String, String>) -> anyhow:
         println!("policy: {line}");
     }
     println!(
-        "audit: heads published to {}, {}, heartbeat {}",
-        config.audit.head_file(&config.storage.path).display(),
+        "storage: resolved incidents kept {}",
+        match config.retention() {
+            Some(_) => format!(
+                "for {} (storage.retention)",
+                config.storage.retention.trim()
+            ),
+            None => "forever (storage.retention)".to_string(),
+        }
+    );
+    let head_file = config.audit.head_file(&config.storage.path);
+    println!(
+        "audit: heads published to {}, entries copied to {}, {}, heartbeat {}",
+        head_file.display(),
+        crate::audit::export::path_beside(&head_file).display(),
         if secrets.audit_hmac_key.is_some() {
             "entries HMAC-sealed"
         } else {

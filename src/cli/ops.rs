@@ -148,8 +148,14 @@ pub async fn restore(config: &Config, input: &Path, force: bool) -> anyhow::Resu
             anyhow::anyhow!("{}: {e}", input.display())
         })?;
     if target.exists() {
-        // Checks that no process holds the old store before it is moved.
-        drop(super::audit::open_store(target).context("the store being replaced")?);
+        // No process may hold the old store while it is moved; it is not opened (it may be
+        // the broken store being replaced), only its lock is tried, as sled takes it.
+        if in_use(&target.join("db"))? {
+            bail!(
+                "the store at {} is in use by another process: stop the bot first",
+                target.display()
+            );
+        }
         let aside = sibling(
             target,
             &format!(
@@ -187,6 +193,19 @@ pub async fn restore(config: &Config, input: &Path, force: bool) -> anyhow::Resu
         export.display()
     );
     Ok(())
+}
+
+/// Whether another process holds sled's lock on `db` (an exclusive `flock`, as sled takes it).
+fn in_use(db: &Path) -> anyhow::Result<bool> {
+    use std::os::unix::io::AsRawFd;
+    let file = match std::fs::OpenOptions::new().read(true).write(true).open(db) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(e).with_context(|| format!("opening {}", db.display())),
+    };
+    // SAFETY: flock on a descriptor this function owns; the lock goes with the file.
+    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    Ok(rc != 0)
 }
 
 fn sibling(path: &Path, suffix: &str) -> PathBuf {

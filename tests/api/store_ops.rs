@@ -331,6 +331,15 @@ async fn a_backup_taken_under_load_restores_into_a_fresh_folder_and_delivers_eve
     // Restoring over a store is refused without --force.
     let (ok, _, err) = cli(&config, &["restore", "--input", backup.to_str().unwrap()]);
     assert!(!ok && err.contains("--force"), "{err}");
+    // With --force the first restore is kept aside, and the second one is what starts.
+    let (ok, out, err) = cli(
+        &config,
+        &["restore", "--force", "--input", backup.to_str().unwrap()],
+    );
+    assert!(
+        ok && err.contains("the old store was moved to"),
+        "{out}{err}"
+    );
 
     let restored = BotProcess::start(&config).await;
     let deadline = Instant::now() + Duration::from_secs(60);

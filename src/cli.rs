@@ -1,4 +1,4 @@
-//! Command line: `serve`, `check-config`, `render`, `audit`, `backup`, `restore`, `dead`.
+//! Command line: `serve`, `check-config`, `render`, `audit`, `backup`, `restore`, `compact`, `dead`.
 
 mod audit;
 #[cfg(unix)]
@@ -86,6 +86,16 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Rewrite the store into a fresh file when it has grown past MIN_RATIO x its records (the
+    /// bot stopped; e.g. before each start).
+    #[cfg(unix)]
+    Compact {
+        #[arg(long, default_value_t = 4.0)]
+        min_ratio: f64,
+        /// Leave stores smaller than this alone.
+        #[arg(long, default_value_t = 64)]
+        min_size_mb: u64,
+    },
     /// Pages Discord would not take: list, replay once the cause is fixed, or drop.
     #[cfg(unix)]
     Dead {
@@ -148,6 +158,14 @@ pub fn main() -> ExitCode {
         Command::Restore { input, force } => runtime.block_on(async {
             let config = Config::load(config.as_deref(), env.clone())?;
             ops::restore(&config, &input, force).await
+        }),
+        #[cfg(unix)]
+        Command::Compact {
+            min_ratio,
+            min_size_mb,
+        } => runtime.block_on(async {
+            let config = Config::load(config.as_deref(), env.clone())?;
+            ops::compact(&config, min_ratio, min_size_mb * 1_000_000).await
         }),
         #[cfg(unix)]
         Command::Dead { command } => runtime.block_on(async {

@@ -284,3 +284,90 @@ pub async fn dead(config: &Config, command: DeadCommand) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// The bytes a folder takes on disk (allocated blocks).
+fn disk_usage(path: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_dir() => std::fs::read_dir(path)
+            .map(|d| d.flatten().map(|e| disk_usage(&e.path())).sum())
+            .unwrap_or(0),
+        Ok(m) => m.blocks() * 512,
+        Err(_) => 0,
+    }
+}
+
+/// Rewrites the store into a fresh file when sled's file has grown past `min_ratio` times the
+/// records it holds (sled 0.34 does not give back the space of removed records; BENCHMARKS.md).
+/// The bot must be stopped; the old store is kept until the new one is in place.
+/// Smaller stores are left alone whatever the ratio: sled's own minimum is some MB.
+pub async fn compact(config: &Config, min_ratio: f64, min_bytes: u64) -> anyhow::Result<()> {
+    let target = &config.storage.path;
+    if connect(config).await.is_some() {
+        bail!("the bot is running on {}: stop it first", target.display());
+    }
+    let before = disk_usage(target);
+    let copy = sibling(target, ".compact.fcb");
+    let store = super::audit::open_store(target)?;
+    let mut file = tokio::fs::File::create(&copy)
+        .await
+        .with_context(|| format!("creating {}", copy.display()))?;
+    let copied = store.backup(&mut file).await;
+    store.close().await?;
+    drop(store);
+    let copied = match copied {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = std::fs::remove_file(&copy);
+            return Err(e.into());
+        }
+    };
+    file.sync_all().await?;
+    drop(file);
+    if before < min_bytes || (before as f64) < min_ratio * copied.bytes as f64 {
+        std::fs::remove_file(&copy)?;
+        println!(
+            "no need to compact {}: {} on disk for {} of records (under {min_ratio}x, or under {})",
+            target.display(),
+            human(before),
+            human(copied.bytes),
+            human(min_bytes)
+        );
+        return Ok(());
+    }
+    let scratch = sibling(target, ".compacting");
+    if scratch.exists() {
+        std::fs::remove_dir_all(&scratch)?;
+    }
+    let (from, to) = (copy.clone(), scratch.clone());
+    tokio::task::spawn_blocking(move || -> anyhow::Result<Copied> {
+        Ok(backup::restore_into(std::fs::File::open(from)?, &to)?)
+    })
+    .await??;
+    // sled releases its lock when the last handle (the commit task's) is gone.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while in_use(&target.join("db"))? {
+        if std::time::Instant::now() > deadline {
+            bail!("the store at {} is still locked", target.display());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let old = sibling(target, ".before-compact");
+    std::fs::rename(target, &old)?;
+    std::fs::rename(&scratch, target)?;
+    std::fs::remove_dir_all(&old)?;
+    std::fs::remove_file(&copy)?;
+    println!(
+        "compacted {}: {} -> {} on disk ({} records, {} of them)",
+        target.display(),
+        human(before),
+        human(disk_usage(target)),
+        copied.records,
+        human(copied.bytes)
+    );
+    Ok(())
+}
+
+fn human(bytes: u64) -> String {
+    format!("{:.1} MB", bytes as f64 / 1e6)
+}

@@ -383,3 +383,56 @@ async fn a_backup_taken_under_load_restores_into_a_fresh_folder_and_delivers_eve
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compact_rewrites_a_churned_store_and_keeps_what_is_pending() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store");
+    {
+        let store = flink_chatops::store::Store::open(&path).unwrap();
+        // Churn: bodies acknowledged and delivered, as the inbox sees them; one stays pending.
+        let big = "x".repeat(8_000);
+        for n in 0..3_000 {
+            let body = format!("{{\"n\":{n},\"pad\":\"{big}\"}}");
+            store.accept(body.as_bytes(), "g", n).await.unwrap();
+            let pending = store.pending_after(None, 10).unwrap();
+            let seqs: Vec<u64> = pending.iter().map(|p| p.seq).collect();
+            let batches = store.group_work(&seqs).unwrap();
+            store.complete(&batches[0].entries).unwrap();
+        }
+        store
+            .accept(b"{\"still\":\"pending\"}", "g2", 1)
+            .await
+            .unwrap();
+        store.close().await.unwrap();
+    }
+    let config = dir.path().join("bot.toml");
+    std::fs::write(
+        &config,
+        format!("[storage]\npath = \"{}\"\n", path.display()),
+    )
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let out = loop {
+        let (ok, out, err) = cli(
+            &config,
+            &["compact", "--min-ratio", "2", "--min-size-mb", "0"],
+        );
+        if ok {
+            break out;
+        }
+        assert!(
+            err.contains("in use") && Instant::now() < deadline,
+            "{out}{err}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(out.contains("compacted"), "{out}");
+    // A small store is left alone (the default floor is 64 MB).
+    let (ok, out, _) = cli(&config, &["compact"]);
+    assert!(ok && out.contains("no need to compact"), "{out}");
+    let store = flink_chatops::store::Store::open(&path).unwrap();
+    let pending = store.pending_after(None, 10).unwrap();
+    assert_eq!(pending.len(), 1, "what was pending still is");
+    assert!(!dir.path().join("store.before-compact").exists());
+}

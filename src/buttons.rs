@@ -107,7 +107,7 @@ impl Offer {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Style {
     Primary,
@@ -117,7 +117,7 @@ pub enum Style {
 }
 
 /// One button as rendering decides it; delivery turns it into a Discord component.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Button {
     pub custom_id: String,
     pub label: String,

@@ -187,7 +187,7 @@ impl Pipeline {
             channel,
             delivery,
             &message,
-            &header.id,
+            &deliver::Tag::incident(&header.id),
             possibly_sent,
         )
         .await

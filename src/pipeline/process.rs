@@ -287,7 +287,7 @@ impl Pipeline {
             inc.channel_id,
             delivery,
             page.message,
-            &inc.id,
+            &deliver::Tag::incident(&inc.id),
             possibly_sent,
         )
         .instrument(crate::telemetry::incident_span(&inc.id))

@@ -17,6 +17,8 @@
 //! - `exception_history`: cluster + job id -> the job's failures kept beyond Flink's own (see
 //!   `history.rs`).
 //! - `digests`, `digest_lines`: each channel's storm digest and its lines (see `digests.rs`).
+//! - `outbox`, `shown`: Discord work that is not a page (a request's message and files, an
+//!   incident's one-line state), and what the way out has shown (see `outbox.rs`).
 //!
 //! No sled call runs on the caller's thread: [`guard`] runs them on the store thread under
 //! `storage.timeout_ms` and latches the first failure (sled keeps it forever); [`recover`] then
@@ -31,6 +33,7 @@ mod guard;
 mod history;
 mod inbox;
 mod instance;
+mod outbox;
 mod posts;
 mod recover;
 mod requests;
@@ -52,6 +55,7 @@ use guard::Guard;
 pub use history::ExceptionArchive;
 use inbox::{decode_entry, encode_entry, Completed};
 pub use inbox::{Accepted, GroupBatch, GroupId, InboxEntry, Pending};
+pub use outbox::With;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -124,6 +128,8 @@ pub struct Store {
     dead: sled::Tree,
     digests: sled::Tree,
     digest_lines: sled::Tree,
+    outbox: sled::Tree,
+    shown: sled::Tree,
 }
 
 impl Store {
@@ -167,6 +173,8 @@ impl Store {
             dead: db.open_tree("dead")?,
             digests: db.open_tree("digests")?,
             digest_lines: db.open_tree("digest_lines")?,
+            outbox: db.open_tree("outbox")?,
+            shown: db.open_tree("shown")?,
             committer: Committer::start(db.clone(), path, guard.clone())?,
             incidents: db.open_tree("incidents")?,
             incident_ids: db.open_tree("incident_ids")?,

@@ -102,7 +102,11 @@ impl Sink {
     }
 
     /// The bot's recent message in `channel` whose footer or text carries `mark`, if any.
-    async fn find_posted(&self, channel: u64, mark: &str) -> Result<Option<u64>, SendError> {
+    pub(crate) async fn find_posted(
+        &self,
+        channel: u64,
+        mark: &str,
+    ) -> Result<Option<u64>, SendError> {
         match self {
             Sink::Discord(d) => d.find_posted(channel, mark).await,
             Sink::Console(_) => Ok(None),

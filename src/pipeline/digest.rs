@@ -109,6 +109,7 @@ impl Pipeline {
                     channel,
                     line: &bytes,
                 },
+                shown: None,
             },
             "a digest line",
         )

@@ -210,6 +210,15 @@ impl Store {
         }
     }
 
+    /// The Alertmanager group key of the incident with this id, if the store knows it.
+    pub fn incident_group(&self, id: &str) -> Result<Option<String>, StoreError> {
+        let (ids, id) = (self.incident_ids.clone(), id.as_bytes().to_vec());
+        let key = self
+            .guard
+            .run_blocking("incident index read", move || Ok(ids.get(id)?))?;
+        Ok(key.map(|k| String::from_utf8_lossy(&k).into_owned()))
+    }
+
     /// Waits until everything written before this call is on disk.
     pub async fn durable(&self) -> Result<(), StoreError> {
         self.committer.durable().await

@@ -173,6 +173,11 @@ impl Store {
     /// Writes a record of the way out; durable after the next [`Store::durable`].
     pub fn put_shown<T: Serialize>(&self, key: &str, value: &T) -> Result<(), StoreError> {
         let bytes = serde_json::to_vec(value).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        self.put_shown_raw(key, bytes)
+    }
+
+    /// [`Store::put_shown`] of a value already in JSON.
+    pub fn put_shown_raw(&self, key: &str, bytes: Vec<u8>) -> Result<(), StoreError> {
         let (tree, k) = (self.shown.clone(), key.as_bytes().to_vec());
         self.guard.run_blocking("shown write", move || {
             tree.insert(k, bytes)?;

@@ -79,16 +79,13 @@ async fn request_message(app: &TestApp, marker: &str) -> crate::recorder::Record
     let seen = app
         .recorder
         .wait_for("the request message", Duration::from_secs(30), |r| {
-            r.iter().any(|x| {
-                x.method == "POST" && x.text().contains(marker) && x.body["components"].is_array()
-            })
+            r.iter()
+                .any(|x| x.is_request_post() && x.text().contains(marker))
         })
         .await;
     seen.into_iter()
         .rev()
-        .find(|x| {
-            x.method == "POST" && x.text().contains(marker) && x.body["components"].is_array()
-        })
+        .find(|x| x.is_request_post() && x.text().contains(marker))
         .unwrap()
 }
 
@@ -162,10 +159,10 @@ async fn a_savepoint_from_a_page_runs_once_a_second_person_approves() {
 
     let reply = press(&app, button(&page, "Savepoint"), page_id, USER_ID).await;
     assert!(reply.contains("needs 1 approval"), "{reply}");
+    let request = request_message(&app, "Savepoint").await;
     let threads = app.recorder.calls("/threads");
     assert_eq!(threads.len(), 1, "one thread on the incident message");
     assert!(threads[0].path.contains(&page_id.to_string()));
-    let request = request_message(&app, "Savepoint").await;
     let shown = request.text();
     assert!(
         shown.contains(&format!("POST /jobs/{}/savepoints", job.id)),
@@ -593,10 +590,7 @@ async fn when_the_audit_log_cannot_be_written_nothing_is_requested_or_run() {
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert!(
-        !app.recorder
-            .requests()
-            .iter()
-            .any(|x| x.method == "POST" && x.body["components"].is_array()),
+        !app.recorder.requests().iter().any(|x| x.is_request_post()),
         "no request message was posted"
     );
     let state = crate::interactions::flink(&cluster.url, &format!("/jobs/{healthy}")).await;

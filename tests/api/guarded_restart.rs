@@ -59,9 +59,7 @@ impl Setup {
 fn request_posts(r: &Recorder, marker: &str) -> Vec<crate::recorder::Recorded> {
     r.requests()
         .into_iter()
-        .filter(|x| {
-            x.method == "POST" && x.text().contains(marker) && x.body["components"].is_array()
-        })
+        .filter(|x| x.is_request_post() && x.text().contains(marker))
         .collect()
 }
 
@@ -211,9 +209,7 @@ async fn a_request_that_expired_while_the_bot_was_down_is_expired_and_refused() 
 
 fn request_posts_in(r: &[crate::recorder::Recorded]) -> Vec<crate::recorder::Recorded> {
     r.iter()
-        .filter(|x| {
-            x.method == "POST" && x.text().contains("Savepoint") && x.body["components"].is_array()
-        })
+        .filter(|x| x.is_request_post() && x.text().contains("Savepoint"))
         .cloned()
         .collect()
 }

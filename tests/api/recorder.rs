@@ -44,6 +44,14 @@ pub struct Recorded {
 }
 
 impl Recorded {
+    /// A guarded request's message: its footer names the request ("request <id> · audited").
+    pub fn is_request_post(&self) -> bool {
+        self.method == "POST"
+            && self.body["embeds"][0]["footer"]["text"]
+                .as_str()
+                .is_some_and(|f| f.starts_with("request ") && f.ends_with("audited"))
+    }
+
     /// The embed and content as one string, for `contains` checks.
     pub fn text(&self) -> String {
         let mut s = self.body["content"].as_str().unwrap_or("").to_string();

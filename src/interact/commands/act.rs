@@ -8,7 +8,7 @@ use super::JobQuery;
 use crate::action::{ActionKind, SavepointFormat};
 use crate::guard::Target;
 use crate::interact::reply::{Refusal, Reply};
-use crate::interact::{requests, InteractState};
+use crate::interact::InteractState;
 use crate::policy::Actor;
 
 /// The subcommands, each with the job options and its own parameters.
@@ -119,19 +119,7 @@ pub async fn answer(
         link: None,
     };
     match guard.request(&actor, kind, target).await {
-        Ok(req) => {
-            requests::post(&state.http, &guard, &req, channel).await;
-            Reply::text(match req.approval.needed {
-                0 => format!(
-                    "{}: starting now; follow it on the request message.",
-                    req.plan.summary
-                ),
-                n => format!(
-                    "Requested: {}. It needs {n} approval(s) from someone else.",
-                    req.plan.summary
-                ),
-            })
-        }
+        Ok(req) => Reply::requested(&req),
         Err(r) => Reply::refusal(&Refusal::new(r.message)),
     }
 }

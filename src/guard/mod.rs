@@ -130,7 +130,7 @@ impl Guard {
                         "flink_unavailable",
                         format!(
                             "cannot check the job first ({}), so nothing was requested",
-                            crate::interact::commands::flink_problem(&e)
+                            e.brief()
                         ),
                     )
                 })?

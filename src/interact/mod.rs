@@ -292,17 +292,3 @@ pub fn start(
     };
     Ok(router)
 }
-
-/// What buttons can do on this deployment, as configured: answered at all when interactions
-/// can arrive (an application id and the gateway or the endpoint), guarded actions then too
-/// (the audit log and policy always exist), silences when an Alertmanager is configured.
-pub fn available(config: &Config) -> crate::buttons::Available {
-    let d = &config.discord;
-    let answers =
-        d.application_id.is_some() && (d.gateway != Some(false) || d.public_key.is_some());
-    crate::buttons::Available {
-        answers,
-        actions: answers,
-        silence: answers && config.alertmanager.url.is_some(),
-    }
-}

@@ -210,6 +210,28 @@ impl Store {
         }
     }
 
+    /// The incidents `keep` accepts, decoded (a scan of every incident record: for commands,
+    /// not for the paging path).
+    pub fn incidents_where<T, F>(&self, keep: F) -> Result<Vec<T>, StoreError>
+    where
+        T: DeserializeOwned + Send + 'static,
+        F: Fn(&T) -> bool + Send + 'static,
+    {
+        let tree = self.incidents.clone();
+        self.guard.run_blocking("incident scan", move || {
+            let mut out = Vec::new();
+            for item in tree.iter() {
+                let (_, v) = item?;
+                if let Ok(inc) = serde_json::from_slice::<T>(&v) {
+                    if keep(&inc) {
+                        out.push(inc);
+                    }
+                }
+            }
+            Ok(out)
+        })
+    }
+
     /// The Alertmanager group key of the incident with this id, if the store knows it.
     pub fn incident_group(&self, id: &str) -> Result<Option<String>, StoreError> {
         let (ids, id) = (self.incident_ids.clone(), id.as_bytes().to_vec());

@@ -34,6 +34,33 @@ pub enum SendError {
     Transient(String),
 }
 
+impl SendError {
+    /// Its label in `flink_chatops_delivery_attempts_total` (one of `DELIVERY_OUTCOMES`).
+    pub fn label(&self) -> &'static str {
+        match self {
+            SendError::RateLimited(_) => "rate_limited",
+            SendError::NotFound => "not_found",
+            SendError::Rejected { .. } => "rejected",
+            SendError::Transient(_) => "transient",
+        }
+    }
+
+    fn asked_to_wait(&self) -> Option<Duration> {
+        match self {
+            SendError::RateLimited(after) => Some(*after),
+            _ => None,
+        }
+    }
+}
+
+/// Counts one Discord request by its outcome.
+fn count(metrics: &crate::metrics::Metrics, result: Result<(), &SendError>) {
+    match result {
+        Ok(()) => metrics.delivery_attempt("ok", None),
+        Err(e) => metrics.delivery_attempt(e.label(), e.asked_to_wait()),
+    }
+}
+
 /// A page Discord will not take however often it is sent; the reason is for the operator.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("undeliverable: {reason}")]
@@ -202,7 +229,7 @@ pub async fn deliver(
                 .await
                 .map(|_| message_id),
         };
-        metrics.delivery_attempt(&result);
+        count(metrics, result.as_ref().map(|_| ()));
         let error = match result {
             Ok(id) => {
                 if let Some(h) = sink.health() {
@@ -270,7 +297,7 @@ where
         attempt += 1;
         let error = match op(*possibly_sent).await {
             Ok(v) => {
-                via.metrics.delivery_attempt(&Ok(0));
+                count(via.metrics, Ok(()));
                 if let Some(h) = via.sink.health() {
                     h.succeeded();
                 }
@@ -278,7 +305,7 @@ where
             }
             Err(e) => e,
         };
-        via.metrics.delivery_attempt(&Err(error.clone()));
+        count(via.metrics, Err(&error));
         if step::may_have_posted(&error) {
             *possibly_sent = true;
         }
@@ -332,5 +359,34 @@ fn minimal(msg: &Message) -> Message {
             ..Default::default()
         },
         buttons: msg.buttons.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outcome_labels_are_the_metrics_closed_set() {
+        let cases = [
+            (
+                SendError::RateLimited(Duration::from_secs(1)),
+                "rate_limited",
+            ),
+            (SendError::NotFound, "not_found"),
+            (
+                SendError::Rejected {
+                    status: 403,
+                    body: String::new(),
+                },
+                "rejected",
+            ),
+            (SendError::Transient("HTTP 502".into()), "transient"),
+        ];
+        for (error, want) in cases {
+            assert_eq!(error.label(), want);
+            assert!(crate::metrics::DELIVERY_OUTCOMES.contains(&want));
+        }
+        assert!(crate::metrics::DELIVERY_OUTCOMES.contains(&"ok"));
     }
 }

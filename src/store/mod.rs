@@ -47,7 +47,7 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 
 pub use audit::{AuditError, AuditLog};
-pub use commit::Committer;
+pub use commit::{CommitMetrics, Committer};
 pub use delivery::Delivered;
 pub use digests::LineChange;
 pub use due::DueItem;
@@ -252,7 +252,7 @@ impl Store {
     }
 
     /// The group-commit histograms, for `/metrics`.
-    pub fn commit_metrics(&self) -> &crate::metrics::CommitMetrics {
+    pub fn commit_metrics(&self) -> &CommitMetrics {
         &self.committer.metrics
     }
 

@@ -80,12 +80,12 @@ async fn request_message(app: &TestApp, marker: &str) -> crate::recorder::Record
         .recorder
         .wait_for("the request message", Duration::from_secs(30), |r| {
             r.iter()
-                .any(|x| x.is_request_post() && x.text().contains(marker))
+                .any(|x| x.is_request_post() && x.status == 200 && x.text().contains(marker))
         })
         .await;
     seen.into_iter()
         .rev()
-        .find(|x| x.is_request_post() && x.text().contains(marker))
+        .find(|x| x.is_request_post() && x.status == 200 && x.text().contains(marker))
         .unwrap()
 }
 
@@ -112,14 +112,20 @@ async fn request_edit(app: &TestApp, message_id: u64, what: &str, within: Durati
         .recorder
         .wait_for(what, within, |r| {
             r.iter().any(|x| {
-                x.method == "PATCH" && x.message_id == Some(message_id) && x.text().contains(what)
+                x.method == "PATCH"
+                    && x.status == 200
+                    && x.message_id == Some(message_id)
+                    && x.text().contains(what)
             })
         })
         .await;
     seen.into_iter()
         .rev()
         .find(|x| {
-            x.method == "PATCH" && x.message_id == Some(message_id) && x.text().contains(what)
+            x.method == "PATCH"
+                && x.status == 200
+                && x.message_id == Some(message_id)
+                && x.text().contains(what)
         })
         .unwrap()
         .text()

@@ -12,6 +12,7 @@
 //! to Running, and it writes the audit entry "executing" before that. Fail closed: when an
 //! audit entry cannot be written, the step does not happen.
 
+pub mod done;
 pub mod execute;
 mod note;
 pub mod request;
@@ -36,6 +37,7 @@ use crate::outbox::Post;
 use crate::policy::{Actor, Approval, Policy};
 use crate::silences::SilenceClient;
 use crate::store::{AuditLog, Store, With};
+pub use done::Done;
 pub use note::{silence_id_in, Note};
 pub use request::{Approved, Request, Run};
 

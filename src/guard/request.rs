@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::done::Done;
 use crate::action::Plan;
 use crate::chat::ChannelId;
 use crate::policy::{Actor, Approval, Progress, Refusal as PolicyRefusal};
@@ -49,8 +50,11 @@ pub enum Run {
         since: DateTime<Utc>,
     },
     Succeeded {
+        /// What chat shows (also what requests stored before `done` existed have).
         result: String,
         at: DateTime<Utc>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        done: Option<Done>,
     },
     Failed {
         reason: String,
@@ -234,9 +238,13 @@ impl Request {
         }
     }
 
-    pub fn finish(&mut self, outcome: Result<String, String>, now: DateTime<Utc>) {
+    pub fn finish(&mut self, outcome: Result<Done, String>, now: DateTime<Utc>) {
         self.run = match outcome {
-            Ok(result) => Run::Succeeded { result, at: now },
+            Ok(done) => Run::Succeeded {
+                result: done.to_string(),
+                at: now,
+                done: Some(done),
+            },
             Err(reason) => Run::Failed { reason, at: now },
         };
     }

@@ -93,8 +93,16 @@ fn two_other_people_make_it_ready_and_only_once() {
     );
     assert!(r.start(t), "the worker claims it");
     assert!(!r.start(t), "and nobody claims it twice");
-    r.finish(Ok("done".into()), t);
+    r.finish(
+        Ok(crate::guard::Done::Savepoint {
+            location: "file:/sp/1".into(),
+        }),
+        t,
+    );
     assert!(r.run.is_final());
+    assert!(
+        matches!(&r.run, Run::Succeeded { result, .. } if result == "savepoint at `file:/sp/1`")
+    );
 }
 
 #[test]

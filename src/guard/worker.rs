@@ -118,7 +118,7 @@ impl Guard {
             EventKind::Failed
         };
         let detail = match &outcome {
-            Ok(r) => json!({ "result": r }),
+            Ok(r) => json!({ "result": r.to_string(), "done": r }),
             Err(e) => json!({ "reason": e }),
         };
         if let Err(e) = self

@@ -9,6 +9,7 @@
 
 pub mod commands;
 pub mod endpoint;
+#[cfg(feature = "gateway")]
 pub mod gateway;
 pub mod jobs;
 pub mod press;
@@ -251,7 +252,7 @@ pub fn start(
         }
         return Ok(None);
     };
-    let gateway = d.gateway.unwrap_or(token.is_some());
+    let gateway = d.gateway_on(token.is_some(), crate::config::GATEWAY_BUILT);
     if gateway && token.is_none() {
         anyhow::bail!("key `discord.gateway`: the gateway needs a Discord token");
     }
@@ -285,6 +286,7 @@ pub fn start(
             }
         });
     }
+    #[cfg(feature = "gateway")]
     if gateway {
         let http = register::http_client(token, &d.api_base, Some(app_id));
         tokio::spawn(gateway::run(state.clone(), http));
@@ -307,8 +309,8 @@ pub fn start(
 /// (the audit log and policy always exist), silences when an Alertmanager is configured.
 pub fn available(config: &Config) -> crate::buttons::Available {
     let d = &config.discord;
-    let answers =
-        d.application_id.is_some() && (d.gateway != Some(false) || d.public_key.is_some());
+    let answers = d.application_id.is_some()
+        && (d.gateway_on(true, crate::config::GATEWAY_BUILT) || d.public_key.is_some());
     crate::buttons::Available {
         answers,
         actions: answers,

@@ -4,7 +4,8 @@
 #      database's doing, not a broken setup);
 #   2. the same copy plus one made-up advisory against a crate in Cargo.lock (smallvec, in both
 #      builds, every version affected) makes it fail, naming the advisory, in both builds;
-#   3. no database at all makes it fail, saying so (never a pass on an empty database).
+#   3. an exception in deny.toml that matches nothing (its reason has ended) makes it fail;
+#   4. no database at all makes it fail, saying so (never a pass on an empty database).
 # The tool is the one .ci/supply-chain installs (it installs it if missing: nothing is skipped).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -84,7 +85,23 @@ else
     not_ok "the endpoint-only build failed, but not on the made-up advisory"
 fi
 
-# 3. No database.
+# 3. A stale exception: deny.toml plus an ignore of an advisory no crate of ours has.
+sed 's/^ignore = \[/ignore = [\n    { id = "RUSTSEC-2020-0001", reason = "made up: matches nothing" },/' deny.toml >"$tmp/deny.toml"
+grep -q 'RUSTSEC-2020-0001' "$tmp/deny.toml" || {
+    echo "tests/supply_chain.sh: deny.toml has no 'ignore = [' line to add to" >&2
+    exit 1
+}
+if FLINK_CHATOPS_ADVISORY_DB=$SNAPSHOT FLINK_CHATOPS_SUPPLY_WORK=$tmp/work \
+    FLINK_CHATOPS_DENY_CONFIG=$tmp/deny.toml FLINK_CHATOPS_SUPPLY_ONLY=endpoint-only \
+    .ci/supply-chain >"$tmp/out" 2>&1; then
+    not_ok "an exception that matches nothing should fail the check"
+elif grep -q 'advisory-not-detected' "$tmp/out"; then
+    ok "an exception that matches nothing fails the check"
+else
+    not_ok "the check failed, but not on the stale exception"
+fi
+
+# 4. No database.
 if run "$tmp/nowhere"; then
     not_ok "a missing database should fail the check"
 elif grep -q 'advisory database is missing' "$tmp/out"; then

@@ -27,6 +27,7 @@ pub mod interact;
 pub mod listen;
 pub mod message;
 pub mod metrics;
+pub mod outbox;
 pub mod pipeline;
 pub mod policy;
 pub mod render;

@@ -23,6 +23,17 @@ pub enum FlinkError {
 }
 
 impl FlinkError {
+    /// What went wrong, in words fit for chat: no URL, no body, no internal detail.
+    pub fn brief(&self) -> String {
+        match self {
+            FlinkError::Timeout(ms) => format!("no answer within {ms} ms"),
+            FlinkError::Unreachable(_) => "the cluster is unreachable".into(),
+            FlinkError::Status { status: 404, .. } => "the cluster does not know this job".into(),
+            FlinkError::Status { status, .. } => format!("the cluster answered HTTP {status}"),
+            FlinkError::Decode(_) => "the cluster's answer was not understood".into(),
+        }
+    }
+
     pub fn is_not_found(&self) -> bool {
         matches!(self, FlinkError::Status { status: 404, .. })
     }

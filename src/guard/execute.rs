@@ -152,10 +152,7 @@ async fn savepoint(
         }
     };
     if let Err(e) = triggered {
-        return Err(format!(
-            "Flink refused the trigger: {}",
-            crate::interact::commands::flink_problem(&e)
-        ));
+        return Err(format!("Flink refused the trigger: {}", e.brief()));
     }
     let started = tokio::time::Instant::now();
     loop {
@@ -194,10 +191,7 @@ async fn cancel(c: &FlinkClient, job: &str) -> Result<String, String> {
             state.as_deref().unwrap_or("terminal")
         )),
         Ok(CancelOutcome::NotFound) => Err("Flink does not know this job any more".into()),
-        Err(e) => Err(format!(
-            "Flink refused the cancel: {}",
-            crate::interact::commands::flink_problem(&e)
-        )),
+        Err(e) => Err(format!("Flink refused the cancel: {}", e.brief())),
     }
 }
 
@@ -225,10 +219,7 @@ async fn dumps(c: &FlinkClient, task_managers: &[String]) -> Outcome {
     let mut notes = Vec::new();
     match c.jobmanager_thread_dump().await {
         Ok(d) => files.push(dump_file("JobManager", "jobmanager", &d)),
-        Err(e) => notes.push(format!(
-            "JobManager: {}",
-            crate::interact::commands::flink_problem(&e)
-        )),
+        Err(e) => notes.push(format!("JobManager: {}", e.brief())),
     }
     for tm in task_managers {
         match c.taskmanager_thread_dump(tm).await {
@@ -237,10 +228,7 @@ async fn dumps(c: &FlinkClient, task_managers: &[String]) -> Outcome {
                 &format!("taskmanager-{}", short(tm)),
                 &d,
             )),
-            Err(e) => notes.push(format!(
-                "TaskManager {tm}: {}",
-                crate::interact::commands::flink_problem(&e)
-            )),
+            Err(e) => notes.push(format!("TaskManager {tm}: {}", e.brief())),
         }
     }
     let cut: Vec<&Attachment> = files.iter().filter(|f| f.note.is_some()).collect();

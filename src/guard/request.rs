@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::action::Plan;
-use crate::chat::{ChannelId, MessageId};
+use crate::chat::ChannelId;
 use crate::policy::{Actor, Approval, Progress, Refusal as PolicyRefusal};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -26,9 +26,9 @@ pub struct Request {
     /// The alert's labels (silences match on them).
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
-    /// Where the request's message lives (a thread on the incident message, or the channel).
+    /// Where the request's message goes when it has no incident (else: the incident's thread;
+    /// where it went is the way out's record, see `outbox::Placed`).
     pub channel: ChannelId,
-    pub message: Option<MessageId>,
     pub created_at: DateTime<Utc>,
     /// The message the request came from.
     #[serde(default)]
@@ -119,7 +119,6 @@ impl Request {
             incident_id: None,
             labels: BTreeMap::new(),
             channel,
-            message: None,
             created_at: now,
             link: None,
         }

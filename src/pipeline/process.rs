@@ -154,6 +154,11 @@ impl Pipeline {
                         batch: &batch,
                         refill: refill.as_ref().map(|d| (d, &newest.body[..])),
                         digest: line,
+                        // Kept so the incident's state line can change without a new render.
+                        shown: Some((
+                            crate::outbox::page_key(&inc.id),
+                            serde_json::to_vec(&message).unwrap_or_default(),
+                        )),
                     },
                     "a delivery",
                 )
@@ -180,6 +185,7 @@ impl Pipeline {
             i.id == due.incident_id && !i.is_resolved() && i.notifications == due.notifications
         });
         let mut next = None;
+        let mut shown = None;
         if let (Some(inc), Ok(hook)) = (still, Webhook::parse(&body)) {
             if let Some(message_id) = inc.message_id {
                 let target = self.target(&hook);
@@ -194,6 +200,12 @@ impl Pipeline {
                     rank,
                 };
                 let sent = self.send(&inc, delivery, page, false).await;
+                if sent.is_ok() {
+                    shown = Some((
+                        crate::outbox::page_key(&inc.id),
+                        serde_json::to_vec(&message).unwrap_or_default(),
+                    ));
+                }
                 match sent {
                     Ok(_) if !facts.is_complete() && due.attempt < REFILL_ATTEMPTS => {
                         next = self.refill_item(key, &inc, due.attempt + 1);
@@ -209,6 +221,9 @@ impl Pipeline {
             self.store.remove_due(&due.key)?;
             if let Some(d) = &next {
                 self.store.schedule_due(d, &body)?;
+            }
+            if let Some((k, v)) = &shown {
+                self.store.put_shown_raw(k, v.clone())?;
             }
             Ok(())
         })
@@ -287,7 +302,7 @@ impl Pipeline {
             inc.channel_id,
             delivery,
             page.message,
-            &inc.id,
+            &deliver::Tag::incident(&inc.id),
             possibly_sent,
         )
         .instrument(crate::telemetry::incident_span(&inc.id))

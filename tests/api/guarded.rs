@@ -79,16 +79,13 @@ async fn request_message(app: &TestApp, marker: &str) -> crate::recorder::Record
     let seen = app
         .recorder
         .wait_for("the request message", Duration::from_secs(30), |r| {
-            r.iter().any(|x| {
-                x.method == "POST" && x.text().contains(marker) && x.body["components"].is_array()
-            })
+            r.iter()
+                .any(|x| x.is_request_post() && x.text().contains(marker))
         })
         .await;
     seen.into_iter()
         .rev()
-        .find(|x| {
-            x.method == "POST" && x.text().contains(marker) && x.body["components"].is_array()
-        })
+        .find(|x| x.is_request_post() && x.text().contains(marker))
         .unwrap()
 }
 
@@ -162,10 +159,10 @@ async fn a_savepoint_from_a_page_runs_once_a_second_person_approves() {
 
     let reply = press(&app, button(&page, "Savepoint"), page_id, USER_ID).await;
     assert!(reply.contains("needs 1 approval"), "{reply}");
+    let request = request_message(&app, "Savepoint").await;
     let threads = app.recorder.calls("/threads");
     assert_eq!(threads.len(), 1, "one thread on the incident message");
     assert!(threads[0].path.contains(&page_id.to_string()));
-    let request = request_message(&app, "Savepoint").await;
     let shown = request.text();
     assert!(
         shown.contains(&format!("POST /jobs/{}/savepoints", job.id)),
@@ -593,10 +590,7 @@ async fn when_the_audit_log_cannot_be_written_nothing_is_requested_or_run() {
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert!(
-        !app.recorder
-            .requests()
-            .iter()
-            .any(|x| x.method == "POST" && x.body["components"].is_array()),
+        !app.recorder.requests().iter().any(|x| x.is_request_post()),
         "no request message was posted"
     );
     let state = crate::interactions::flink(&cluster.url, &format!("/jobs/{healthy}")).await;
@@ -642,4 +636,158 @@ impl Drop for FullDisk {
             .arg(&self.dir)
             .status();
     }
+}
+
+/// Writes that succeeded (Discord answered 2xx), of calls matching `pred`.
+fn landed(app: &TestApp, pred: impl Fn(&crate::recorder::Recorded) -> bool) -> usize {
+    app.recorder
+        .requests()
+        .iter()
+        .filter(|x| (200..300).contains(&x.status) && pred(x))
+        .count()
+}
+
+#[tokio::test]
+async fn a_discord_outage_while_an_approved_savepoint_runs_loses_nothing_and_doubles_nothing() {
+    let cluster = Cluster::get("2.3");
+    let job = OwnJob::start(&cluster, "chatops-outbox-outage").await;
+    let app = bot(&cluster, &[]).await;
+    let name = cluster.config().name;
+    let page = page(&app, &name, &job.id).await;
+    let page_id = page.message_id.unwrap();
+    let reply = press(&app, button(&page, "Savepoint"), page_id, USER_ID).await;
+    assert!(reply.contains("needs 1 approval"), "{reply}");
+    let request = request_message(&app, "Savepoint").await;
+    let request_id = request.message_id.unwrap();
+
+    // Discord answers 500 to every write for 30 s, starting right before the approval.
+    let outage = Duration::from_secs(30);
+    app.recorder.outage(outage);
+    let started = Instant::now();
+    let approved = press(&app, &vote(&request, "Approve"), request_id, MALLORY).await;
+    assert!(approved.contains("Approved"), "{approved}");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while job.savepoints_on_disk().is_empty() {
+        assert!(Instant::now() < deadline, "no savepoint");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(
+        started.elapsed() < outage,
+        "the savepoint is written while Discord fails"
+    );
+
+    let done = request_edit(&app, request_id, "✅", Duration::from_secs(120)).await;
+    assert!(done.contains("savepoint at `file:"), "{done}");
+    assert!(
+        started.elapsed() >= outage,
+        "shown only after Discord recovered"
+    );
+    app.recorder
+        .wait_for("the incident's state line", Duration::from_secs(60), |r| {
+            r.iter().any(|x| {
+                x.method == "PATCH"
+                    && x.status == 200
+                    && x.message_id == Some(page_id)
+                    && x.text().contains("Savepoint: done")
+            })
+        })
+        .await;
+    let failed = app
+        .recorder
+        .requests()
+        .iter()
+        .filter(|x| x.status == 500)
+        .count();
+    assert!(failed > 0, "the outage was seen");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        landed(&app, |x| x.is_request_post()),
+        1,
+        "one request message"
+    );
+    assert_eq!(
+        landed(&app, |x| x.method == "POST"
+            && x.path.ends_with("/messages")),
+        2,
+        "the page and the request, nothing else posted"
+    );
+    assert_eq!(job.savepoints_on_disk().len(), 1, "one savepoint");
+    let audit = audit_text(&app, &job.id).await;
+    assert_eq!(audit.matches("executing").count(), 1, "one run: {audit}");
+}
+
+#[tokio::test]
+async fn rate_limits_on_the_thread_the_request_and_the_result_are_waited_out_once_each() {
+    use crate::recorder::{Fault, On};
+    let cluster = Cluster::get("2.3");
+    let job = OwnJob::start(&cluster, "chatops-outbox-429").await;
+    let app = bot(&cluster, &[]).await;
+    let name = cluster.config().name;
+    let page = page(&app, &name, &job.id).await;
+    let page_id = page.message_id.unwrap();
+    let limited = Fault::RateLimited { retry_after: 2.0 };
+    let on = |method, path, text| On { method, path, text };
+    app.recorder
+        .inject_on(on("POST", "/threads", None), limited.clone());
+    app.recorder.inject_on(
+        on("POST", "/messages", Some("Requested by")),
+        limited.clone(),
+    );
+    app.recorder
+        .inject_on(on("PATCH", "/messages/", Some("✅")), limited);
+
+    press(&app, button(&page, "Savepoint"), page_id, USER_ID).await;
+    let request = request_message(&app, "Savepoint").await;
+    let request_id = request.message_id.unwrap();
+    press(&app, &vote(&request, "Approve"), request_id, MALLORY).await;
+    let done = request_edit(&app, request_id, "✅", Duration::from_secs(90)).await;
+    assert!(done.contains("savepoint at `file:"), "{done}");
+
+    let all = app.recorder.requests();
+    // Each 429 was followed by the same call, no sooner than Discord asked.
+    for (what, is) in [
+        (
+            "thread",
+            Box::new(|x: &crate::recorder::Recorded| x.path.ends_with("/threads"))
+                as Box<dyn Fn(&crate::recorder::Recorded) -> bool>,
+        ),
+        ("request post", Box::new(|x| x.is_request_post())),
+        (
+            "result edit",
+            Box::new(|x| x.method == "PATCH" && x.text().contains("✅")),
+        ),
+    ] {
+        let calls: Vec<_> = all.iter().filter(|x| is(x)).collect();
+        assert_eq!(calls[0].status, 429, "{what}: first answered 429");
+        let ok: Vec<_> = calls.iter().filter(|x| x.status < 300).collect();
+        assert_eq!(ok.len(), 1, "{what}: done once: {calls:?}");
+        let waited = ok[0].at - calls[0].at;
+        assert!(
+            waited >= Duration::from_millis(1_900),
+            "{what}: waited {waited:?}"
+        );
+    }
+    assert_eq!(job.savepoints_on_disk().len(), 1);
+}
+
+#[tokio::test]
+async fn a_command_for_a_job_with_an_open_incident_puts_the_request_in_its_thread() {
+    let cluster = Cluster::get("2.3");
+    let job = OwnJob::start(&cluster, "chatops-command-thread").await;
+    let app = bot(&cluster, &[]).await;
+    let name = cluster.config().name;
+    let page = page(&app, &name, &job.id).await;
+    let page_id = page.message_id.unwrap();
+    let request = command_request(&app, "savepoint", &job.id, "Savepoint", 1).await;
+    // A thread started from a message has the message's id.
+    assert_eq!(
+        request.channel_id, page_id,
+        "the request is in the incident's thread, not the channel"
+    );
+    let threads = app.recorder.calls("/threads");
+    assert_eq!(threads.len(), 1, "{threads:?}");
+    // A second request finds the same thread (Discord's 160004 is not needed to find it).
+    let again = command_request(&app, "cancel", &job.id, "Cancel", 2).await;
+    assert_eq!(again.channel_id, page_id);
+    assert_eq!(app.recorder.calls("/threads").len(), 1);
 }

@@ -147,8 +147,8 @@ impl Available {
     /// silences when an Alertmanager is configured.
     pub fn from_config(config: &crate::config::Config) -> Available {
         let d = &config.discord;
-        let answers =
-            d.application_id.is_some() && (d.gateway != Some(false) || d.public_key.is_some());
+        let answers = d.application_id.is_some()
+            && (d.gateway_on(true, crate::config::GATEWAY_BUILT) || d.public_key.is_some());
         let policy = crate::policy::Policy::new(&config.policy);
         let closed = crate::config::policy::ACTIONS
             .iter()

@@ -39,7 +39,7 @@ impl DiscordSink {
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(15))
             .build()
-            .expect("a reqwest client with rustls builds");
+            .expect("the HTTP client builds (its TLS backend initialises)");
         let raw = token.expose_secret().trim();
         let token = if raw.starts_with("Bot ") || raw.starts_with("Bearer ") {
             SecretString::from(raw.to_string())

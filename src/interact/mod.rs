@@ -9,6 +9,7 @@
 
 pub mod commands;
 pub mod endpoint;
+#[cfg(feature = "gateway")]
 pub mod gateway;
 pub mod jobs;
 pub mod press;
@@ -250,7 +251,7 @@ pub fn start(
         }
         return Ok(None);
     };
-    let gateway = d.gateway.unwrap_or(token.is_some());
+    let gateway = d.gateway_on(token.is_some(), crate::config::GATEWAY_BUILT);
     if gateway && token.is_none() {
         anyhow::bail!("key `discord.gateway`: the gateway needs a Discord token");
     }
@@ -276,6 +277,7 @@ pub fn start(
             }
         });
     }
+    #[cfg(feature = "gateway")]
     if gateway {
         let http = register::http_client(token, &d.api_base, Some(app_id));
         tokio::spawn(gateway::run(state.clone(), http));

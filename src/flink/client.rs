@@ -202,7 +202,8 @@ fn parse_base(url: &str) -> Result<Url, String> {
     Url::parse(&with_slash).map_err(|e| format!("{url:?} is not a URL: {e}"))
 }
 
-/// Job and vertex ids are 32 hex digits; anything else must not be spliced into a path.
+/// Job and vertex ids are 32 hex digits, TaskManager ids longer and alphanumeric; only short
+/// alphanumeric ids (at most 64) are spliced into a path.
 pub(crate) fn segment(id: &str) -> Result<&str, FlinkError> {
     if !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric()) {
         Ok(id)

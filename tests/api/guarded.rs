@@ -740,7 +740,12 @@ async fn rate_limits_on_the_thread_the_request_and_the_result_are_waited_out_onc
         limited.clone(),
     );
     app.recorder
-        .inject_on(on("PATCH", "/messages/", Some("✅")), limited);
+        .inject_on(on("PATCH", "/messages/", Some("✅")), limited.clone());
+    app.recorder
+        .inject_on(on("PATCH", "/messages/", Some("Savepoint: done")), limited);
+    // After its 429, the thread also meets a 500 once: retried, still one thread.
+    app.recorder
+        .inject_on(on("POST", "/threads", None), Fault::ServerError);
 
     press(&app, button(&page, "Savepoint"), page_id, USER_ID).await;
     let request = request_message(&app, "Savepoint").await;
@@ -748,6 +753,15 @@ async fn rate_limits_on_the_thread_the_request_and_the_result_are_waited_out_onc
     press(&app, &vote(&request, "Approve"), request_id, MALLORY).await;
     let done = request_edit(&app, request_id, "✅", Duration::from_secs(90)).await;
     assert!(done.contains("savepoint at `file:"), "{done}");
+    app.recorder
+        .wait_for("the state line", Duration::from_secs(30), |r| {
+            r.iter().any(|x| {
+                x.status == 200
+                    && x.message_id == Some(page_id)
+                    && x.text().contains("Savepoint: done")
+            })
+        })
+        .await;
 
     let all = app.recorder.requests();
     // Each 429 was followed by the same call, no sooner than Discord asked.
@@ -758,6 +772,14 @@ async fn rate_limits_on_the_thread_the_request_and_the_result_are_waited_out_onc
                 as Box<dyn Fn(&crate::recorder::Recorded) -> bool>,
         ),
         ("request post", Box::new(|x| x.is_request_post())),
+        (
+            "state line",
+            Box::new(move |x| {
+                x.method == "PATCH"
+                    && x.message_id == Some(page_id)
+                    && x.text().contains("Savepoint: done")
+            }),
+        ),
         (
             "result edit",
             Box::new(|x| x.method == "PATCH" && x.text().contains("✅")),
@@ -796,4 +818,66 @@ async fn a_command_for_a_job_with_an_open_incident_puts_the_request_in_its_threa
     let again = command_request(&app, "cancel", &job.id, "Cancel", 2).await;
     assert_eq!(again.channel_id, page_id);
     assert_eq!(app.recorder.calls("/threads").len(), 1);
+}
+
+#[tokio::test]
+async fn thread_dump_files_reach_the_thread_once_through_a_429_and_a_500() {
+    use crate::recorder::{Fault, On};
+    let cluster = Cluster::get("2.3");
+    let job = OwnJob::start(&cluster, "chatops-outbox-files").await;
+    let app = bot(&cluster, &[]).await;
+    let on = On {
+        method: "POST",
+        path: "/messages",
+        text: Some("Files for request"),
+    };
+    app.recorder
+        .inject_on(on.clone(), Fault::RateLimited { retry_after: 1.0 });
+    app.recorder.inject_on(on, Fault::ServerError);
+
+    let (answer, _, _) = ask(
+        &app,
+        payloads::command("threaddump", &[("job", json!(job.id))]),
+    )
+    .await;
+    assert!(text(&answer).contains("starting now"), "{answer}");
+    let request = request_message(&app, "Thread dump").await;
+    let done = request_edit(
+        &app,
+        request.message_id.unwrap(),
+        "✅",
+        Duration::from_secs(60),
+    )
+    .await;
+    assert!(done.contains("thread dump(s) attached"), "{done}");
+    let seen = app
+        .recorder
+        .wait_for("the files", Duration::from_secs(30), |r| {
+            r.iter().any(|x| {
+                x.status == 200 && x.method == "POST" && x.text().contains("Files for request")
+            })
+        })
+        .await;
+    let tries: Vec<_> = seen
+        .iter()
+        .filter(|x| x.method == "POST" && x.text().contains("Files for request"))
+        .collect();
+    let statuses: Vec<u16> = tries.iter().map(|x| x.status).collect();
+    assert_eq!(statuses, [429, 500, 200], "waited, retried, posted once");
+    let posted = tries[2];
+    assert_eq!(
+        posted.channel_id, request.channel_id,
+        "under the request's message"
+    );
+    assert!(!posted.files.is_empty());
+    assert!(posted
+        .files
+        .iter()
+        .all(|(name, bytes)| name.ends_with("-threads.txt") && !bytes.is_empty()));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        landed(&app, |x| x.method == "POST"
+            && x.text().contains("Files for request")),
+        1
+    );
 }

@@ -881,3 +881,82 @@ async fn thread_dump_files_reach_the_thread_once_through_a_429_and_a_500() {
         1
     );
 }
+
+#[tokio::test]
+async fn a_storm_digest_and_an_action_in_one_channel_each_keep_their_own_message() {
+    use crate::recorder::{RateLimits, Recorder};
+    let cluster = Cluster::get("2.3");
+    let job = OwnJob::start(&cluster, "chatops-outbox-storm").await;
+    // Discord's real per-channel limits: the digest's edits and the request's wait in one bucket.
+    let recorder = Recorder::start().await;
+    recorder.rate_limit(Some(RateLimits::DISCORD));
+    let mut opts = options(vec![(cluster.config().name, cluster.url.clone())]);
+    opts.recorder = Some(recorder);
+    opts.digest_after = Some(3);
+    let oncall = format!("[\"role:{ROLE_ONCALL}\"]");
+    opts.extra
+        .push(("FLINK_CHATOPS__POLICY__REQUESTERS".into(), oncall.clone()));
+    opts.extra
+        .push(("FLINK_CHATOPS__POLICY__APPROVERS".into(), oncall));
+    opts.extra.push((
+        "FLINK_CHATOPS__POLICY__ACTIONS__SAVEPOINT__APPROVALS".into(),
+        "0".into(),
+    ));
+    let app = spawn_app(opts).await;
+
+    const STORM: usize = 20;
+    for i in 0..STORM {
+        let body = webhook(
+            json!({"alertname": format!("StormLag{i:02}"), "severity": "warning", "job_name": format!("storm-{i:02}")}),
+        );
+        assert_eq!(
+            app.post_webhook(body, Some(WEBHOOK_TOKEN)).await.status(),
+            200
+        );
+    }
+    // A command in the same channel, about a job with no incident: its request goes there too.
+    let (answer, _, _) = ask(
+        &app,
+        payloads::command("savepoint", &[("job", json!(job.id))]),
+    )
+    .await;
+    assert!(text(&answer).contains("starting now"), "{answer}");
+    let request = request_message(&app, "Savepoint").await;
+    let request_id = request.message_id.unwrap();
+    let done = request_edit(&app, request_id, "✅", Duration::from_secs(120)).await;
+    assert!(done.contains("savepoint at `file:"), "{done}");
+    let seen = app
+        .recorder
+        .wait_for("the whole storm", Duration::from_secs(120), |r| {
+            r.iter().any(|x| {
+                x.status == 200
+                    && x.embed()["title"]
+                        .as_str()
+                        .is_some_and(|t| t.starts_with("Storm digest: 17 incidents"))
+            })
+        })
+        .await;
+    let digest_id = seen
+        .iter()
+        .find(|x| x.status == 200 && x.text().contains("Storm digest"))
+        .and_then(|x| x.message_id)
+        .unwrap();
+    assert_ne!(digest_id, request_id);
+    // One writer per message: the digest's writes only ever show the digest, the request's
+    // only the request.
+    for x in app.recorder.requests().iter().filter(|x| x.status == 200) {
+        if x.message_id == Some(digest_id) {
+            assert!(x.text().contains("Storm digest"), "{}", x.text());
+        }
+        if x.message_id == Some(request_id) {
+            assert!(x.is_request_post() || x.text().contains("Savepoint"));
+            assert!(!x.text().contains("Storm digest"));
+        }
+    }
+    assert_eq!(landed(&app, |x| x.is_request_post()), 1);
+    let (limited, _) = app.recorder.rate_limited();
+    assert_eq!(
+        limited, 0,
+        "the bot waits for the bucket instead of hitting 429s"
+    );
+}

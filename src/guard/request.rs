@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::done::Done;
 use crate::action::Plan;
-use crate::chat::ChannelId;
+use crate::chat::{ChannelId, MessageId};
 use crate::policy::{Actor, Approval, Progress, Refusal as PolicyRefusal};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -30,6 +30,10 @@ pub struct Request {
     /// Where the request's message goes when it has no incident (else: the incident's thread;
     /// where it went is the way out's record, see `outbox::Placed`).
     pub channel: ChannelId,
+    /// The message of a request stored before the outbox (then in `channel`): the way out
+    /// adopts it instead of posting a second one. Never written now.
+    #[serde(default, rename = "message", skip_serializing)]
+    pub legacy_message: Option<MessageId>,
     pub created_at: DateTime<Utc>,
     /// The message the request came from.
     #[serde(default)]
@@ -123,6 +127,7 @@ impl Request {
             incident_id: None,
             labels: BTreeMap::new(),
             channel,
+            legacy_message: None,
             created_at: now,
             link: None,
         }

@@ -179,3 +179,15 @@ fn a_question_is_answered_by_the_requester_only() {
         "an unanswered question expires too"
     );
 }
+
+#[test]
+fn a_request_stored_before_the_outbox_keeps_its_message_and_it_is_never_written_again() {
+    let mut stored = serde_json::to_value(request(1)).unwrap();
+    assert!(stored.get("message").is_none(), "not written: {stored}");
+    stored["message"] = serde_json::json!(1300000000000000002u64);
+    let old: Request = serde_json::from_value(stored).unwrap();
+    assert_eq!(
+        old.legacy_message,
+        Some(crate::chat::MessageId(1300000000000000002))
+    );
+}

@@ -81,7 +81,12 @@ impl Pipeline {
             }
         };
         let key = outbox::request_key(id);
-        let placed: Option<Placed> = self.store.shown(&key).ok().flatten();
+        let placed: Option<Placed> = self.store.shown(&key).ok().flatten().or_else(|| {
+            req.legacy_message.map(|m| Placed {
+                channel: req.channel.0,
+                message_id: m.0,
+            })
+        });
         let msg = crate::guard::view::message(&req);
         let tag = Tag {
             nonce: outbox::nonce('r', id),

@@ -48,6 +48,8 @@ pub struct Pipeline {
     digests: digest::Digests,
     metrics: Arc<crate::metrics::Metrics>,
     shutdown: Shutdown,
+    /// Buttons and commands are answered, so an incident's state line can change.
+    interactions: bool,
 }
 
 /// Set by [`Pipeline::stop`]: workers finish the work item they hold (delivered and recorded),
@@ -103,7 +105,9 @@ impl Pipeline {
         wake: Arc<Notify>,
         metrics: Arc<crate::metrics::Metrics>,
     ) -> Pipeline {
+        let interactions = crate::buttons::Available::from_config(&config).answers;
         Pipeline {
+            interactions,
             store,
             clusters,
             renderer,

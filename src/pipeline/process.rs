@@ -154,11 +154,7 @@ impl Pipeline {
                         batch: &batch,
                         refill: refill.as_ref().map(|d| (d, &newest.body[..])),
                         digest: line,
-                        // Kept so the incident's state line can change without a new render.
-                        shown: Some((
-                            crate::outbox::page_key(&inc.id),
-                            serde_json::to_vec(&message).unwrap_or_default(),
-                        )),
+                        shown: self.page_copy(&inc, &message),
                     },
                     "a delivery",
                 )
@@ -201,10 +197,7 @@ impl Pipeline {
                 };
                 let sent = self.send(&inc, delivery, page, false).await;
                 if sent.is_ok() {
-                    shown = Some((
-                        crate::outbox::page_key(&inc.id),
-                        serde_json::to_vec(&message).unwrap_or_default(),
-                    ));
+                    shown = self.page_copy(&inc, &message);
                 }
                 match sent {
                     Ok(_) if !facts.is_complete() && due.attempt < REFILL_ATTEMPTS => {
@@ -241,6 +234,18 @@ impl Pipeline {
             group_key: key.to_string(),
             attempt,
             notifications: inc.notifications,
+        })
+    }
+
+    /// The message as sent, kept so the incident's state line can change without a new render
+    /// (see `outbox.rs`). Only where buttons and commands can change it: a rich page is about
+    /// 5 KB of JSON, which a bot without interactions would keep for nothing.
+    fn page_copy(&self, inc: &Incident, message: &Message) -> Option<(String, Vec<u8>)> {
+        self.interactions.then(|| {
+            (
+                crate::outbox::page_key(&inc.id),
+                serde_json::to_vec(message).unwrap_or_default(),
+            )
         })
     }
 

@@ -1,4 +1,4 @@
-//! HTTP routes: the Alertmanager webhook and the probes.
+//! HTTP routes: the Alertmanager webhook, the probes and `/metrics`.
 //!
 //! `/healthz` touches nothing but the process: it answers as long as the runtime does.
 //! `/readyz` never waits for the store longer than `storage.timeout_ms`.
@@ -6,8 +6,8 @@
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::StatusCode;
-use axum::response::IntoResponse;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::json;
@@ -18,7 +18,7 @@ pub fn router(intake: Arc<IntakeState>, sink: &'static str) -> Router {
     Router::new()
         .route("/alertmanager", post(intake::alertmanager))
         .route("/healthz", get(|| async { "ok" }))
-        .route("/metrics", get(crate::metrics::scrape))
+        .route("/metrics", get(scrape))
         .route(
             "/readyz",
             get(move |state: State<Arc<IntakeState>>| readyz(state, sink)),
@@ -44,4 +44,18 @@ async fn readyz(State(state): State<Arc<IntakeState>>, sink: &'static str) -> im
             Json(json!({ "status": "unavailable", "error": error, "pending": pending })),
         ),
     }
+}
+
+/// `GET /metrics` in the Prometheus text format.
+pub async fn scrape(State(state): State<Arc<IntakeState>>) -> Response {
+    // Counting the inbox walks it (sled keeps no count), so render off the async workers.
+    let body = tokio::task::spawn_blocking(move || state.metrics.render(&state.store))
+        .await
+        .unwrap_or_default();
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, prometheus::TEXT_FORMAT)],
+        body,
+    )
+        .into_response()
 }

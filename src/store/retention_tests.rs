@@ -116,6 +116,7 @@ fn deliver(store: &Store, i: &Incident, line: Option<&[u8]>) {
                 channel: i.channel_id,
                 line,
             }),
+            shown: None,
         })
         .unwrap();
 }

@@ -134,6 +134,7 @@ async fn notify(
             batch: entries,
             refill: None,
             digest: LineChange::Keep,
+            shown: None,
         })
         .unwrap();
     inc

@@ -259,6 +259,17 @@ impl AuditLog {
 
     /// Copies the store's entries up to `upto` to the export file (blocking).
     fn export_upto(&self, upto: u64) -> Result<(), AuditError> {
+        // A new entry the export already has a number for: the store was replaced (or wiped)
+        // without its audit log. Refuse rather than let the copy and the store part ways.
+        if let Some(last) = self.exporter.last().filter(|l| l.seq >= upto) {
+            if self.store.audit_get(last.seq)?.map(|e| e.hash) != Some(last.hash) {
+                return Err(AuditError::Export(format!(
+                    "the store's audit log does not hold entry {} of the export {}: the store was replaced without its audit log (restore it with `flink-chatops restore`, or move the export and head files aside to start new ones)",
+                    last.seq,
+                    self.exporter.path().display()
+                )));
+            }
+        }
         let store = self.store.clone();
         self.exporter
             .catch_up(upto, |from, n| store.audit_range(from, n))

@@ -153,3 +153,29 @@ async fn a_head_that_cannot_be_published_fails_the_record() {
     // The entry itself is durable: the log shows the step that was then refused.
     assert_eq!(store.audit_last().unwrap().unwrap().seq, 1);
 }
+
+#[tokio::test]
+async fn a_store_behind_its_export_refuses_to_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let head_file = dir.path().join("audit-head.jsonl");
+    let store = Store::open(&dir.path().join("store")).unwrap();
+    let log = AuditLog::open(store.clone(), None, head_file.clone()).unwrap();
+    for n in 1..=3 {
+        log.record(event(n, "j1"), n as i64).await.unwrap();
+    }
+    // Another (empty) store under the same export and heads: a wiped or replaced store.
+    let other = Store::open(&dir.path().join("other")).unwrap();
+    let log = AuditLog::open(other.clone(), None, head_file).unwrap();
+    assert!(matches!(
+        log.verify().unwrap(),
+        Err(Break::CutTail {
+            published: 3,
+            last: 0
+        })
+    ));
+    let err = log.record(event(4, "j1"), 4).await.unwrap_err();
+    assert!(
+        err.to_string().contains("replaced without its audit log"),
+        "{err}"
+    );
+}

@@ -167,6 +167,8 @@ pub async fn restore(config: &Config, input: &Path, force: bool) -> anyhow::Resu
         eprintln!("the old store was moved to {}", aside.display());
     }
     std::fs::rename(&scratch, target)?;
+    // sled's last handle on the new store (a thread of its own) may still be letting go.
+    wait_unlocked(&target.join("db")).await?;
     let store = super::audit::open_store(target)?;
     // The audit entries written after the backup are in the export beside the head file.
     let export = crate::audit::export::path_beside(&config.audit.head_file(target));
@@ -206,6 +208,18 @@ fn in_use(db: &Path) -> anyhow::Result<bool> {
     // SAFETY: flock on a descriptor this function owns; the lock goes with the file.
     let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
     Ok(rc != 0)
+}
+
+/// Waits (at most 10 s) until no handle holds sled's lock on `db`.
+async fn wait_unlocked(db: &Path) -> anyhow::Result<()> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while in_use(db)? {
+        if std::time::Instant::now() > deadline {
+            bail!("{} is still locked by another process", db.display());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    Ok(())
 }
 
 fn sibling(path: &Path, suffix: &str) -> PathBuf {
@@ -345,13 +359,7 @@ pub async fn compact(config: &Config, min_ratio: f64, min_bytes: u64) -> anyhow:
     })
     .await??;
     // sled releases its lock when the last handle (the commit task's) is gone.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while in_use(&target.join("db"))? {
-        if std::time::Instant::now() > deadline {
-            bail!("the store at {} is still locked", target.display());
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    wait_unlocked(&target.join("db")).await?;
     let old = sibling(target, ".before-compact");
     std::fs::rename(target, &old)?;
     std::fs::rename(&scratch, target)?;

@@ -28,7 +28,12 @@ impl LiveBot {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("bot.toml");
         let public_key = hex::encode(key().verifying_key().to_bytes());
-        let toml = config_toml(&AppOptions::default(), &recorder.base_url, dir.path(), free_port())
+        // Storm digests off: each page is its own message, so "delivered once" is countable.
+        let opts = AppOptions {
+            digest_after: Some(0),
+            ..Default::default()
+        };
+        let toml = config_toml(&opts, &recorder.base_url, dir.path(), free_port())
             .replace(
                 "[discord]\n",
                 &format!("[discord]\napplication_id = {APP_ID}\npublic_key = \"{public_key}\"\ngateway = false\n"),

@@ -29,6 +29,7 @@ pub mod message;
 pub mod metrics;
 pub mod pipeline;
 pub mod policy;
+pub mod readiness;
 pub mod render;
 pub mod server;
 pub mod severity;

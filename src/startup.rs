@@ -97,8 +97,18 @@ impl Application {
                     config.server.listen
                 )
             })?;
-        let interactions =
-            crate::interact::start(&config, &secrets, env, clusters.clone(), store.clone())?;
+        let gateway = Arc::new(crate::readiness::GatewayHealth::new());
+        let interactions = crate::interact::start(
+            &config,
+            &secrets,
+            env,
+            clusters.clone(),
+            store.clone(),
+            gateway.clone(),
+        )?;
+        if gateway.is_on() {
+            metrics.register(gateway.collectors())?;
+        }
         let pipeline = Arc::new(Pipeline::new(
             store.clone(),
             clusters,
@@ -109,7 +119,7 @@ impl Application {
             metrics,
         ));
         spawn_pipeline(pipeline.clone())?;
-        let mut router = crate::server::router(intake, sink_name);
+        let mut router = crate::server::router(intake, sink_name, gateway);
         if let Some(interactions) = interactions {
             router = router.merge(interactions);
         }

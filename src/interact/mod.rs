@@ -240,6 +240,7 @@ pub fn start(
     env: &std::collections::HashMap<String, String>,
     clusters: Clusters,
     store: Store,
+    gateway_health: Arc<crate::readiness::GatewayHealth>,
 ) -> anyhow::Result<Option<axum::Router>> {
     let d = &config.discord;
     let token = secrets.discord_token.as_ref();
@@ -287,7 +288,9 @@ pub fn start(
     }
     if gateway {
         let http = register::http_client(token, &d.api_base, Some(app_id));
-        tokio::spawn(gateway::run(state.clone(), http));
+        let options = gateway::Options::from_config(d);
+        gateway_health.start(d.public_key.is_some());
+        tokio::spawn(gateway::run(state.clone(), http, options, gateway_health));
         tracing::info!("interactions: gateway on");
     }
     let router = match &d.public_key {

@@ -19,6 +19,7 @@ mod diagnosis;
 mod enrichment;
 mod exception_history;
 mod gateway;
+mod gateway_supervision;
 mod guarded;
 mod guarded_restart;
 mod intake;

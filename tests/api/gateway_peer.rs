@@ -40,6 +40,8 @@ pub enum Behaviour {
     NoHello,
     /// Never acknowledges a heartbeat (a zombie connection).
     NoAck,
+    /// Answers every RESUME with INVALID_SESSION, not resumable (the session expired).
+    ForgetSessions,
 }
 
 /// Which listener a connection came to.
@@ -55,6 +57,8 @@ struct State {
     handshakes: Vec<String>,
     /// Every connection: which listener, and when.
     connections: Vec<(Door, Instant)>,
+    /// The close code of every close frame the bot sent.
+    closes: Vec<u16>,
     behaviour: Behaviour,
     /// Every frame the bot sent, parsed, in order, and the listener it came to.
     received: Vec<Value>,
@@ -112,6 +116,11 @@ impl GatewayPeer {
         self.state.lock().unwrap().behaviour = behaviour;
     }
 
+    /// The close codes the bot sent, in order.
+    pub fn closes(&self) -> Vec<u16> {
+        self.state.lock().unwrap().closes.clone()
+    }
+
     /// Every connection so far: which listener, and when.
     pub fn connections(&self) -> Vec<(Door, Instant)> {
         self.state.lock().unwrap().connections.clone()
@@ -158,7 +167,11 @@ impl GatewayPeer {
         while let Some(Ok(frame)) = stream.next().await {
             let text = match frame {
                 Message::Text(t) => t,
-                Message::Close(_) => break,
+                Message::Close(close) => {
+                    let code = close.map_or(1005, |c| c.code.into());
+                    self.state.lock().unwrap().closes.push(code);
+                    break;
+                }
                 _ => continue,
             };
             let Ok(v) = serde_json::from_str::<Value>(&text) else {
@@ -184,6 +197,9 @@ impl GatewayPeer {
                     let ready = s.push("READY", ready(&self.resume_url));
                     send(&tx, &ready);
                     s.live = Some(tx.clone());
+                }
+                Some(6) if behaviour == Behaviour::ForgetSessions => {
+                    send(&tx, &json!({"op": 9, "s": null, "t": null, "d": false}))
                 }
                 Some(6) if v["d"]["session_id"] == SESSION_ID => {
                     let from = v["d"]["seq"].as_u64().unwrap_or(0);

@@ -239,3 +239,37 @@ async fn gateway_that_stops_acknowledging_heartbeats_is_a_zombie_and_is_resumed(
     let answer = ask(&peer, &app, payloads::command("help", &[])).await;
     assert_eq!(answer.0["type"], 4, "{}", answer.0);
 }
+
+#[tokio::test]
+async fn gateway_session_gone_is_closed_cleanly_and_identified_again_at_the_gateway_url() {
+    let (peer, app) = live(300).await;
+    peer.behave(Behaviour::ForgetSessions);
+    peer.drop_connection();
+    peer.wait_for("a second IDENTIFY", WAIT, |f| {
+        f.iter().filter(|v| v["op"] == 2).count() == 2
+    })
+    .await;
+    let connections = peer.connections();
+    assert_eq!(
+        connections.iter().map(|c| c.0).collect::<Vec<_>>(),
+        vec![Door::Gateway, Door::Resume, Door::Gateway],
+        "identify, resume (refused), identify again at the gateway URL"
+    );
+    // (The first close is the bot's echo of the peer's 4000, as WebSocket closes go.)
+    assert!(
+        peer.closes().ends_with(&[1000]),
+        "the refused session's socket is closed with 1000 before identifying again: {:?}",
+        peer.closes()
+    );
+    // Discord asks for 1-5 s between INVALID_SESSION and the new IDENTIFY.
+    let gap = connections[2].1 - connections[1].1;
+    assert!(
+        gap >= Duration::from_secs(1),
+        "identified again after {gap:?}"
+    );
+    gateway_status(&app, "up", WAIT).await;
+    assert_eq!(
+        metric(&app, "flink_chatops_gateway_identifies_total").await,
+        2.0
+    );
+}

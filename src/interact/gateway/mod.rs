@@ -50,6 +50,11 @@ struct Handler {
 }
 
 impl session::Events for Handler {
+    fn identified(&self) {
+        self.health.identifies.inc();
+        self.health.identify_remaining.dec();
+    }
+
     fn live(&self) {
         if self.health.state() != GatewayState::Up {
             tracing::info!("gateway connected");
@@ -148,17 +153,15 @@ pub async fn run(
                 }
                 Err(Stop::Failed(e)) => session::Outcome {
                     ended: Ended::ConnectFailed(e),
-                    identified: false,
+                    identified_at: None,
                     proved: false,
                     session: None,
                     socket: None,
                 },
             },
         };
-        if outcome.identified {
-            last_identify = Some(Instant::now());
-            health.identifies.inc();
-            health.identify_remaining.dec();
+        if outcome.identified_at.is_some() {
+            last_identify = outcome.identified_at;
         }
         if outcome.session.is_some() {
             session = outcome.session;

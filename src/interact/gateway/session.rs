@@ -46,6 +46,8 @@ pub enum Open<'a> {
 
 /// What the connection reports while it runs.
 pub trait Events: Send + Sync {
+    /// An IDENTIFY went out (it counts against Discord's budget).
+    fn identified(&self);
     /// READY or RESUMED arrived: the session is live.
     fn live(&self);
     /// An INTERACTION_CREATE.
@@ -56,8 +58,8 @@ pub trait Events: Send + Sync {
 /// connection proved itself (live and a heartbeat acknowledged).
 pub struct Outcome {
     pub ended: Ended,
-    /// An IDENTIFY was sent (it counts against Discord's budget).
-    pub identified: bool,
+    /// When an IDENTIFY was sent on this connection.
+    pub identified_at: Option<Instant>,
     pub proved: bool,
     pub session: Option<Session>,
     /// The socket, if still open: the caller closes it with the code the next step needs.
@@ -101,7 +103,7 @@ pub async fn run(
     };
     let failed = |ended, session| Outcome {
         ended,
-        identified: false,
+        identified_at: None,
         proved: false,
         session,
         socket: None,
@@ -131,9 +133,12 @@ pub async fn run(
         Some(s) => json!({"op": 6, "d": {"token": token, "session_id": s.id, "seq": s.seq}}),
         None => identify(token),
     };
-    let identified = session.is_none();
     if let Err(e) = ws.send(Message::Text(first.to_string())).await {
         return failed(Ended::ConnectFailed(e.to_string()), session);
+    }
+    let identified_at = session.is_none().then(Instant::now);
+    if identified_at.is_some() {
+        events.identified();
     }
     let mut seq = session.as_ref().map(|s| s.seq);
     let mut live = false;
@@ -222,7 +227,7 @@ pub async fn run(
     let open = !matches!(ended, Ended::Closed(_));
     Outcome {
         ended,
-        identified,
+        identified_at,
         proved,
         session,
         socket: open.then_some(ws),

@@ -288,10 +288,7 @@ pub fn start(
     }
     if gateway {
         let http = register::http_client(token, &d.api_base, Some(app_id));
-        let options = gateway::Options::from_config(d);
-        gateway_health.start(d.public_key.is_some());
-        tokio::spawn(gateway::run(state.clone(), http, options, gateway_health));
-        tracing::info!("interactions: gateway on");
+        gateway::spawn(state.clone(), http, d, gateway_health);
     }
     let router = match &d.public_key {
         Some(key) => {

@@ -90,6 +90,18 @@ async fn answer(state: Arc<InteractState>, interaction: Interaction) {
     }
 }
 
+/// Starts the gateway as `discord` configures it, reporting to `health`.
+pub fn spawn(
+    state: Arc<InteractState>,
+    http: Http,
+    discord: &crate::config::DiscordConfig,
+    health: Arc<GatewayHealth>,
+) {
+    health.start(discord.public_key.is_some());
+    tokio::spawn(run(state, http, Options::from_config(discord), health));
+    tracing::info!("interactions: gateway on");
+}
+
 /// Connects and keeps the gateway connected until a close code that never heals.
 pub async fn run(
     state: Arc<InteractState>,

@@ -273,3 +273,29 @@ async fn gateway_session_gone_is_closed_cleanly_and_identified_again_at_the_gate
         2.0
     );
 }
+
+#[tokio::test]
+async fn gateway_refused_with_the_endpoint_on_leaves_the_bot_ready_and_the_endpoint_answering() {
+    let peer = GatewayPeer::start(45_000).await;
+    peer.behave(Behaviour::RefuseIdentify(4004));
+    let key = hex::encode(crate::interactions::key().verifying_key().to_bytes());
+    let app = gateway_app(&peer, &[("FLINK_CHATOPS__DISCORD__PUBLIC_KEY", &key)]).await;
+    let (code, body) = gateway_status(&app, "down", WAIT).await;
+    assert_eq!(code, 200, "interactions still arrive: {body}");
+    assert_eq!(body["status"], "degraded", "{body}");
+    assert!(
+        body["gateway"]["reason"].as_str().unwrap().contains("4004"),
+        "{body}"
+    );
+    assert!(
+        body["gateway"]["interactions"]
+            .as_str()
+            .unwrap()
+            .contains("POST /discord/interactions"),
+        "{body}"
+    );
+    // And it does: a signed /flink help over HTTP is answered.
+    let (answer, _, _) = crate::interactions::ask(&app, payloads::command("help", &[])).await;
+    let help = answer["content"].as_str().unwrap_or("");
+    assert!(help.contains("**/flink status**"), "{answer}");
+}

@@ -159,11 +159,11 @@ pub async fn run(
                     )
                     .await
                 }
-                Err(Stop::Fatal(reason)) => {
+                Err(NoUrl::Fatal(reason)) => {
                     next = Step::Stop { reason };
                     continue;
                 }
-                Err(Stop::Failed(e)) => session::Outcome {
+                Err(NoUrl::Failed(e)) => session::Outcome {
                     ended: Ended::ConnectFailed(e),
                     identified_at: None,
                     proved: false,
@@ -195,20 +195,24 @@ pub async fn run(
         if matches!(decision.step, Step::Identify { .. }) {
             session = None;
         }
-        let wait = match &decision.step {
-            Step::Resume { after } | Step::Identify { after } => *after,
-            Step::Stop { .. } => Duration::ZERO,
-        };
-        tracing::warn!(ended = %outcome.ended, failures, next = ?decision.step, "gateway connection ended; reconnecting in {wait:?}");
-        health.set(GatewayState::Reconnecting {
-            failures,
-            last: outcome.ended.to_string(),
-        });
+        if let Step::Resume { after } | Step::Identify { after } = &decision.step {
+            // Discord moves a live session every few hours: routine. Failures in a row are not.
+            if failures == 0 {
+                tracing::info!(ended = %outcome.ended, next = ?decision.step, "gateway connection ended; reconnecting");
+            } else {
+                tracing::warn!(ended = %outcome.ended, failures, next = ?decision.step, "gateway connection failed; trying again in {after:?}");
+            }
+            health.set(GatewayState::Reconnecting {
+                failures,
+                last: outcome.ended.to_string(),
+            });
+        }
         next = decision.step;
     }
 }
 
-enum Stop {
+/// Why there is no URL to identify at: Discord refused the token, or the call failed.
+enum NoUrl {
     Fatal(String),
     Failed(String),
 }
@@ -218,16 +222,16 @@ async fn identify_url(
     http: &Http,
     health: &GatewayHealth,
     last: Option<Instant>,
-) -> Result<String, Stop> {
+) -> Result<String, NoUrl> {
     let gateway = match http.get_bot_gateway().await {
         Ok(g) => g,
         Err(serenity::Error::Http(e)) if e.status_code().is_some_and(|s| s.as_u16() == 401) => {
-            return Err(Stop::Fatal(
+            return Err(NoUrl::Fatal(
                 "Discord refused the bot token (HTTP 401 on GET /gateway/bot): check the token"
                     .into(),
             ))
         }
-        Err(e) => return Err(Stop::Failed(format!("GET /gateway/bot: {e}"))),
+        Err(e) => return Err(NoUrl::Failed(format!("GET /gateway/bot: {e}"))),
     };
     let limit = &gateway.session_start_limit;
     let budget = Budget {

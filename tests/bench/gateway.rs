@@ -10,6 +10,11 @@
 //! Two cases: the gateway starts flapping while the bot has a live session (it resumes), and
 //! the gateway flaps from the bot's start (no session: each try is an IDENTIFY). No Flink is
 //! needed: the bot's cluster is a loopback port nobody listens on.
+//!
+//! Then, for the before/after comparison, the first case with serenity 0.12.5's own gateway
+//! client (`ClientBuilder`, no intents, as `src/interact/gateway.rs` ran it up to `2d30817`),
+//! pointed by `GET /gateway` at the same peer. It runs last: serenity's shard runner cannot be
+//! stopped from outside and keeps its connection until the process ends.
 
 #[allow(dead_code)]
 #[path = "../api/gateway_peer.rs"]
@@ -148,4 +153,47 @@ async fn main() {
     peer.behave(Behaviour::CloseAfterHello(4000));
     let fresh = bot(&peer).await;
     flap(&peer, &fresh, secs, "flapping from the start").await;
+
+    // 3. Before: serenity's own client, a live session, then the gateway flaps.
+    let peer = GatewayPeer::start(41_250).await;
+    serenity_client(&peer).await;
+    peer.wait_for("serenity's IDENTIFY", Duration::from_secs(30), |f| {
+        f.iter().any(|v| v["op"] == 2)
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    peer.behave(Behaviour::CloseAfterHello(4000));
+    peer.drop_connection();
+    let before = counts(&peer);
+    tokio::time::sleep(Duration::from_secs(secs)).await;
+    let after = counts(&peer);
+    println!(
+        "serenity 0.12.5 ClientBuilder (2d30817), live session, then flapping: {secs} s flapping: {} connections, {} IDENTIFYs, {} RESUMEs",
+        after.connections - before.connections,
+        after.identifies - before.identifies,
+        after.resumes - before.resumes,
+    );
+}
+
+/// serenity's gateway client as the bot ran it up to `2d30817`.
+async fn serenity_client(peer: &GatewayPeer) {
+    struct Quiet;
+    impl serenity::all::EventHandler for Quiet {}
+    let recorder = Recorder::start().await;
+    recorder.set_gateway(&peer.url);
+    let token = secrecy::SecretString::from("bench-discord-token");
+    let http = flink_chatops::interact::register::http_client(
+        Some(&token),
+        &recorder.base_url,
+        Some(payloads::APP_ID),
+    );
+    let mut client =
+        serenity::all::ClientBuilder::new_with_http(http, serenity::all::GatewayIntents::empty())
+            .event_handler(Quiet)
+            .await
+            .expect("serenity's client builds");
+    tokio::spawn(async move {
+        let _keep = recorder;
+        let _ = client.start().await;
+    });
 }

@@ -107,7 +107,7 @@ impl Offer {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Style {
     Primary,
@@ -117,7 +117,7 @@ pub enum Style {
 }
 
 /// One button as rendering decides it; delivery turns it into a Discord component.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Button {
     pub custom_id: String,
     pub label: String,
@@ -135,6 +135,41 @@ pub struct Available {
     pub actions: bool,
     /// Silences can be created (an Alertmanager is configured).
     pub silence: bool,
+    /// Actions nobody may request under the policy in force (bit `i`: the `i`-th of
+    /// `config::policy::ACTIONS`): a page does not offer a button that can only be refused.
+    pub closed: u8,
+}
+
+impl Available {
+    /// What this deployment can do, as configured: buttons are answered when interactions can
+    /// arrive (an application id, and the gateway or the endpoint); guarded actions then too (the
+    /// audit log and the guard always run), each only if the policy lets someone request it;
+    /// silences when an Alertmanager is configured.
+    pub fn from_config(config: &crate::config::Config) -> Available {
+        let d = &config.discord;
+        let answers = d.application_id.is_some()
+            && (d.gateway_on(true, crate::config::GATEWAY_BUILT) || d.public_key.is_some());
+        let policy = crate::policy::Policy::new(&config.policy);
+        let closed = crate::config::policy::ACTIONS
+            .iter()
+            .enumerate()
+            .filter(|(_, (slug, _, _))| policy.rule(slug).is_none_or(|r| r.requesters.is_empty()))
+            .fold(0u8, |bits, (i, _)| bits | (1 << i));
+        Available {
+            answers,
+            actions: answers,
+            silence: answers && config.alertmanager.url.is_some(),
+            closed,
+        }
+    }
+
+    /// Someone may request `kind` under the policy.
+    pub fn open(&self, kind: &ActionKind) -> bool {
+        crate::config::policy::ACTIONS
+            .iter()
+            .position(|(slug, _, _)| *slug == kind.slug())
+            .is_none_or(|i| self.closed & (1 << i) == 0)
+    }
 }
 
 /// What the incident's page is about, for choosing its buttons.
@@ -174,6 +209,10 @@ pub fn for_incident(page: &Page<'_>, available: Available) -> Vec<Button> {
     }
     offers
         .into_iter()
+        .filter(|o| match o {
+            Offer::Act(kind) => available.open(kind),
+            _ => true,
+        })
         .take(25)
         .map(|offer| Button {
             custom_id: encode(page.incident_id, &offer),
@@ -272,6 +311,7 @@ mod tests {
         answers: true,
         actions: true,
         silence: true,
+        closed: 0,
     };
 
     fn page(has_job: bool, resolved: bool, suggested: &[Offer]) -> Page<'_> {
@@ -392,5 +432,26 @@ mod tests {
             .find(|b| b.label == "Cancel job")
             .unwrap();
         assert_eq!(cancel.style, Style::Danger);
+    }
+
+    #[test]
+    fn a_page_offers_only_the_actions_the_policy_lets_someone_request() {
+        let s = [Offer::Status, Offer::Act(ActionKind::Cancel)];
+        let mut config = crate::config::Config::default();
+        config.discord.application_id = Some(1);
+        config.discord.gateway = Some(false);
+        config.discord.public_key = Some("k".into());
+        let labels = |p: &Page<'_>, a: Available| -> Vec<String> {
+            for_incident(p, a).into_iter().map(|b| b.label).collect()
+        };
+        let none = Available::from_config(&config);
+        assert_eq!(
+            labels(&page(true, false, &s), none),
+            ["Status", "Exceptions", "Checkpoints", "Acknowledge"],
+            "no [policy]: nobody may request a cancel, so no Cancel button"
+        );
+        config.policy = toml::from_str("requesters = [\"role:5\"]").unwrap();
+        let open = Available::from_config(&config);
+        assert!(labels(&page(true, false, &s), open).contains(&"Cancel job".to_string()));
     }
 }

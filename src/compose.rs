@@ -58,7 +58,7 @@ pub fn message(
         diagnosis,
         mentions: config.discord.mentions_for(&severity),
         now: Utc::now(),
-        available: crate::interact::available(config),
+        available: crate::buttons::Available::from_config(config),
         note,
     })
 }

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use crate::message::{colors, Embed, Message};
 use crate::severity::Level;
@@ -97,7 +98,11 @@ pub struct Header {
 impl Header {
     pub fn new(channel: u64, now_ms: i64) -> Header {
         Header {
-            id: format!("digest-{channel:x}-{now_ms:x}"),
+            // 25 characters: it is also the post's nonce, and Discord takes at most 25.
+            id: format!(
+                "d{}",
+                hex::encode(&Sha256::digest(format!("{channel}\n{now_ms}"))[..12])
+            ),
             since_ms: now_ms,
             message_id: None,
             updated_ms: now_ms,

@@ -1,9 +1,15 @@
 //! flink-chatops: Alertmanager pages in, enriched Flink runbook guidance out to Discord.
 //!
-//! The flow, one module per stage:
-//! `intake` (durable write, then 2xx) -> `store` (sled) -> `pipeline` (per incident) ->
-//! `enrich` (Flink REST) -> `diagnose` (failure pattern) -> `render` (handlebars) ->
-//! `deliver` (Discord via serenity, or the console).
+//! Two flows, one module per stage, both leaving through the same way out:
+//! - a page: `intake` (durable write, then 2xx) -> `store` (sled inbox) -> `pipeline` (per
+//!   incident) -> `enrich` (Flink REST) -> `diagnose` (failure pattern) -> `render`
+//!   (handlebars) -> `deliver` (Discord via serenity, or the console);
+//! - an action: `interact` (a button or `/flink` command, verified) -> `guard` (`policy`
+//!   decides, `action` plans, `audit` first, one lock) -> `store` (the request and an `outbox`
+//!   item, in one job) -> `pipeline` (the outbox, in the request's or incident's line) ->
+//!   `deliver`; the guard's worker runs the plan and reports the same way.
+//!
+//! `startup` wires everything; `interact` only answers interactions and never writes a channel.
 
 pub mod action;
 pub mod alertmanager;
@@ -27,6 +33,7 @@ pub mod interact;
 pub mod listen;
 pub mod message;
 pub mod metrics;
+pub mod outbox;
 pub mod pipeline;
 pub mod policy;
 pub mod readiness;

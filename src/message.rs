@@ -3,7 +3,7 @@
 //! Rendering produces this; delivery turns it into serenity builders (or console text). Fitting
 //! happens here, once, so no sink ever sends something Discord would answer with a 400.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Discord's documented limits.
 pub mod limits {
@@ -16,9 +16,21 @@ pub mod limits {
     pub const FOOTER: usize = 2_048;
     /// Sum of title, description, field names and values, footer text across all embeds.
     pub const EMBED_TOTAL: usize = 6_000;
+    /// A message's nonce (Discord answers 400 `nonce: Must be 25 or fewer in length`).
+    pub const NONCE: usize = 25;
+    /// A thread's name.
+    pub const THREAD_NAME: usize = 100;
+    /// Action rows per message, buttons per row.
+    pub const ROWS: usize = 5;
+    pub const BUTTONS_PER_ROW: usize = 5;
+    pub const BUTTON_LABEL: usize = 80;
+    pub const CUSTOM_ID: usize = 100;
+    /// Files a bot may attach without a boosted server: 10 files, 10 MiB in all.
+    pub const FILES: usize = 10;
+    pub const FILE_BYTES: usize = 10 * 1024 * 1024;
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Message {
     /// Plain text above the embed; mentions only notify from here.
     pub content: String,
@@ -29,7 +41,7 @@ pub struct Message {
     pub buttons: Vec<crate::buttons::Button>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Embed {
     pub title: String,
     pub url: Option<String>,
@@ -40,7 +52,7 @@ pub struct Embed {
     pub timestamp: Option<chrono::DateTime<chrono::Utc>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Field {
     pub name: String,
     pub value: String,

@@ -1,4 +1,4 @@
-//! HTTP routes: the Alertmanager webhook and the probes.
+//! HTTP routes: the Alertmanager webhook, the probes and `/metrics`.
 //!
 //! `/healthz` touches nothing but the process: it answers as long as the runtime does.
 //! `/readyz` never waits for the store longer than `storage.timeout_ms`, and reports the
@@ -7,8 +7,8 @@
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::StatusCode;
-use axum::response::IntoResponse;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::json;
@@ -20,7 +20,7 @@ pub fn router(intake: Arc<IntakeState>, sink: &'static str, gateway: Arc<Gateway
     Router::new()
         .route("/alertmanager", post(intake::alertmanager))
         .route("/healthz", get(|| async { "ok" }))
-        .route("/metrics", get(crate::metrics::scrape))
+        .route("/metrics", get(scrape))
         .route(
             "/readyz",
             get(move |state: State<Arc<IntakeState>>| readyz(state, sink, gateway.clone())),
@@ -65,4 +65,18 @@ async fn readyz(
         body["gateway"] = part;
     }
     (code, Json(body))
+}
+
+/// `GET /metrics` in the Prometheus text format.
+pub async fn scrape(State(state): State<Arc<IntakeState>>) -> Response {
+    // Counting the inbox walks it (sled keeps no count), so render off the async workers.
+    let body = tokio::task::spawn_blocking(move || state.metrics.render(&state.store))
+        .await
+        .unwrap_or_default();
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, prometheus::TEXT_FORMAT)],
+        body,
+    )
+        .into_response()
 }

@@ -1,4 +1,5 @@
-//! Start-up in one place: config -> secrets -> store -> clients -> pipeline -> HTTP server.
+//! Start-up in one place: config -> secrets -> store -> clients -> guarded actions ->
+//! interactions -> pipeline -> HTTP server.
 //! Shutdown in the reverse order: stop accepting, let deliveries in flight record, close the store.
 
 use std::collections::HashMap;
@@ -97,13 +98,22 @@ impl Application {
                     config.server.listen
                 )
             })?;
-        let gateway = Arc::new(crate::readiness::GatewayHealth::new());
-        let interactions = crate::interact::start(
+        let guard = guarded_actions(
             &config,
             &secrets,
             env,
             clusters.clone(),
             store.clone(),
+            wake.clone(),
+        )?;
+        tokio::spawn(guard.clone().run());
+        let gateway = Arc::new(crate::readiness::GatewayHealth::new());
+        let interactions = crate::interact::start(
+            &config,
+            &secrets,
+            clusters.clone(),
+            store.clone(),
+            guard,
             gateway.clone(),
         )?;
         if gateway.is_on() {
@@ -171,6 +181,56 @@ impl Application {
             ),
         }
     }
+}
+
+/// The guarded-action service: the audit log (verified at start, loudly), the policy, the
+/// Alertmanager client for silences.
+/// Runs whether or not interactions are on: requests that were waiting expire, and a run cut by
+/// a restart is resumed and reported.
+fn guarded_actions(
+    config: &Config,
+    secrets: &Secrets,
+    env: &HashMap<String, String>,
+    clusters: Clusters,
+    store: Store,
+    out: Arc<Notify>,
+) -> anyhow::Result<Arc<crate::guard::Guard>> {
+    let head_file = config.audit.head_file(&config.storage.path);
+    let audit = crate::store::AuditLog::open(
+        store.clone(),
+        secrets.audit_hmac_key.clone(),
+        head_file.clone(),
+    )
+    .map_err(|e| {
+        anyhow::anyhow!(
+            "opening the audit head file {} (key `audit.head_file`): {e}",
+            head_file.display()
+        )
+    })?;
+    match audit.verify() {
+        Ok(Ok(summary)) => tracing::info!(?summary, "audit log verified"),
+        Ok(Err(broken)) => {
+            tracing::error!(%broken, "THE AUDIT LOG DOES NOT VERIFY; run `flink-chatops audit verify`")
+        }
+        Err(e) => tracing::error!(error = %e, "the audit log could not be verified"),
+    }
+    if config.audit.heartbeat_secs > 0 {
+        audit.spawn_heartbeat(Duration::from_secs(config.audit.heartbeat_secs));
+    }
+    let auth = crate::silences::auth(&config.alertmanager, env)?;
+    let http = reqwest::Client::builder().build()?;
+    let silences = crate::silences::SilenceClient::new(&config.alertmanager, auth, http)
+        .map_err(|e| anyhow::anyhow!("key `alertmanager.url`: {e}"))?;
+    let policy = crate::policy::Policy::new(&config.policy);
+    Ok(crate::guard::Guard::new(
+        store,
+        audit,
+        policy,
+        clusters,
+        config.clusters.clone(),
+        silences,
+        out,
+    ))
 }
 
 /// Connection limit and read deadline from `[server]`, checked against the open-file limit.

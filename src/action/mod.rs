@@ -6,13 +6,16 @@
 //! Slugs and serde names are stable: they end up in custom ids, audit entries and the store, so
 //! renaming a variant must not change them.
 
+pub mod job;
 pub mod plan;
 pub mod threaddump;
 
 use serde::{Deserialize, Serialize};
 
-pub use plan::{plan, trigger_id, Call, Effect, JobSnapshot, Method, Plan};
-pub use threaddump::{render_thread_dump, DumpFile, TaskManagerHealth, DUMP_FILE_CAP_BYTES};
+pub use job::TaskManagerHealth;
+pub use job::{Call, Effect, JobSnapshot, Method, Plan};
+pub use plan::{plan, trigger_id};
+pub use threaddump::{render_thread_dump, DumpFile, DUMP_FILE_CAP_BYTES};
 
 /// Savepoint format (Flink's `formatType`): canonical is portable across state backends and
 /// versions; native is faster to take and restore but tied to the backend.

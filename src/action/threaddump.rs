@@ -1,9 +1,10 @@
 //! The pure half of thread dumps: which dumps a plan asks for, whether a TaskManager is already
 //! struggling (then ask first, since a dump of thousands of threads can stall it past its
 //! heartbeat timeout), and the text file a dump becomes, capped in size with a note when cut.
-use serde::{Deserialize, Serialize};
 
-use super::plan::{is_task_manager_id, job_words, Call, Effect, JobSnapshot, Method, Plan};
+use super::job::{
+    is_task_manager_id, job_words, Call, Effect, JobSnapshot, Method, Plan, TaskManagerHealth,
+};
 
 /// Largest dump file. Discord limits the whole upload request, not each file, and that limit
 /// has been 8 MiB for unboosted servers for most of its history (25 MiB in 2023-24, 10 MiB
@@ -18,25 +19,6 @@ const HEAP_FULL: f64 = 0.90;
 const CPU_BUSY: f64 = 0.90;
 /// Above this, the dump itself is big and slow to take (every thread is stopped and walked).
 const MANY_THREADS: i64 = 1_000;
-
-/// What Flink tells about one TaskManager's health; every fact is optional because each comes
-/// from a separate call that may fail.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct TaskManagerHealth {
-    pub id: String,
-    /// `host:port` of the failing task, from the exceptions history.
-    pub endpoint: Option<String>,
-    pub heartbeat_age_ms: Option<i64>,
-    pub heap_used_bytes: Option<i64>,
-    pub heap_max_bytes: Option<i64>,
-    /// JVM process CPU load, 0..1 (`Status.JVM.CPU.Load`).
-    pub cpu_load: Option<f64>,
-    /// Live threads (`Status.JVM.Threads.Count`): the size of the dump.
-    pub threads: Option<i64>,
-    /// Cumulative since the TaskManager started: context, not a verdict.
-    pub gc_count: Option<i64>,
-    pub gc_time_ms: Option<i64>,
-}
 
 impl TaskManagerHealth {
     /// Each reason the TaskManager looks busy, in words ("heap 95% used").

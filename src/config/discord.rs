@@ -7,6 +7,11 @@ use serde::Deserialize;
 
 pub const DISCORD_API_BASE: &str = "https://discord.com";
 
+/// Whether this binary has the gateway client (cargo feature `gateway`, on by default). A build
+/// without it receives interactions only on the signed endpoint (README "Security and
+/// dependencies").
+pub const GATEWAY_BUILT: bool = cfg!(feature = "gateway");
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DiscordConfig {
@@ -25,7 +30,8 @@ pub struct DiscordConfig {
     /// The application's Ed25519 public key (64 hex digits), for `POST /discord/interactions`.
     /// Set it only if the application's Interactions Endpoint URL points at this bot.
     pub public_key: Option<String>,
-    /// Receive interactions over the gateway (needs no public URL). Default: on when a token is set.
+    /// Receive interactions over the gateway (needs no public URL). Default: on when a token is
+    /// set and the binary has the gateway (cargo feature `gateway`); see [`GATEWAY_BUILT`].
     pub gateway: Option<bool>,
     /// The gateway's first wait after a failed connection; it doubles per failure in a row.
     pub gateway_backoff_initial_ms: u64,
@@ -89,5 +95,73 @@ impl DiscordConfig {
 
     pub fn mentions_for(&self, severity: &str) -> &[String] {
         self.mentions.get(severity).map_or(&[], Vec::as_slice)
+    }
+
+    /// Whether interactions come over the gateway: `gateway` as set, else on when there is a
+    /// token; never in a binary built without it (`gateway_built`), where only an unset or
+    /// `false` key gets this far ([`DiscordConfig::check_gateway_built`] refuses `true`).
+    pub fn gateway_on(&self, has_token: bool, gateway_built: bool) -> bool {
+        gateway_built && self.gateway.unwrap_or(has_token)
+    }
+
+    /// Refuses `gateway = true` in a binary built without the gateway, naming the key, rather
+    /// than starting a bot that silently never sees a button press.
+    pub fn check_gateway_built(&self, gateway_built: bool) -> Result<(), String> {
+        if self.gateway == Some(true) && !gateway_built {
+            return Err(
+                "key `discord.gateway`: this binary was built without the gateway \
+                 (cargo feature `gateway`); receive interactions on the signed endpoint \
+                 (`discord.public_key`) or run a build with the gateway"
+                    .into(),
+            );
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with(gateway: Option<bool>) -> DiscordConfig {
+        DiscordConfig {
+            gateway,
+            ..DiscordConfig::default()
+        }
+    }
+
+    #[test]
+    fn gateway_on_follows_the_key_then_the_token_and_never_without_the_feature() {
+        // (key, has token, built with the gateway) -> on
+        let table = [
+            (None, true, true, true),
+            (None, false, true, false),
+            (Some(true), false, true, true),
+            (Some(false), true, true, false),
+            (None, true, false, false),
+            (Some(true), true, false, false),
+            (Some(false), true, false, false),
+        ];
+        for (key, token, built, on) in table {
+            assert_eq!(
+                with(key).gateway_on(token, built),
+                on,
+                "gateway = {key:?}, token {token}, built {built}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_gateway_asked_of_a_build_without_it_is_refused_naming_the_key() {
+        let err = with(Some(true)).check_gateway_built(false).unwrap_err();
+        assert!(err.starts_with("key `discord.gateway`:"), "{err}");
+        assert!(err.contains("cargo feature `gateway`"), "{err}");
+        // Unset or off is fine without it; anything is fine with it.
+        for key in [None, Some(false)] {
+            assert_eq!(with(key).check_gateway_built(false), Ok(()));
+        }
+        for key in [None, Some(false), Some(true)] {
+            assert_eq!(with(key).check_gateway_built(true), Ok(()));
+        }
     }
 }

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 pub use alertmanager::AlertmanagerConfig;
-pub use discord::{DiscordConfig, RouteConfig, DISCORD_API_BASE};
+pub use discord::{DiscordConfig, RouteConfig, DISCORD_API_BASE, GATEWAY_BUILT};
 pub use policy::{AuditConfig, PolicyConfig, Principal};
 pub use secrets::{FlinkAuth, Secrets};
 
@@ -331,6 +331,7 @@ impl Config {
                 return Err("key `discord.application_id`: required when `discord.public_key` is set (answers to interactions are sent as the application)".into());
             }
         }
+        self.discord.check_gateway_built(discord::GATEWAY_BUILT)?;
         if self.discord.gateway == Some(true) && self.discord.application_id.is_none() {
             return Err(
                 "key `discord.application_id`: required when `discord.gateway` is on".into(),

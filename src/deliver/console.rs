@@ -32,6 +32,31 @@ impl ConsoleSink {
             msg,
         );
     }
+
+    pub fn thread(&self, channel: u64, message: u64, name: &str) -> u64 {
+        let mut stdout = std::io::stdout().lock();
+        let _ = writeln!(
+            stdout,
+            "\n===== thread {message} \"{name}\" on message {message} in channel {channel} ====="
+        );
+        // Like Discord: a thread started from a message has that message's id.
+        message
+    }
+
+    pub fn post_files(&self, channel: u64, text: &str, files: &[crate::outbox::Attachment]) -> u64 {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let names: Vec<String> = files
+            .iter()
+            .map(|f| format!("{} ({} bytes)", f.name, f.bytes.len()))
+            .collect();
+        let mut stdout = std::io::stdout().lock();
+        let _ = writeln!(
+            stdout,
+            "\n===== new message {id} in channel {channel} =====\n{text}\nfiles: {}\n=====",
+            names.join(", ")
+        );
+        id
+    }
 }
 
 pub fn format(msg: &Message) -> String {

@@ -9,8 +9,9 @@ use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 use serenity::all::{
-    ButtonStyle, ChannelId, Colour, CreateActionRow, CreateAllowedMentions, CreateButton,
-    CreateEmbed, CreateEmbedFooter, CreateMessage, EditMessage, MessageId, Nonce, RoleId, UserId,
+    AutoArchiveDuration, ButtonStyle, ChannelId, Colour, CreateActionRow, CreateAllowedMentions,
+    CreateButton, CreateEmbed, CreateEmbedFooter, CreateMessage, CreateThread, EditMessage,
+    MessageId, Nonce, RoleId, UserId,
 };
 use serenity::http::{LightMethod, Request, Route};
 
@@ -38,7 +39,7 @@ impl DiscordSink {
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(15))
             .build()
-            .expect("a reqwest client with rustls builds");
+            .expect("the HTTP client builds (its TLS backend initialises)");
         let raw = token.expose_secret().trim();
         let token = if raw.starts_with("Bot ") || raw.starts_with("Bearer ") {
             SecretString::from(raw.to_string())
@@ -70,7 +71,7 @@ impl DiscordSink {
             .components(components(msg))
             // Discord drops a second post with the same nonce: a retry after a crash between
             // Discord's answer and our write does not produce a second message.
-            .nonce(Nonce::String(nonce.to_string()))
+            .nonce(Nonce::String(fit_nonce(nonce)))
             .enforce_nonce(true);
         let route = Route::ChannelMessages {
             channel_id: ChannelId::new(channel),
@@ -122,13 +123,87 @@ impl DiscordSink {
         self.execute_in(None, request).await
     }
 
-    /// A call; `channel`: a message write in that channel, whose bucket the answer describes.
-    async fn execute_in(
+    /// Starts a thread on message `message` (named `name`, cut to Discord's 100 characters);
+    /// its id. Discord answers 160004 when the message already has a thread: a thread started
+    /// from a message has that message's id, so that answer names the thread too.
+    pub async fn thread(&self, channel: u64, message: u64, name: &str) -> Result<u64, SendError> {
+        let builder = CreateThread::new(crate::message::truncate(
+            name,
+            crate::message::limits::THREAD_NAME,
+        ))
+        .auto_archive_duration(AutoArchiveDuration::OneDay);
+        let body = serde_json::to_vec(&builder).map_err(|e| SendError::Transient(e.to_string()))?;
+        let route = Route::ChannelMessageThreads {
+            channel_id: ChannelId::new(channel),
+            message_id: MessageId::new(message),
+        };
+        let answer = self
+            .execute_in(
+                None,
+                Request::new(route, LightMethod::Post).body(Some(body)),
+            )
+            .await;
+        match answer {
+            Ok(body) => parse_id(&body),
+            Err(SendError::Rejected { status: 400, body }) if body.contains("160004") => {
+                tracing::debug!(channel, message, "the message already has a thread");
+                Ok(message)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Posts `text` with `files` attached (one multipart request); the new message's id.
+    pub async fn post_files(
         &self,
-        channel: Option<u64>,
-        request: Request<'_>,
-    ) -> Result<Vec<u8>, SendError> {
-        let built = request
+        channel: u64,
+        text: &str,
+        files: &[crate::outbox::Attachment],
+        nonce: &str,
+    ) -> Result<u64, SendError> {
+        let attachments: Vec<serde_json::Value> = files
+            .iter()
+            .enumerate()
+            .map(|(i, f)| serde_json::json!({"id": i, "filename": f.name}))
+            .collect();
+        let payload = serde_json::json!({
+            "content": crate::message::truncate(text, crate::message::limits::CONTENT),
+            "nonce": fit_nonce(nonce),
+            "enforce_nonce": true,
+            "allowed_mentions": {"parse": []},
+            "attachments": attachments,
+        });
+        let mut form = reqwest::multipart::Form::new().text("payload_json", payload.to_string());
+        for (i, f) in files.iter().enumerate() {
+            let part = reqwest::multipart::Part::bytes(f.bytes.clone())
+                .file_name(f.name.clone())
+                .mime_str("text/plain")
+                .map_err(|e| SendError::Transient(e.to_string()))?;
+            form = form.part(format!("files[{i}]"), part);
+        }
+        // serenity's request gives the URL and headers; the form is ours, because serenity's
+        // multipart names every file `files[0]` unless its own builders number them.
+        let route = Route::ChannelMessages {
+            channel_id: ChannelId::new(channel),
+        };
+        let shell = self.built(Request::new(route, LightMethod::Post))?;
+        let mut builder = self.client.post(shell.url().clone());
+        for (name, value) in shell.headers() {
+            if name != reqwest::header::CONTENT_LENGTH && name != reqwest::header::CONTENT_TYPE {
+                builder = builder.header(name, value);
+            }
+        }
+        let request = builder
+            .multipart(form)
+            .build()
+            .map_err(|e| SendError::Transient(format!("cannot build the request: {e}")))?;
+        self.limits.acquire(channel, u8::MAX).await;
+        let answer = self.send(Some(channel), request).await?;
+        parse_id(&answer)
+    }
+
+    fn built(&self, request: Request<'_>) -> Result<reqwest::Request, SendError> {
+        request
             .build(
                 &self.client,
                 self.token.expose_secret(),
@@ -136,7 +211,24 @@ impl DiscordSink {
             )
             .map_err(|e| SendError::Transient(format!("cannot build the request: {e}")))?
             .build()
-            .map_err(|e| SendError::Transient(format!("cannot build the request: {e}")))?;
+            .map_err(|e| SendError::Transient(format!("cannot build the request: {e}")))
+    }
+
+    /// A call; `channel`: a message write in that channel, whose bucket the answer describes.
+    async fn execute_in(
+        &self,
+        channel: Option<u64>,
+        request: Request<'_>,
+    ) -> Result<Vec<u8>, SendError> {
+        let built = self.built(request)?;
+        self.send(channel, built).await
+    }
+
+    async fn send(
+        &self,
+        channel: Option<u64>,
+        built: reqwest::Request,
+    ) -> Result<Vec<u8>, SendError> {
         let response = self
             .client
             .execute(built)
@@ -242,6 +334,18 @@ fn allowed(msg: &Message) -> CreateAllowedMentions {
         .users(msg.mention_users.iter().map(|id| UserId::new(*id)))
 }
 
+/// Discord takes nonces of at most 25 characters; a longer one (a record from an older version)
+/// is replaced by a digest of it, the same every time, so de-duplication still works.
+fn fit_nonce(nonce: &str) -> String {
+    use sha2::{Digest, Sha256};
+    if nonce.len() <= crate::message::limits::NONCE {
+        return nonce.to_string();
+    }
+    let mut fitted = hex::encode(Sha256::digest(nonce.as_bytes()));
+    fitted.truncate(crate::message::limits::NONCE);
+    fitted
+}
+
 fn parse_id(body: &[u8]) -> Result<u64, SendError> {
     #[derive(serde::Deserialize)]
     struct Created {
@@ -250,4 +354,16 @@ fn parse_id(body: &[u8]) -> Result<u64, SendError> {
     serde_json::from_slice::<Created>(body)
         .map(|c| c.id.get())
         .map_err(|e| SendError::Transient(format!("Discord's answer has no message id: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn nonces_longer_than_discord_takes_are_fitted_the_same_way_every_time() {
+        let old = "digest-1a2b3c4d5e6f7a8b-18c0ffee000";
+        let fitted = super::fit_nonce(old);
+        assert_eq!(fitted.len(), 25);
+        assert_eq!(fitted, super::fit_nonce(old));
+        assert_eq!(super::fit_nonce("abc"), "abc");
+    }
 }

@@ -34,11 +34,56 @@ pub enum SendError {
     Transient(String),
 }
 
+impl SendError {
+    /// Its label in `flink_chatops_delivery_attempts_total` (one of `DELIVERY_OUTCOMES`).
+    pub fn label(&self) -> &'static str {
+        match self {
+            SendError::RateLimited(_) => "rate_limited",
+            SendError::NotFound => "not_found",
+            SendError::Rejected { .. } => "rejected",
+            SendError::Transient(_) => "transient",
+        }
+    }
+
+    fn asked_to_wait(&self) -> Option<Duration> {
+        match self {
+            SendError::RateLimited(after) => Some(*after),
+            _ => None,
+        }
+    }
+}
+
+/// Counts one Discord request by its outcome.
+fn count(metrics: &crate::metrics::Metrics, result: Result<(), &SendError>) {
+    match result {
+        Ok(()) => metrics.delivery_attempt("ok", None),
+        Err(e) => metrics.delivery_attempt(e.label(), e.asked_to_wait()),
+    }
+}
+
 /// A page Discord will not take however often it is sent; the reason is for the operator.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("undeliverable: {reason}")]
 pub struct Undeliverable {
     pub reason: String,
+}
+
+/// How a post is recognised: the nonce Discord de-duplicates by (at most 25 characters) and the
+/// text its footer or content carries, by which it is found again after a crash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tag {
+    pub nonce: String,
+    pub mark: String,
+}
+
+impl Tag {
+    /// An incident's (or a digest's) message: the id is the nonce, the footer names it.
+    pub fn incident(id: &str) -> Tag {
+        Tag {
+            nonce: id.to_string(),
+            mark: format!("incident {id}"),
+        }
+    }
 }
 
 pub enum Sink {
@@ -83,11 +128,37 @@ impl Sink {
         }
     }
 
-    /// The bot's recent message in `channel` that shows incident `nonce`, if there is one.
-    async fn find_posted(&self, channel: u64, nonce: &str) -> Result<Option<u64>, SendError> {
+    /// The bot's recent message in `channel` whose footer or text carries `mark`, if any.
+    pub(crate) async fn find_posted(
+        &self,
+        channel: u64,
+        mark: &str,
+    ) -> Result<Option<u64>, SendError> {
         match self {
-            Sink::Discord(d) => d.find_posted(channel, nonce).await,
+            Sink::Discord(d) => d.find_posted(channel, mark).await,
             Sink::Console(_) => Ok(None),
+        }
+    }
+
+    /// Starts (or finds) the thread on message `message`; its id.
+    pub async fn thread(&self, channel: u64, message: u64, name: &str) -> Result<u64, SendError> {
+        match self {
+            Sink::Discord(d) => d.thread(channel, message, name).await,
+            Sink::Console(c) => Ok(c.thread(channel, message, name)),
+        }
+    }
+
+    /// Posts `text` with files; the new message's id.
+    pub async fn post_files(
+        &self,
+        channel: u64,
+        text: &str,
+        files: &[crate::outbox::Attachment],
+        nonce: &str,
+    ) -> Result<u64, SendError> {
+        match self {
+            Sink::Discord(d) => d.post_files(channel, text, files, nonce).await,
+            Sink::Console(c) => Ok(c.post_files(channel, text, files)),
         }
     }
 
@@ -115,9 +186,10 @@ pub async fn deliver(
     channel: u64,
     mut delivery: Delivery,
     msg: &Message,
-    nonce: &str,
+    tag: &Tag,
     mut possibly_sent: bool,
 ) -> Result<u64, Undeliverable> {
+    let nonce = tag.nonce.as_str();
     let (sink, policy, metrics, rank) = (via.sink, via.policy, via.metrics, via.rank);
     let mut current = msg.clone();
     let mut smaller = false;
@@ -125,7 +197,7 @@ pub async fn deliver(
     loop {
         attempt += 1;
         let result = match delivery {
-            Delivery::Post if possibly_sent => match sink.find_posted(channel, nonce).await {
+            Delivery::Post if possibly_sent => match sink.find_posted(channel, &tag.mark).await {
                 Ok(Some(message_id)) => {
                     tracing::warn!(
                         channel,
@@ -157,7 +229,7 @@ pub async fn deliver(
                 .await
                 .map(|_| message_id),
         };
-        metrics.delivery_attempt(&result);
+        count(metrics, result.as_ref().map(|_| ()));
         let error = match result {
             Ok(id) => {
                 if let Some(h) = sink.health() {
@@ -207,6 +279,71 @@ pub async fn deliver(
     }
 }
 
+/// Runs one write that is not a message post or edit (a thread, files) until it succeeds or
+/// [`next_step`] gives up: 429s wait as asked, failures back off, what never heals gives up.
+/// `possibly_sent` is raised when a failed attempt may have reached Discord.
+pub async fn attempt<T, F, Fut>(
+    via: &Via<'_>,
+    what: &str,
+    possibly_sent: &mut bool,
+    mut op: F,
+) -> Result<T, Undeliverable>
+where
+    F: FnMut(bool) -> Fut,
+    Fut: std::future::Future<Output = Result<T, SendError>>,
+{
+    let mut attempt = 0u32;
+    loop {
+        attempt += 1;
+        let error = match op(*possibly_sent).await {
+            Ok(v) => {
+                count(via.metrics, Ok(()));
+                if let Some(h) = via.sink.health() {
+                    h.succeeded();
+                }
+                return Ok(v);
+            }
+            Err(e) => e,
+        };
+        count(via.metrics, Err(&error));
+        if step::may_have_posted(&error) {
+            *possibly_sent = true;
+        }
+        // Nothing smaller to send and nothing to re-post: what is not a wait or a backoff ends.
+        match next_step(&error, attempt, Delivery::Post, true, via.policy) {
+            Step::Wait(after) => {
+                tracing::warn!(
+                    what,
+                    attempt,
+                    ?after,
+                    "Discord rate limit; waiting as asked"
+                );
+                tokio::time::sleep(after).await;
+            }
+            Step::Backoff(backoff) => {
+                tracing::warn!(what, attempt, error = %error, ?backoff, "Discord write failed; retrying");
+                match via.sink.health() {
+                    Some(h) => {
+                        h.failed();
+                        h.back_off(backoff).await;
+                    }
+                    None => tokio::time::sleep(backoff).await,
+                }
+            }
+            Step::GiveUp(reason) => {
+                via.metrics.delivery_gave_up();
+                return Err(Undeliverable { reason });
+            }
+            Step::Repost | Step::SendSmaller => {
+                via.metrics.delivery_gave_up();
+                return Err(Undeliverable {
+                    reason: error.to_string(),
+                });
+            }
+        }
+    }
+}
+
 /// Title, plain facts and the footer (it names the incident, so the message stays findable):
 /// what is left when Discord refuses the full message.
 fn minimal(msg: &Message) -> Message {
@@ -222,5 +359,34 @@ fn minimal(msg: &Message) -> Message {
             ..Default::default()
         },
         buttons: msg.buttons.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outcome_labels_are_the_metrics_closed_set() {
+        let cases = [
+            (
+                SendError::RateLimited(Duration::from_secs(1)),
+                "rate_limited",
+            ),
+            (SendError::NotFound, "not_found"),
+            (
+                SendError::Rejected {
+                    status: 403,
+                    body: String::new(),
+                },
+                "rejected",
+            ),
+            (SendError::Transient("HTTP 502".into()), "transient"),
+        ];
+        for (error, want) in cases {
+            assert_eq!(error.label(), want);
+            assert!(crate::metrics::DELIVERY_OUTCOMES.contains(&want));
+        }
+        assert!(crate::metrics::DELIVERY_OUTCOMES.contains(&"ok"));
     }
 }

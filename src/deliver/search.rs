@@ -16,11 +16,7 @@ use super::SendError;
 const RECENT: u32 = 50;
 
 impl DiscordSink {
-    pub async fn find_posted(
-        &self,
-        channel: u64,
-        incident: &str,
-    ) -> Result<Option<u64>, SendError> {
+    pub async fn find_posted(&self, channel: u64, mark: &str) -> Result<Option<u64>, SendError> {
         let me = self.me().await?;
         let route = Route::ChannelMessages {
             channel_id: ChannelId::new(channel),
@@ -31,7 +27,7 @@ impl DiscordSink {
         let messages: Vec<Value> = serde_json::from_slice(&body).map_err(|e| {
             SendError::Transient(format!("Discord's message list is unreadable: {e}"))
         })?;
-        Ok(find_incident(&messages, me, incident))
+        Ok(find_marked(&messages, me, mark))
     }
 
     async fn me(&self) -> Result<u64, SendError> {
@@ -52,7 +48,9 @@ impl DiscordSink {
 }
 
 /// The id of the bot's message (author `me`) whose footer names `incident`, newest first.
-pub fn find_incident(messages: &[Value], me: u64, incident: &str) -> Option<u64> {
+/// The newest of the bot's own messages whose embed footer or content carries `mark` as a
+/// whole ("incident abc1" does not find "incident abc12").
+pub fn find_marked(messages: &[Value], me: u64, mark: &str) -> Option<u64> {
     messages
         .iter()
         .filter(|m| snowflake(&m["author"]["id"]) == Some(me))
@@ -62,16 +60,15 @@ pub fn find_incident(messages: &[Value], me: u64, incident: &str) -> Option<u64>
                 .into_iter()
                 .flatten()
                 .filter_map(|e| e["footer"]["text"].as_str())
-                .any(|footer| names_incident(footer, incident))
+                .chain(m["content"].as_str())
+                .any(|text| carries(text, mark))
         })
         .and_then(|m| snowflake(&m["id"]))
 }
 
-/// `incident <id>` as a whole word: another incident whose id merely starts the same way does not count.
-fn names_incident(footer: &str, incident: &str) -> bool {
-    let needle = format!("incident {incident}");
-    footer.match_indices(&needle).any(|(at, _)| {
-        footer[at + needle.len()..]
+fn carries(text: &str, mark: &str) -> bool {
+    text.match_indices(mark).any(|(at, _)| {
+        text[at + mark.len()..]
             .chars()
             .next()
             .is_none_or(|c| !c.is_ascii_alphanumeric())
@@ -102,12 +99,29 @@ mod tests {
             msg("7", "1", "Firing since x · incident abc123"),
         ];
         assert_eq!(
-            find_incident(&list, 1, "abc123"),
+            find_marked(&list, 1, "incident abc123"),
             Some(8),
             "newest of the bot's own"
         );
-        assert_eq!(find_incident(&list, 1, "abc12"), None, "whole id only");
-        assert_eq!(find_incident(&list, 2, "abc123"), None, "another author's");
-        assert_eq!(find_incident(&[json!({"id": "1"})], 1, "abc123"), None);
+        assert_eq!(
+            find_marked(&list, 1, "incident abc12"),
+            None,
+            "whole id only"
+        );
+        assert_eq!(
+            find_marked(&list, 2, "incident abc123"),
+            None,
+            "another author's"
+        );
+        assert_eq!(
+            find_marked(&[json!({"id": "1"})], 1, "incident abc123"),
+            None
+        );
+        let files = json!({"id": "5", "author": {"id": "1"}, "content": "Files for request r1:"});
+        assert_eq!(
+            find_marked(&[files], 1, "Files for request r1"),
+            Some(5),
+            "a files post is found by its text"
+        );
     }
 }

@@ -32,6 +32,7 @@ const ALL_BUTTONS: crate::buttons::Available = crate::buttons::Available {
     answers: true,
     actions: true,
     silence: true,
+    closed: 0,
 };
 
 /// Every word a template could set in bold to mean a button.

@@ -23,6 +23,17 @@ pub enum FlinkError {
 }
 
 impl FlinkError {
+    /// What went wrong, in words fit for chat: no URL, no body, no internal detail.
+    pub fn brief(&self) -> String {
+        match self {
+            FlinkError::Timeout(ms) => format!("no answer within {ms} ms"),
+            FlinkError::Unreachable(_) => "the cluster is unreachable".into(),
+            FlinkError::Status { status: 404, .. } => "the cluster does not know this job".into(),
+            FlinkError::Status { status, .. } => format!("the cluster answered HTTP {status}"),
+            FlinkError::Decode(_) => "the cluster's answer was not understood".into(),
+        }
+    }
+
     pub fn is_not_found(&self) -> bool {
         matches!(self, FlinkError::Status { status: 404, .. })
     }
@@ -191,7 +202,8 @@ fn parse_base(url: &str) -> Result<Url, String> {
     Url::parse(&with_slash).map_err(|e| format!("{url:?} is not a URL: {e}"))
 }
 
-/// Job and vertex ids are 32 hex digits; anything else must not be spliced into a path.
+/// Job and vertex ids are 32 hex digits, TaskManager ids longer and alphanumeric; only short
+/// alphanumeric ids (at most 64) are spliced into a path.
 pub(crate) fn segment(id: &str) -> Result<&str, FlinkError> {
     if !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric()) {
         Ok(id)

@@ -1,5 +1,6 @@
-//! Response shapes, lenient on purpose: fields differ between 1.20 and 2.x (see
-//! ../shared/fixtures/SHAPE-DIFF), so everything not needed is ignored and most fields default.
+//! Response shapes, lenient on purpose: fields differ between 1.20 and 2.x (compare the
+//! captured answers of both versions in `src/facts/testdata/`), so everything not needed is
+//! ignored and most fields default.
 
 use std::collections::BTreeMap;
 

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 
+use super::done::Done;
 use super::request::Request;
 use super::{Attachment, Guard};
 use crate::action::{render_thread_dump, Effect, SavepointFormat, DUMP_FILE_CAP_BYTES};
@@ -19,24 +20,20 @@ const SAVEPOINT_LIMIT: Duration = Duration::from_secs(15 * 60);
 const SETTLE_LIMIT: Duration = Duration::from_secs(60);
 const POLL: Duration = Duration::from_millis(500);
 
-pub type Outcome = (Result<String, String>, Vec<Attachment>);
+pub type Outcome = (Result<Done, String>, Vec<Attachment>);
 
 pub async fn execute(guard: &Guard, req: &Request, resumed: bool) -> Outcome {
     let plan = &req.plan;
     if req.approval.dry_run {
-        return (
-            Ok(format!(
-                "dry run: nothing was changed; it would have run {}",
-                calls(req)
-            )),
-            vec![],
-        );
+        return (Ok(Done::DryRun { calls: calls(req) }), vec![]);
     }
     let client = guard.clusters.get(&plan.cluster);
     let job = plan.job_id.as_str();
     match (&plan.effect, client) {
         (Effect::Acknowledge, _) => (
-            Ok(format!("acknowledged by {}", req.approval.requester.name)),
+            Ok(Done::Acknowledged {
+                by: req.approval.requester.name.clone(),
+            }),
             vec![],
         ),
         (Effect::Silence { minutes }, _) => (silence(guard, req, *minutes, resumed).await, vec![]),
@@ -44,7 +41,9 @@ pub async fn execute(guard: &Guard, req: &Request, resumed: bool) -> Outcome {
             Some(s) => (
                 s.expire(silence_id)
                     .await
-                    .map(|()| format!("silence {silence_id} expired"))
+                    .map(|()| Done::Unsilenced {
+                        id: silence_id.clone(),
+                    })
                     .map_err(|e| problem("Alertmanager", &e)),
                 vec![],
             ),
@@ -62,7 +61,9 @@ pub async fn execute(guard: &Guard, req: &Request, resumed: bool) -> Outcome {
             },
             Some(c),
         ) => (
-            savepoint(c, job, target_dir, *format, trigger_id, None, req, resumed).await,
+            savepoint(c, job, target_dir, *format, trigger_id, None, req, resumed)
+                .await
+                .map(|location| Done::Savepoint { location }),
             vec![],
         ),
         (
@@ -88,7 +89,7 @@ pub async fn execute(guard: &Guard, req: &Request, resumed: bool) -> Outcome {
             let outcome = match taken {
                 Ok(location) => settle(c, job)
                     .await
-                    .map(|state| format!("{location}; the job is now {state}")),
+                    .map(|state| Done::Stopped { location, state }),
                 Err(e) => Err(e),
             };
             (outcome, vec![])
@@ -112,7 +113,7 @@ fn calls(req: &Request) -> String {
 }
 
 /// Triggers (or, with the same trigger id, re-attaches to) the savepoint and polls it to its
-/// end. `stop`: `Some(drain)` for stop-with-savepoint. After a restart (`resumed`) the trigger
+/// end; its location. `stop`: `Some(drain)` for stop-with-savepoint. After a restart (`resumed`) the trigger
 /// is looked up first: a stopped job cannot be stopped again, and its savepoint is the answer.
 #[allow(clippy::too_many_arguments)]
 async fn savepoint(
@@ -137,7 +138,7 @@ async fn savepoint(
             .savepoint_since(job, req.created_at.timestamp_millis())
             .await
         {
-            return Ok(format!("savepoint at `{location}`"));
+            return Ok(location);
         }
     }
     let triggered = if known {
@@ -152,17 +153,12 @@ async fn savepoint(
         }
     };
     if let Err(e) = triggered {
-        return Err(format!(
-            "Flink refused the trigger: {}",
-            crate::interact::commands::flink_problem(&e)
-        ));
+        return Err(format!("Flink refused the trigger: {}", e.brief()));
     }
     let started = tokio::time::Instant::now();
     loop {
         match c.savepoint_status(job, trigger).await {
-            Ok(SavepointStatus::Completed { location }) => {
-                return Ok(format!("savepoint at `{location}`"))
-            }
+            Ok(SavepointStatus::Completed { location }) => return Ok(location),
             Ok(SavepointStatus::Failed { cause }) => {
                 return Err(format!("the savepoint failed: {cause}"))
             }
@@ -171,7 +167,7 @@ async fn savepoint(
             Ok(SavepointStatus::Unknown) => {
                 let since = req.created_at.timestamp_millis();
                 return match c.savepoint_since(job, since).await {
-                    Ok(Some(location)) => Ok(format!("savepoint at `{location}`")),
+                    Ok(Some(location)) => Ok(location),
                     _ => Err("Flink no longer knows this savepoint and shows none taken since the request".into()),
                 };
             }
@@ -186,18 +182,14 @@ async fn savepoint(
     }
 }
 
-async fn cancel(c: &FlinkClient, job: &str) -> Result<String, String> {
+async fn cancel(c: &FlinkClient, job: &str) -> Result<Done, String> {
     match c.cancel(job).await {
-        Ok(CancelOutcome::Accepted) => settle(c, job).await.map(|s| format!("the job is now {s}")),
-        Ok(CancelOutcome::AlreadyTerminal { state }) => Ok(format!(
-            "the job had already ended ({})",
-            state.as_deref().unwrap_or("terminal")
-        )),
+        Ok(CancelOutcome::Accepted) => settle(c, job).await.map(|state| Done::Cancelled { state }),
+        Ok(CancelOutcome::AlreadyTerminal { state }) => Ok(Done::AlreadyEnded {
+            state: state.unwrap_or_else(|| "terminal".into()),
+        }),
         Ok(CancelOutcome::NotFound) => Err("Flink does not know this job any more".into()),
-        Err(e) => Err(format!(
-            "Flink refused the cancel: {}",
-            crate::interact::commands::flink_problem(&e)
-        )),
+        Err(e) => Err(format!("Flink refused the cancel: {}", e.brief())),
     }
 }
 
@@ -225,10 +217,7 @@ async fn dumps(c: &FlinkClient, task_managers: &[String]) -> Outcome {
     let mut notes = Vec::new();
     match c.jobmanager_thread_dump().await {
         Ok(d) => files.push(dump_file("JobManager", "jobmanager", &d)),
-        Err(e) => notes.push(format!(
-            "JobManager: {}",
-            crate::interact::commands::flink_problem(&e)
-        )),
+        Err(e) => notes.push(format!("JobManager: {}", e.brief())),
     }
     for tm in task_managers {
         match c.taskmanager_thread_dump(tm).await {
@@ -237,28 +226,21 @@ async fn dumps(c: &FlinkClient, task_managers: &[String]) -> Outcome {
                 &format!("taskmanager-{}", short(tm)),
                 &d,
             )),
-            Err(e) => notes.push(format!(
-                "TaskManager {tm}: {}",
-                crate::interact::commands::flink_problem(&e)
-            )),
+            Err(e) => notes.push(format!("TaskManager {tm}: {}", e.brief())),
         }
     }
-    let cut: Vec<&Attachment> = files.iter().filter(|f| f.note.is_some()).collect();
-    let mut summary = format!("{} thread dump(s) attached", files.len());
-    for f in &cut {
-        summary.push_str(&format!(
-            "; {}: {}",
-            f.name,
-            f.note.as_deref().unwrap_or("")
-        ));
-    }
-    if !notes.is_empty() {
-        summary.push_str(&format!("; not dumped: {}", notes.join("; ")));
-    }
+    let done = Done::Dumps {
+        attached: files.len(),
+        cut: files
+            .iter()
+            .filter_map(|f| f.note.as_ref().map(|n| format!("{}: {n}", f.name)))
+            .collect(),
+        missing: notes,
+    };
     let outcome = if files.is_empty() {
-        Err(summary)
+        Err(done.to_string())
     } else {
-        Ok(summary)
+        Ok(done)
     };
     (outcome, files)
 }
@@ -297,7 +279,7 @@ async fn silence(
     req: &Request,
     minutes: u32,
     resumed: bool,
-) -> Result<String, String> {
+) -> Result<Done, String> {
     let Some(s) = &guard.silences else {
         return Err("no Alertmanager is configured (alertmanager.url)".into());
     };
@@ -326,12 +308,7 @@ async fn silence(
     let until = silence.ends_at;
     s.create(&silence)
         .await
-        .map(|id| {
-            format!(
-                "silenced until {} UTC (silence {id})",
-                until.format("%Y-%m-%d %H:%M")
-            )
-        })
+        .map(|id| Done::Silenced { id, until })
         .map_err(|e| problem("Alertmanager", &e))
 }
 

@@ -1,8 +1,10 @@
 //! Guarded actions: request -> approvals -> run -> result, every step in the audit log first.
 //!
 //! Chat-neutral: the interaction path calls [`Guard::request`], [`Guard::approve`] and
-//! [`Guard::deny`] and shows what comes back; the guard reports every change of a request on
-//! its `updates` channel so the chat side can edit the request's message.
+//! [`Guard::deny`] and shows what comes back. Every change of a request is stored together
+//! with an outbox item (see `outbox.rs`) that has the way out show it, in one store job: what a
+//! request reports in chat (its message, progress, result, files, the incident's state line)
+//! never travels only in memory, and reaches Discord through the same delivery path as pages.
 //!
 //! Exactly once: every transition happens under one lock, read from the store, changed, written
 //! back and made durable before the lock is released, so twenty clicks at once see one
@@ -10,9 +12,11 @@
 //! to Running, and it writes the audit entry "executing" before that. Fail closed: when an
 //! audit entry cannot be written, the step does not happen.
 
+pub mod done;
 pub mod execute;
 mod note;
 pub mod request;
+pub mod view;
 mod worker;
 
 use std::collections::BTreeMap;
@@ -21,33 +25,21 @@ use std::time::Duration;
 
 use chrono::Utc;
 use serde_json::json;
-use tokio::sync::{mpsc, Mutex, Notify};
+use tokio::sync::{Mutex, Notify};
 
 use crate::action::{plan, ActionKind, Refusal};
 use crate::audit::{AuditEvent, EventKind};
-use crate::chat::{ChannelId, MessageId};
+use crate::chat::ChannelId;
 use crate::config::ClusterConfig;
 use crate::enrich::Clusters;
+pub use crate::outbox::Attachment;
+use crate::outbox::Post;
 use crate::policy::{Actor, Approval, Policy};
 use crate::silences::SilenceClient;
-use crate::store::{AuditLog, Store};
+use crate::store::{AuditLog, Store, With};
+pub use done::Done;
 pub use note::{silence_id_in, Note};
 pub use request::{Approved, Request, Run};
-
-/// A file a result carries (a thread dump), with a note when it was cut.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Attachment {
-    pub name: String,
-    pub bytes: Vec<u8>,
-    pub note: Option<String>,
-}
-
-/// A request changed; the chat side shows it.
-#[derive(Debug, Clone)]
-pub struct Update {
-    pub request: Request,
-    pub files: Vec<Attachment>,
-}
 
 /// What a request is about.
 #[derive(Debug, Clone)]
@@ -56,7 +48,7 @@ pub struct Target {
     pub job_id: String,
     pub incident_id: Option<String>,
     pub labels: BTreeMap<String, String>,
-    /// Where the request's message goes.
+    /// Where the request's message goes when it has no incident (whose thread it goes to).
     pub channel: ChannelId,
     /// A link to the message the request came from (a silence's comment carries it).
     pub link: Option<String>,
@@ -71,7 +63,8 @@ pub struct Guard {
     silences: Option<SilenceClient>,
     lock: Mutex<()>,
     wake: Notify,
-    updates: mpsc::UnboundedSender<Update>,
+    /// Wakes the way out after an outbox item is durable.
+    out: Arc<Notify>,
 }
 
 /// How often the worker looks for expired and runnable requests without being woken.
@@ -85,9 +78,9 @@ impl Guard {
         clusters: Clusters,
         cluster_configs: Vec<ClusterConfig>,
         silences: Option<SilenceClient>,
-    ) -> (Arc<Guard>, mpsc::UnboundedReceiver<Update>) {
-        let (updates, rx) = mpsc::unbounded_channel();
-        let guard = Guard {
+        out: Arc<Notify>,
+    ) -> Arc<Guard> {
+        Arc::new(Guard {
             store,
             audit,
             policy,
@@ -96,9 +89,8 @@ impl Guard {
             silences,
             lock: Mutex::new(()),
             wake: Notify::new(),
-            updates,
-        };
-        (Arc::new(guard), rx)
+            out,
+        })
     }
 
     pub fn silences_available(&self) -> bool {
@@ -140,7 +132,7 @@ impl Guard {
                         "flink_unavailable",
                         format!(
                             "cannot check the job first ({}), so nothing was requested",
-                            crate::interact::commands::flink_problem(&e)
+                            e.brief()
                         ),
                     )
                 })?
@@ -195,7 +187,6 @@ impl Guard {
                 if progress == Approved::Complete {
                     self.wake.notify_one();
                 }
-                self.publish(&req, vec![]);
                 Ok((req, progress))
             }
             Err(e) => {
@@ -224,7 +215,6 @@ impl Guard {
             .await?;
         self.save(&req).await?;
         self.wake.notify_one();
-        self.publish(&req, vec![]);
         Ok(req)
     }
 
@@ -236,34 +226,11 @@ impl Guard {
         self.record(event(EventKind::Denied, &req, Some(actor)))
             .await?;
         self.save(&req).await?;
-        self.publish(&req, vec![]);
-        Ok(req)
-    }
-
-    /// Remembers where the request's message is (for later edits).
-    pub async fn set_message(
-        &self,
-        id: &str,
-        channel: ChannelId,
-        message: MessageId,
-    ) -> Result<Request, Refusal> {
-        let _held = self.lock.lock().await;
-        let mut req = self.load(id)?;
-        req.channel = channel;
-        req.message = Some(message);
-        self.save(&req).await?;
         Ok(req)
     }
 
     pub fn get(&self, id: &str) -> Result<Request, Refusal> {
         self.load(id)
-    }
-
-    pub(crate) fn publish(&self, req: &Request, files: Vec<Attachment>) {
-        let _ = self.updates.send(Update {
-            request: req.clone(),
-            files,
-        });
     }
 
     pub(crate) fn load(&self, id: &str) -> Result<Request, Refusal> {
@@ -273,9 +240,70 @@ impl Guard {
             .ok_or_else(|| Refusal::new("unknown_request", "this request is no longer known"))
     }
 
+    /// Stores the request and has the way out show it, in one store job; durable on return.
     pub(crate) async fn save(&self, req: &Request) -> Result<(), Refusal> {
-        self.store.put_request(&req.id, req).map_err(internal)?;
-        self.store.durable().await.map_err(internal)
+        self.save_with(req, None, Vec::new()).await
+    }
+
+    /// [`Guard::save`], plus the incident's new note (and the post that shows it) and the
+    /// result's files, all in the same store job.
+    pub(crate) async fn save_with(
+        &self,
+        req: &Request,
+        note: Option<(&str, &Note)>,
+        files: Vec<Attachment>,
+    ) -> Result<(), Refusal> {
+        let value = serde_json::to_vec(req)
+            .map_err(|e| internal(crate::store::StoreError::Corrupt(e.to_string())))?;
+        let mut posts = vec![Post::Request { id: req.id.clone() }];
+        if !files.is_empty() {
+            posts.push(Post::Files {
+                request_id: req.id.clone(),
+                files,
+            });
+        }
+        let with = match note {
+            Some((incident, note)) => {
+                let note = serde_json::to_vec(note)
+                    .map_err(|e| internal(crate::store::StoreError::Corrupt(e.to_string())))?;
+                posts.push(Post::Note {
+                    incident_id: incident.to_string(),
+                    group_key: self.group_of(incident),
+                });
+                With::RequestAndNote {
+                    id: req.id.clone(),
+                    value,
+                    incident: incident.to_string(),
+                    note,
+                }
+            }
+            None => With::Request {
+                id: req.id.clone(),
+                value,
+            },
+        };
+        self.store.post(with, &posts).map_err(internal)?;
+        self.store.durable().await.map_err(internal)?;
+        self.out.notify_one();
+        Ok(())
+    }
+
+    /// Has the way out show the request again (a running action's elapsed time).
+    pub(crate) async fn show_again(&self, id: &str) -> Result<(), crate::store::StoreError> {
+        self.store
+            .post(With::Nothing, &[Post::Request { id: id.to_string() }])?;
+        self.store.durable().await?;
+        self.out.notify_one();
+        Ok(())
+    }
+
+    /// The Alertmanager group an incident belongs to (its pages' line).
+    fn group_of(&self, incident_id: &str) -> String {
+        self.store
+            .incident_group(incident_id)
+            .ok()
+            .flatten()
+            .unwrap_or_default()
     }
 
     pub(crate) async fn record(&self, e: AuditEvent) -> Result<(), Refusal> {

@@ -40,10 +40,19 @@ impl Note {
             (ActionKind::Acknowledge, Run::Succeeded { .. }) => {
                 self.acknowledged_by = Some(req.approval.requester.name.clone())
             }
-            (ActionKind::Silence { minutes }, Run::Succeeded { at: done, result }) => {
-                let until = *done + chrono::Duration::minutes(i64::from(*minutes));
+            (
+                ActionKind::Silence { minutes },
+                Run::Succeeded {
+                    at, result, done, ..
+                },
+            ) => {
+                let until = *at + chrono::Duration::minutes(i64::from(*minutes));
                 self.silenced_until = Some(until.format("%H:%M UTC").to_string());
-                self.silence_id = silence_id_in(result);
+                // Requests stored before the outcome was typed carry only its text.
+                self.silence_id = match done {
+                    Some(d) => d.silence_id().map(str::to_string),
+                    None => silence_id_in(result),
+                };
             }
             (ActionKind::Unsilence { .. }, Run::Succeeded { .. }) => {
                 self.silenced_until = None;
@@ -61,7 +70,8 @@ impl Note {
     }
 }
 
-/// The id in a silence's result ("… (silence <id>)").
+/// The id in a silence's result text ("… (silence <id>)"), for requests stored before the
+/// outcome was typed.
 pub fn silence_id_in(result: &str) -> Option<String> {
     let id = result.rsplit("(silence ").next()?.strip_suffix(')')?;
     crate::silences::is_silence_id(id).then(|| id.to_string())

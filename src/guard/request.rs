@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::done::Done;
 use crate::action::Plan;
 use crate::chat::{ChannelId, MessageId};
 use crate::policy::{Actor, Approval, Progress, Refusal as PolicyRefusal};
@@ -26,9 +27,13 @@ pub struct Request {
     /// The alert's labels (silences match on them).
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
-    /// Where the request's message lives (a thread on the incident message, or the channel).
+    /// Where the request's message goes when it has no incident (else: the incident's thread;
+    /// where it went is the way out's record, see `outbox::Placed`).
     pub channel: ChannelId,
-    pub message: Option<MessageId>,
+    /// The message of a request stored before the outbox (then in `channel`): the way out
+    /// adopts it instead of posting a second one. Never written now.
+    #[serde(default, rename = "message", skip_serializing)]
+    pub legacy_message: Option<MessageId>,
     pub created_at: DateTime<Utc>,
     /// The message the request came from.
     #[serde(default)]
@@ -49,8 +54,11 @@ pub enum Run {
         since: DateTime<Utc>,
     },
     Succeeded {
+        /// What chat shows (also what requests stored before `done` existed have).
         result: String,
         at: DateTime<Utc>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        done: Option<Done>,
     },
     Failed {
         reason: String,
@@ -119,7 +127,7 @@ impl Request {
             incident_id: None,
             labels: BTreeMap::new(),
             channel,
-            message: None,
+            legacy_message: None,
             created_at: now,
             link: None,
         }
@@ -235,9 +243,13 @@ impl Request {
         }
     }
 
-    pub fn finish(&mut self, outcome: Result<String, String>, now: DateTime<Utc>) {
+    pub fn finish(&mut self, outcome: Result<Done, String>, now: DateTime<Utc>) {
         self.run = match outcome {
-            Ok(result) => Run::Succeeded { result, at: now },
+            Ok(done) => Run::Succeeded {
+                result: done.to_string(),
+                at: now,
+                done: Some(done),
+            },
             Err(reason) => Run::Failed { reason, at: now },
         };
     }

@@ -93,8 +93,16 @@ fn two_other_people_make_it_ready_and_only_once() {
     );
     assert!(r.start(t), "the worker claims it");
     assert!(!r.start(t), "and nobody claims it twice");
-    r.finish(Ok("done".into()), t);
+    r.finish(
+        Ok(crate::guard::Done::Savepoint {
+            location: "file:/sp/1".into(),
+        }),
+        t,
+    );
     assert!(r.run.is_final());
+    assert!(
+        matches!(&r.run, Run::Succeeded { result, .. } if result == "savepoint at `file:/sp/1`")
+    );
 }
 
 #[test]
@@ -169,5 +177,17 @@ fn a_question_is_answered_by_the_requester_only() {
     assert!(
         late.expire(late.approval.expires_at),
         "an unanswered question expires too"
+    );
+}
+
+#[test]
+fn a_request_stored_before_the_outbox_keeps_its_message_and_it_is_never_written_again() {
+    let mut stored = serde_json::to_value(request(1)).unwrap();
+    assert!(stored.get("message").is_none(), "not written: {stored}");
+    stored["message"] = serde_json::json!(1300000000000000002u64);
+    let old: Request = serde_json::from_value(stored).unwrap();
+    assert_eq!(
+        old.legacy_message,
+        Some(crate::chat::MessageId(1300000000000000002))
     );
 }

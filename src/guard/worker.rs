@@ -81,7 +81,6 @@ impl Guard {
                         Utc::now(),
                     );
                     let _ = self.save(&req).await;
-                    self.publish(&req, vec![]);
                     return;
                 }
                 req.start(Utc::now());
@@ -94,17 +93,18 @@ impl Guard {
             }
         };
         let Some(req) = claimed else { return };
-        self.publish(&req, vec![]);
         tracing::info!(request = %req.id, action = req.plan.kind.slug(), resumed, "running a guarded action");
         // While it runs, the message shows for how long (a savepoint of a big state takes minutes).
         let ticker = {
-            let (me, running) = (self.clone(), req.clone());
+            let (me, id) = (self.clone(), req.id.clone());
             tokio::spawn(async move {
                 let mut every = tokio::time::interval(PROGRESS);
                 every.tick().await;
                 loop {
                     every.tick().await;
-                    me.publish(&running, vec![]);
+                    if let Err(e) = me.show_again(&id).await {
+                        tracing::warn!(request = %id, error = %e, "cannot queue a progress edit");
+                    }
                 }
             })
         };
@@ -118,7 +118,7 @@ impl Guard {
             EventKind::Failed
         };
         let detail = match &outcome {
-            Ok(r) => json!({ "result": r }),
+            Ok(r) => json!({ "result": r.to_string(), "done": r }),
             Err(e) => json!({ "reason": e }),
         };
         if let Err(e) = self
@@ -128,24 +128,23 @@ impl Guard {
             tracing::error!(request = id, error = %e, "could not audit the result");
         }
         req.finish(outcome, Utc::now());
-        if let Some(incident) = &req.incident_id {
+        // The result, the incident's state line and the files go out from one store job.
+        let note = req.incident_id.as_ref().map(|incident| {
             let note: Note = self.store.incident_note(incident).unwrap_or_default();
-            if let Err(e) = self.store.put_incident_note(incident, &note.after(&req)) {
-                tracing::error!(request = id, error = %e, "could not update the incident's note");
-            }
-        }
-        if let Err(e) = self.save(&req).await {
+            (incident.clone(), note.after(&req))
+        });
+        let note = note.as_ref().map(|(i, n)| (i.as_str(), n));
+        if let Err(e) = self.save_with(&req, note, files).await {
             tracing::error!(request = id, error = %e.message, "could not store the result");
         }
-        self.publish(&req, files);
     }
 
     pub(super) async fn expired(&self, req: &Request) {
         if let Err(e) = self.record(event(EventKind::Expired, req, None)).await {
             tracing::error!(request = %req.id, error = %e, "could not audit an expiry");
         }
-        if self.save(req).await.is_ok() {
-            self.publish(req, vec![]);
+        if let Err(e) = self.save(req).await {
+            tracing::error!(request = %req.id, error = %e.message, "could not store an expiry");
         }
     }
 }

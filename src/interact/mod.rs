@@ -9,12 +9,12 @@
 
 pub mod commands;
 pub mod endpoint;
+#[cfg(feature = "gateway")]
 pub mod gateway;
 pub mod jobs;
 pub mod press;
 pub mod register;
 pub mod reply;
-pub mod requests;
 pub mod resolve;
 pub mod verify;
 
@@ -237,9 +237,9 @@ pub async fn finish_deferred(http: Arc<Http>, token: String, rest: BoxFuture<'st
 pub fn start(
     config: &Config,
     secrets: &crate::config::Secrets,
-    env: &std::collections::HashMap<String, String>,
     clusters: Clusters,
     store: Store,
+    guard: Arc<crate::guard::Guard>,
     gateway_health: Arc<crate::readiness::GatewayHealth>,
 ) -> anyhow::Result<Option<axum::Router>> {
     let d = &config.discord;
@@ -252,7 +252,7 @@ pub fn start(
         }
         return Ok(None);
     };
-    let gateway = d.gateway.unwrap_or(token.is_some());
+    let gateway = d.gateway_on(token.is_some(), crate::config::GATEWAY_BUILT);
     if gateway && token.is_none() {
         anyhow::bail!("key `discord.gateway`: the gateway needs a Discord token");
     }
@@ -262,14 +262,6 @@ pub fn start(
     }
     let http = Arc::new(register::http_client(token, &d.api_base, Some(app_id)));
     let mut state = InteractState::new(config, clusters.clone(), store.clone(), http.clone());
-    let (guard, updates) = guard(config, secrets, env, clusters, store.clone())?;
-    tokio::spawn(guard.clone().run());
-    tokio::spawn(requests::follow(
-        http,
-        guard.clone(),
-        store.clone(),
-        updates,
-    ));
     state.guard = Some(guard);
     let state = Arc::new(state);
     state.jobs.refresh_in_background();
@@ -286,6 +278,10 @@ pub fn start(
             }
         });
     }
+    // Without the feature, `gateway` is never on (`GATEWAY_BUILT`) and the health stays "off".
+    #[cfg(not(feature = "gateway"))]
+    let _ = gateway_health;
+    #[cfg(feature = "gateway")]
     if gateway {
         let http = register::http_client(token, &d.api_base, Some(app_id));
         gateway::spawn(state.clone(), http, d, gateway_health);
@@ -300,67 +296,4 @@ pub fn start(
         None => None,
     };
     Ok(router)
-}
-
-/// What buttons can do on this deployment, as configured: answered at all when interactions
-/// can arrive (an application id and the gateway or the endpoint), guarded actions then too
-/// (the audit log and policy always exist), silences when an Alertmanager is configured.
-pub fn available(config: &Config) -> crate::buttons::Available {
-    let d = &config.discord;
-    let answers =
-        d.application_id.is_some() && (d.gateway != Some(false) || d.public_key.is_some());
-    crate::buttons::Available {
-        answers,
-        actions: answers,
-        silence: answers && config.alertmanager.url.is_some(),
-    }
-}
-
-/// The guarded-action service: the audit log (verified at start, loudly), the policy, the
-/// Alertmanager client for silences.
-fn guard(
-    config: &Config,
-    secrets: &crate::config::Secrets,
-    env: &std::collections::HashMap<String, String>,
-    clusters: Clusters,
-    store: Store,
-) -> anyhow::Result<(
-    Arc<crate::guard::Guard>,
-    tokio::sync::mpsc::UnboundedReceiver<crate::guard::Update>,
-)> {
-    let head_file = config.audit.head_file(&config.storage.path);
-    let audit = crate::store::AuditLog::open(
-        store.clone(),
-        secrets.audit_hmac_key.clone(),
-        head_file.clone(),
-    )
-    .map_err(|e| {
-        anyhow::anyhow!(
-            "opening the audit head file {} (key `audit.head_file`): {e}",
-            head_file.display()
-        )
-    })?;
-    match audit.verify() {
-        Ok(Ok(summary)) => tracing::info!(?summary, "audit log verified"),
-        Ok(Err(broken)) => {
-            tracing::error!(%broken, "THE AUDIT LOG DOES NOT VERIFY; run `flink-chatops audit verify`")
-        }
-        Err(e) => tracing::error!(error = %e, "the audit log could not be verified"),
-    }
-    if config.audit.heartbeat_secs > 0 {
-        audit.spawn_heartbeat(Duration::from_secs(config.audit.heartbeat_secs));
-    }
-    let auth = crate::silences::auth(&config.alertmanager, env)?;
-    let http = reqwest::Client::builder().build()?;
-    let silences = crate::silences::SilenceClient::new(&config.alertmanager, auth, http)
-        .map_err(|e| anyhow::anyhow!("key `alertmanager.url`: {e}"))?;
-    let policy = crate::policy::Policy::new(&config.policy);
-    Ok(crate::guard::Guard::new(
-        store,
-        audit,
-        policy,
-        clusters,
-        config.clusters.clone(),
-        silences,
-    ))
 }

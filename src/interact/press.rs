@@ -8,7 +8,7 @@ use serenity::all::{ComponentInteraction, Member, User};
 
 use super::commands::{self, JobQuery};
 use super::reply::{Refusal, Reply};
-use super::{requests, within_budget, Answer, InteractState};
+use super::{within_budget, Answer, InteractState};
 use crate::action::ActionKind;
 use crate::buttons::{self, Offer, Pressed};
 use crate::guard::{Approved, Target};
@@ -149,49 +149,23 @@ async fn request(
         }
     };
     let channel = c.channel_id.get();
-    let name = format!(
-        "{} · {}",
-        incident
-            .job
-            .as_ref()
-            .and_then(|j| j.name.clone())
-            .unwrap_or_else(|| "incident".into()),
-        incident.id
-    );
-    let thread = requests::thread_for(&state.http, channel, c.message.id.get(), &name).await;
     let link = c.guild_id.map(|g| {
         format!(
             "https://discord.com/channels/{g}/{channel}/{}",
             c.message.id
         )
     });
+    // The request's message goes into the incident's thread; the way out starts it if needed.
     let target = Target {
         cluster,
         job_id,
         incident_id: Some(incident.id.clone()),
         labels: incident.labels.clone(),
-        channel: crate::chat::ChannelId(thread),
+        channel: crate::chat::ChannelId(channel),
         link,
     };
     match guard.request(&actor, kind, target).await {
-        Ok(req) => {
-            requests::post(&state.http, &guard, &req, channel).await;
-            let needed = req.approval.needed;
-            Reply::text(if req.run == crate::guard::Run::Confirm {
-                format!(
-                    "{}: {} Answer on the request in the thread.",
-                    req.plan.summary,
-                    req.plan.confirm.clone().unwrap_or_default()
-                )
-            } else if needed == 0 {
-                format!(
-                    "{}: starting now; follow it in the thread.",
-                    req.plan.summary
-                )
-            } else {
-                format!("Requested: {}. It needs {needed} approval(s) from someone else; see the thread.", req.plan.summary)
-            })
-        }
+        Ok(req) => Reply::requested(&req),
         Err(r) => Reply::refusal(&Refusal::new(r.message)),
     }
 }

@@ -60,6 +60,29 @@ impl Reply {
         }
     }
 
+    /// What the person who asked for an action is told, from a button or a command alike.
+    pub fn requested(req: &crate::guard::Request) -> Reply {
+        let place = if req.incident_id.is_some() {
+            "in the incident's thread"
+        } else {
+            "on the request message"
+        };
+        Reply::text(if req.run == crate::guard::Run::Confirm {
+            format!(
+                "{}: {} Answer on the request {place}.",
+                req.plan.summary,
+                req.plan.confirm.clone().unwrap_or_default()
+            )
+        } else if req.approval.needed == 0 {
+            format!("{}: starting now; follow it {place}.", req.plan.summary)
+        } else {
+            format!(
+                "Requested: {}. It needs {} approval(s) from someone else; see the request {place}.",
+                req.plan.summary, req.approval.needed
+            )
+        })
+    }
+
     pub fn refusal(r: &Refusal) -> Reply {
         Reply::text(format!("⚠ {}", r.0))
     }

@@ -2,7 +2,6 @@
 //! and delivery outcomes, Flink call outcomes) and endpoint templates with ids cut out, so no
 //! alert, job id or error text can become a label value and grow the series count.
 
-use crate::deliver::SendError;
 use crate::flink::FlinkError;
 
 /// What became of one request to `POST /alertmanager`.
@@ -42,17 +41,8 @@ impl Webhook {
     }
 }
 
-/// Outcome label of one Discord request (a post or an edit).
-pub fn delivery_outcome(result: &Result<u64, SendError>) -> &'static str {
-    match result {
-        Ok(_) => "ok",
-        Err(SendError::RateLimited(_)) => "rate_limited",
-        Err(SendError::NotFound) => "not_found",
-        Err(SendError::Rejected { .. }) => "rejected",
-        Err(SendError::Transient(_)) => "transient",
-    }
-}
-pub(super) const DELIVERY_OUTCOMES: [&str; 5] =
+/// Outcome labels of one Discord request (`SendError::label`).
+pub const DELIVERY_OUTCOMES: [&str; 5] =
     ["ok", "rate_limited", "not_found", "rejected", "transient"];
 
 /// Outcome label of one Flink REST call.
@@ -96,7 +86,6 @@ pub fn endpoint(path: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
 
     use super::*;
 
@@ -145,26 +134,6 @@ mod tests {
 
     #[test]
     fn outcomes_are_closed_sets() {
-        let cases: [(Result<u64, SendError>, &str); 5] = [
-            (Ok(1), "ok"),
-            (
-                Err(SendError::RateLimited(Duration::from_secs(1))),
-                "rate_limited",
-            ),
-            (Err(SendError::NotFound), "not_found"),
-            (
-                Err(SendError::Rejected {
-                    status: 403,
-                    body: String::new(),
-                }),
-                "rejected",
-            ),
-            (Err(SendError::Transient("HTTP 502".into())), "transient"),
-        ];
-        for (result, want) in cases {
-            assert_eq!(delivery_outcome(&result), want);
-            assert!(DELIVERY_OUTCOMES.contains(&want));
-        }
         let flink: [(Result<(), FlinkError>, &str); 5] = [
             (Ok(()), "ok"),
             (Err(FlinkError::Timeout(2000)), "timeout"),

@@ -12,63 +12,20 @@
 
 mod labels;
 
-pub use labels::{delivery_outcome, endpoint, flink_outcome, Webhook};
-use labels::{DELIVERY_OUTCOMES, FLINK_ENDPOINTS, FLINK_OUTCOMES};
+pub use labels::{endpoint, flink_outcome, Webhook, DELIVERY_OUTCOMES};
+use labels::{FLINK_ENDPOINTS, FLINK_OUTCOMES};
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::extract::State;
-use axum::http::{header, StatusCode};
-use axum::response::{IntoResponse, Response};
 use prometheus::{
     Counter, Encoder, Gauge, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec,
     IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
-use crate::deliver::SendError;
 use crate::enrich::Clusters;
 use crate::facts::Facts;
 use crate::flink::FlinkError;
-use crate::intake::IntakeState;
 use crate::store::Store;
-
-/// The group-commit figures; owned by the store's commit task, registered by [`Metrics::new`].
-#[derive(Clone)]
-pub struct CommitMetrics {
-    seconds: Histogram,
-    writers: Histogram,
-}
-
-impl CommitMetrics {
-    pub fn new() -> CommitMetrics {
-        let seconds = HistogramOpts::new(
-            "flink_chatops_store_commit_duration_seconds",
-            "Time of one group commit (sled flush + fdatasync).",
-        )
-        .buckets(exp_buckets(0.000_25, 2.0, 14));
-        let writers = HistogramOpts::new(
-            "flink_chatops_store_commit_writers",
-            "Writers served by one group commit (all waiting when it started).",
-        )
-        .buckets(exp_buckets(1.0, 2.0, 12));
-        CommitMetrics {
-            seconds: Histogram::with_opts(seconds).expect("valid histogram"),
-            writers: Histogram::with_opts(writers).expect("valid histogram"),
-        }
-    }
-
-    pub fn record(&self, took: Duration, writers: usize) {
-        self.seconds.observe(took.as_secs_f64());
-        self.writers.observe(writers as f64);
-    }
-}
-
-impl Default for CommitMetrics {
-    fn default() -> Self {
-        CommitMetrics::new()
-    }
-}
 
 /// The handles Flink clients record their calls with.
 #[derive(Clone)]
@@ -243,12 +200,11 @@ impl Metrics {
         self.webhooks.with_label_values(&[outcome.label()]).inc();
     }
 
-    /// One Discord request; a 429 also adds the wait Discord asked for.
-    pub fn delivery_attempt(&self, result: &Result<u64, SendError>) {
-        self.delivery_attempts
-            .with_label_values(&[delivery_outcome(result)])
-            .inc();
-        if let Err(SendError::RateLimited(after)) = result {
+    /// One Discord request by its outcome label (one of `DELIVERY_OUTCOMES`); a 429 also adds
+    /// the wait Discord asked for.
+    pub fn delivery_attempt(&self, outcome: &'static str, asked_to_wait: Option<Duration>) {
+        self.delivery_attempts.with_label_values(&[outcome]).inc();
+        if let Some(after) = asked_to_wait {
             self.rate_limit_wait.inc_by(after.as_secs_f64());
         }
     }
@@ -302,20 +258,6 @@ impl Metrics {
         }
         String::from_utf8(out).unwrap_or_default()
     }
-}
-
-/// `GET /metrics` in the Prometheus text format.
-pub async fn scrape(State(state): State<Arc<IntakeState>>) -> Response {
-    // Counting the inbox walks it (sled keeps no count), so render off the async workers.
-    let body = tokio::task::spawn_blocking(move || state.metrics.render(&state.store))
-        .await
-        .unwrap_or_default();
-    (
-        StatusCode::OK,
-        [(header::CONTENT_TYPE, prometheus::TEXT_FORMAT)],
-        body,
-    )
-        .into_response()
 }
 
 fn exp_buckets(start: f64, factor: f64, count: usize) -> Vec<f64> {

@@ -109,6 +109,7 @@ impl Pipeline {
                     channel,
                     line: &bytes,
                 },
+                shown: None,
             },
             "a digest line",
         )
@@ -187,7 +188,7 @@ impl Pipeline {
             channel,
             delivery,
             &message,
-            &header.id,
+            &deliver::Tag::incident(&header.id),
             possibly_sent,
         )
         .await

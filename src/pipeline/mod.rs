@@ -6,8 +6,15 @@
 //! any point means "deliver again after restart", never "lost". Refills (a later look at Flink
 //! for a page that went out with facts missing) wait in the store's `due` tree the same way and
 //! are fed to the workers by one scanning task, so they survive a restart too.
+//!
+//! It is also the one way out for everything else that goes to a Discord channel: a guarded
+//! request's message, progress, result and files, and an incident's one-line state are outbox
+//! items in the store (see `outbox.rs`), scanned like the inbox and delivered by the same
+//! workers through the same client, buckets and retry decision (`pipeline/outbox.rs`). A note
+//! waits in its incident's line, so each incident message has one writer.
 
 mod digest;
+mod outbox;
 mod process;
 mod queue;
 
@@ -41,6 +48,8 @@ pub struct Pipeline {
     digests: digest::Digests,
     metrics: Arc<crate::metrics::Metrics>,
     shutdown: Shutdown,
+    /// Buttons and commands are answered, so an incident's state line can change.
+    interactions: bool,
 }
 
 /// Set by [`Pipeline::stop`]: workers finish the work item they hold (delivered and recorded),
@@ -96,7 +105,9 @@ impl Pipeline {
         wake: Arc<Notify>,
         metrics: Arc<crate::metrics::Metrics>,
     ) -> Pipeline {
+        let interactions = crate::buttons::Available::from_config(&config).answers;
         Pipeline {
+            interactions,
             store,
             clusters,
             renderer,
@@ -144,13 +155,29 @@ impl Pipeline {
         tokio::spawn(self.clone().scan_due());
         tokio::spawn(self.clone().edit_digests());
         let mut last: Option<u64> = None;
+        let mut last_post: Option<u64> = None;
         loop {
             // Register interest before scanning so a wake-up during the scan is not missed.
             let woken = self.wake.notified();
             let mut full = false;
+            match self
+                .store
+                .outbox_after::<crate::outbox::Post>(last_post, SCAN_BATCH)
+            {
+                Ok(posts) => {
+                    full = posts.len() == SCAN_BATCH;
+                    for (seq, post) in posts {
+                        last_post = Some(seq);
+                        // People wait on these (is my cancel approved?): they go with urgent pages.
+                        let group = GroupId::of(&post.line());
+                        self.enqueue(group, URGENT, |w| w.push_post(seq));
+                    }
+                }
+                Err(e) => tracing::error!(error = %e, "cannot read the outbox; retrying"),
+            }
             match self.store.pending_after(last, SCAN_BATCH) {
                 Ok(pending) => {
-                    full = pending.len() == SCAN_BATCH;
+                    full |= pending.len() == SCAN_BATCH;
                     for p in pending {
                         last = Some(p.seq);
                         self.enqueue(p.group, p.rank, |w| w.push_seq(p.seq));
@@ -222,6 +249,7 @@ impl Pipeline {
                                 .put_back(group, seqs);
                         }
                     },
+                    Work::Posts(seqs) => self.post_outbox(seqs).await,
                     Work::Refill(refill) => {
                         let key = refill.group_key.clone();
                         self.refill(&key, refill).await

@@ -154,6 +154,7 @@ impl Pipeline {
                         batch: &batch,
                         refill: refill.as_ref().map(|d| (d, &newest.body[..])),
                         digest: line,
+                        shown: self.page_copy(&inc, &message),
                     },
                     "a delivery",
                 )
@@ -180,6 +181,7 @@ impl Pipeline {
             i.id == due.incident_id && !i.is_resolved() && i.notifications == due.notifications
         });
         let mut next = None;
+        let mut shown = None;
         if let (Some(inc), Ok(hook)) = (still, Webhook::parse(&body)) {
             if let Some(message_id) = inc.message_id {
                 let target = self.target(&hook);
@@ -194,6 +196,9 @@ impl Pipeline {
                     rank,
                 };
                 let sent = self.send(&inc, delivery, page, false).await;
+                if sent.is_ok() {
+                    shown = self.page_copy(&inc, &message);
+                }
                 match sent {
                     Ok(_) if !facts.is_complete() && due.attempt < REFILL_ATTEMPTS => {
                         next = self.refill_item(key, &inc, due.attempt + 1);
@@ -209,6 +214,9 @@ impl Pipeline {
             self.store.remove_due(&due.key)?;
             if let Some(d) = &next {
                 self.store.schedule_due(d, &body)?;
+            }
+            if let Some((k, v)) = &shown {
+                self.store.put_shown_raw(k, v.clone())?;
             }
             Ok(())
         })
@@ -226,6 +234,18 @@ impl Pipeline {
             group_key: key.to_string(),
             attempt,
             notifications: inc.notifications,
+        })
+    }
+
+    /// The message as sent, kept so the incident's state line can change without a new render
+    /// (see `outbox.rs`). Only where buttons and commands can change it: a rich page is about
+    /// 5 KB of JSON, which a bot without interactions would keep for nothing.
+    fn page_copy(&self, inc: &Incident, message: &Message) -> Option<(String, Vec<u8>)> {
+        self.interactions.then(|| {
+            (
+                crate::outbox::page_key(&inc.id),
+                serde_json::to_vec(message).unwrap_or_default(),
+            )
         })
     }
 
@@ -287,7 +307,7 @@ impl Pipeline {
             inc.channel_id,
             delivery,
             page.message,
-            &inc.id,
+            &deliver::Tag::incident(&inc.id),
             possibly_sent,
         )
         .instrument(crate::telemetry::incident_span(&inc.id))

@@ -34,6 +34,8 @@ pub(super) struct GroupWork {
     seqs: SmallVec<[u64; 1]>,
     /// Few (one per page that went out incomplete), taken from the front.
     refills: Vec<DueItem>,
+    /// Outbox items (a request's message and files, an incident's note), in order.
+    posts: Vec<u64>,
     rank: u8,
     /// When it became ready: its place among equals.
     arrival: u64,
@@ -50,6 +52,10 @@ impl GroupWork {
         self.refills.push(refill);
     }
 
+    pub fn push_post(&mut self, seq: u64) {
+        self.posts.push(seq);
+    }
+
     fn place(&self) -> Place {
         (Reverse(self.rank), self.arrival)
     }
@@ -58,6 +64,8 @@ impl GroupWork {
 pub(super) enum Work {
     Notifications(Vec<u64>),
     Refill(DueItem),
+    /// Outbox items, oldest first (see `outbox.rs`).
+    Posts(Vec<u64>),
 }
 
 impl Queues {
@@ -117,6 +125,9 @@ impl Queues {
         if !work.seqs.is_empty() {
             let take = work.seqs.len().min(max_batch);
             return Some(Work::Notifications(work.seqs.drain(..take).collect()));
+        }
+        if !work.posts.is_empty() {
+            return Some(Work::Posts(std::mem::take(&mut work.posts)));
         }
         if !work.refills.is_empty() {
             return Some(Work::Refill(work.refills.remove(0)));
@@ -245,5 +256,29 @@ mod tests {
         };
         assert_eq!(s, [7, 8]);
         assert!(matches!(q.next_work(key, 10), Some(Work::Refill(_))));
+    }
+
+    #[test]
+    fn a_groups_posts_come_after_its_notifications_and_before_its_refills() {
+        let mut q = Queues::default();
+        let key = GroupId::of("g");
+        q.add(key, 0, |w| {
+            w.push_refill(DueItem {
+                key: vec![1],
+                due_ms: 0,
+                incident_id: "i".into(),
+                group_key: "g".into(),
+                attempt: 1,
+                notifications: 1,
+            })
+        });
+        q.add(key, 0, |w| w.push_post(7));
+        q.add(key, 0, |w| w.push_post(9));
+        q.add(key, 0, |w| w.push_seq(1));
+        assert_eq!(q.take_ready(), Some(key));
+        assert!(matches!(q.next_work(key, 10), Some(Work::Notifications(s)) if s == [1]));
+        assert!(matches!(q.next_work(key, 10), Some(Work::Posts(p)) if p == [7, 9]));
+        assert!(matches!(q.next_work(key, 10), Some(Work::Refill(_))));
+        assert!(q.next_work(key, 10).is_none());
     }
 }

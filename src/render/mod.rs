@@ -197,6 +197,16 @@ fn assemble(input: &RenderInput<'_>, description: String) -> Message {
 /// The name of the field with the incident's one-line state (the guard updates it in place).
 pub const NOTE_FIELD: &str = "Now";
 
+/// `msg` with its one-line state replaced (or removed): the first field, as [`render`] puts it
+/// (pure). Used to change the state line of a message already sent without rendering it anew.
+pub fn with_note(mut msg: Message, note: Option<String>) -> Message {
+    msg.embed.fields.retain(|f| f.name != NOTE_FIELD);
+    if let Some(n) = note {
+        msg.embed.fields.insert(0, Field::new(NOTE_FIELD, n, false));
+    }
+    msg.fit()
+}
+
 /// The fact fields of a page; `/flink status` shows the same ones, formatted by this code.
 pub fn fact_fields(facts: &Facts) -> Vec<Field> {
     let mut fields = Vec::new();

@@ -70,7 +70,7 @@ fn load_dir(hb: &mut Handlebars<'static>, root: &Path, dir: &Path) -> Result<(),
 }
 
 /// `alerts/FlinkJobUnstable.hbs` registers as `alerts/FlinkJobUnstable`; files under `partials/`
-/// also register as partials by their bare name (`{{> job_facts}}`).
+/// also register as partials by their bare name (`{{> alert_header}}`).
 fn register(hb: &mut Handlebars<'static>, rel: &Path, text: &str) -> Result<(), TemplateError> {
     if rel.extension().is_none_or(|e| e != "hbs") {
         return Ok(());

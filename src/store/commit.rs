@@ -5,6 +5,7 @@
 //! the cost of a sync is shared by everyone who was waiting for it. A writer waits at most
 //! `storage.timeout_ms`; a flush that fails or hangs marks the store failed (see `guard`).
 
+use prometheus::{Histogram, HistogramOpts};
 use std::fs::File;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -25,7 +26,7 @@ pub struct Committer {
     tx: mpsc::UnboundedSender<Request>,
     commits: Arc<AtomicU64>,
     guard: Guard,
-    pub metrics: crate::metrics::CommitMetrics,
+    pub metrics: CommitMetrics,
 }
 
 impl Committer {
@@ -38,7 +39,7 @@ impl Committer {
             .map_err(|e| StoreError::Flush(format!("opening the log for sync: {e}")))?;
         let (tx, rx) = mpsc::unbounded_channel();
         let commits = Arc::new(AtomicU64::new(0));
-        let metrics = crate::metrics::CommitMetrics::new();
+        let metrics = CommitMetrics::new();
         tokio::spawn(run(
             db,
             log,
@@ -87,7 +88,7 @@ async fn run(
     mut rx: mpsc::UnboundedReceiver<Request>,
     commits: Arc<AtomicU64>,
     health: Arc<Health>,
-    metrics: crate::metrics::CommitMetrics,
+    metrics: CommitMetrics,
 ) {
     let log = Arc::new(log);
     let mut batch = Vec::new();
@@ -126,4 +127,46 @@ async fn run(
             let _ = waiter.send(result.clone());
         }
     }
+}
+
+/// The group-commit figures; owned by the store's commit task, registered by `metrics::Metrics::new`
+/// (kept here so the store reports to metrics without knowing it).
+#[derive(Clone)]
+pub struct CommitMetrics {
+    pub seconds: Histogram,
+    pub writers: Histogram,
+}
+
+impl CommitMetrics {
+    pub fn new() -> CommitMetrics {
+        let seconds = HistogramOpts::new(
+            "flink_chatops_store_commit_duration_seconds",
+            "Time of one group commit (sled flush + fdatasync).",
+        )
+        .buckets(exp_buckets(0.000_25, 2.0, 14));
+        let writers = HistogramOpts::new(
+            "flink_chatops_store_commit_writers",
+            "Writers served by one group commit (all waiting when it started).",
+        )
+        .buckets(exp_buckets(1.0, 2.0, 12));
+        CommitMetrics {
+            seconds: Histogram::with_opts(seconds).expect("valid histogram"),
+            writers: Histogram::with_opts(writers).expect("valid histogram"),
+        }
+    }
+
+    pub fn record(&self, took: std::time::Duration, writers: usize) {
+        self.seconds.observe(took.as_secs_f64());
+        self.writers.observe(writers as f64);
+    }
+}
+
+impl Default for CommitMetrics {
+    fn default() -> Self {
+        CommitMetrics::new()
+    }
+}
+
+fn exp_buckets(start: f64, factor: f64, count: usize) -> Vec<f64> {
+    prometheus::exponential_buckets(start, factor, count).expect("valid buckets")
 }

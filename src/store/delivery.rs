@@ -23,6 +23,8 @@ pub struct Delivered<'a, T> {
     pub refill: Option<(&'a DueItem, &'a [u8])>,
     /// The incident's line in a storm digest, when that changes.
     pub digest: LineChange<'a>,
+    /// A record of the way out to write with it (the message as sent), see `outbox.rs`.
+    pub shown: Option<(String, Vec<u8>)>,
 }
 
 impl Store {
@@ -41,7 +43,9 @@ impl Store {
             }
             LineChange::Remove { channel } => Some((line_key(channel, d.incident_id), None)),
         };
+        let shown = d.shown.clone();
         let trees = (
+            self.shown.clone(),
             self.incidents.clone(),
             self.incident_ids.clone(),
             self.inbox.clone(),
@@ -51,7 +55,10 @@ impl Store {
         );
         let (pending, count) = (self.pending_index.clone(), self.pending.clone());
         self.guard.run_blocking("delivery record", move || {
-            let (incidents, ids, inbox, posting, due_tree, lines) = trees;
+            let (shown_tree, incidents, ids, inbox, posting, due_tree, lines) = trees;
+            if let Some((k, v)) = shown {
+                shown_tree.insert(k.as_bytes(), v)?;
+            }
             incidents.insert(key, incident)?;
             if let Some((id, key)) = index {
                 ids.insert(id, key)?;

@@ -17,6 +17,8 @@
 //! - `exception_history`: cluster + job id -> the job's failures kept beyond Flink's own (see
 //!   `history.rs`).
 //! - `digests`, `digest_lines`: each channel's storm digest and its lines (see `digests.rs`).
+//! - `outbox`, `shown`: Discord work that is not a page (a request's message and files, an
+//!   incident's one-line state), and what the way out has shown (see `outbox.rs`).
 //!
 //! No sled call runs on the caller's thread: [`guard`] runs them on the store thread under
 //! `storage.timeout_ms` and latches the first failure (sled keeps it forever); [`recover`] then
@@ -31,6 +33,7 @@ mod guard;
 mod history;
 mod inbox;
 mod instance;
+mod outbox;
 mod posts;
 mod recover;
 mod requests;
@@ -44,7 +47,7 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 
 pub use audit::{AuditError, AuditLog};
-pub use commit::Committer;
+pub use commit::{CommitMetrics, Committer};
 pub use delivery::Delivered;
 pub use digests::LineChange;
 pub use due::DueItem;
@@ -52,6 +55,7 @@ use guard::Guard;
 pub use history::ExceptionArchive;
 use inbox::{decode_entry, encode_entry, Completed};
 pub use inbox::{Accepted, GroupBatch, GroupId, InboxEntry, Pending};
+pub use outbox::With;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -124,6 +128,8 @@ pub struct Store {
     dead: sled::Tree,
     digests: sled::Tree,
     digest_lines: sled::Tree,
+    outbox: sled::Tree,
+    shown: sled::Tree,
 }
 
 impl Store {
@@ -167,6 +173,8 @@ impl Store {
             dead: db.open_tree("dead")?,
             digests: db.open_tree("digests")?,
             digest_lines: db.open_tree("digest_lines")?,
+            outbox: db.open_tree("outbox")?,
+            shown: db.open_tree("shown")?,
             committer: Committer::start(db.clone(), path, guard.clone())?,
             incidents: db.open_tree("incidents")?,
             incident_ids: db.open_tree("incident_ids")?,
@@ -202,6 +210,37 @@ impl Store {
         }
     }
 
+    /// The incidents `keep` accepts, decoded (a scan of every incident record: for commands,
+    /// not for the paging path).
+    pub fn incidents_where<T, F>(&self, keep: F) -> Result<Vec<T>, StoreError>
+    where
+        T: DeserializeOwned + Send + 'static,
+        F: Fn(&T) -> bool + Send + 'static,
+    {
+        let tree = self.incidents.clone();
+        self.guard.run_blocking("incident scan", move || {
+            let mut out = Vec::new();
+            for item in tree.iter() {
+                let (_, v) = item?;
+                if let Ok(inc) = serde_json::from_slice::<T>(&v) {
+                    if keep(&inc) {
+                        out.push(inc);
+                    }
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    /// The Alertmanager group key of the incident with this id, if the store knows it.
+    pub fn incident_group(&self, id: &str) -> Result<Option<String>, StoreError> {
+        let (ids, id) = (self.incident_ids.clone(), id.as_bytes().to_vec());
+        let key = self
+            .guard
+            .run_blocking("incident index read", move || Ok(ids.get(id)?))?;
+        Ok(key.map(|k| String::from_utf8_lossy(&k).into_owned()))
+    }
+
     /// Waits until everything written before this call is on disk.
     pub async fn durable(&self) -> Result<(), StoreError> {
         self.committer.durable().await
@@ -213,7 +252,7 @@ impl Store {
     }
 
     /// The group-commit histograms, for `/metrics`.
-    pub fn commit_metrics(&self) -> &crate::metrics::CommitMetrics {
+    pub fn commit_metrics(&self) -> &CommitMetrics {
         &self.committer.metrics
     }
 

@@ -81,7 +81,7 @@ async fn identical_pending_bodies_are_stored_once_and_survive_a_reopen() {
 }
 
 /// The dropped store's commit task releases sled's file lock when it notices; wait for that.
-async fn reopen(path: &std::path::Path) -> Store {
+pub(super) async fn reopen(path: &std::path::Path) -> Store {
     for _ in 0..100 {
         match Store::open(path) {
             Ok(store) => return store,

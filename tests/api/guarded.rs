@@ -79,16 +79,13 @@ async fn request_message(app: &TestApp, marker: &str) -> crate::recorder::Record
     let seen = app
         .recorder
         .wait_for("the request message", Duration::from_secs(30), |r| {
-            r.iter().any(|x| {
-                x.method == "POST" && x.text().contains(marker) && x.body["components"].is_array()
-            })
+            r.iter()
+                .any(|x| x.is_request_post() && x.status == 200 && x.text().contains(marker))
         })
         .await;
     seen.into_iter()
         .rev()
-        .find(|x| {
-            x.method == "POST" && x.text().contains(marker) && x.body["components"].is_array()
-        })
+        .find(|x| x.is_request_post() && x.status == 200 && x.text().contains(marker))
         .unwrap()
 }
 
@@ -115,14 +112,20 @@ async fn request_edit(app: &TestApp, message_id: u64, what: &str, within: Durati
         .recorder
         .wait_for(what, within, |r| {
             r.iter().any(|x| {
-                x.method == "PATCH" && x.message_id == Some(message_id) && x.text().contains(what)
+                x.method == "PATCH"
+                    && x.status == 200
+                    && x.message_id == Some(message_id)
+                    && x.text().contains(what)
             })
         })
         .await;
     seen.into_iter()
         .rev()
         .find(|x| {
-            x.method == "PATCH" && x.message_id == Some(message_id) && x.text().contains(what)
+            x.method == "PATCH"
+                && x.status == 200
+                && x.message_id == Some(message_id)
+                && x.text().contains(what)
         })
         .unwrap()
         .text()
@@ -162,10 +165,10 @@ async fn a_savepoint_from_a_page_runs_once_a_second_person_approves() {
 
     let reply = press(&app, button(&page, "Savepoint"), page_id, USER_ID).await;
     assert!(reply.contains("needs 1 approval"), "{reply}");
+    let request = request_message(&app, "Savepoint").await;
     let threads = app.recorder.calls("/threads");
     assert_eq!(threads.len(), 1, "one thread on the incident message");
     assert!(threads[0].path.contains(&page_id.to_string()));
-    let request = request_message(&app, "Savepoint").await;
     let shown = request.text();
     assert!(
         shown.contains(&format!("POST /jobs/{}/savepoints", job.id)),
@@ -593,10 +596,7 @@ async fn when_the_audit_log_cannot_be_written_nothing_is_requested_or_run() {
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert!(
-        !app.recorder
-            .requests()
-            .iter()
-            .any(|x| x.method == "POST" && x.body["components"].is_array()),
+        !app.recorder.requests().iter().any(|x| x.is_request_post()),
         "no request message was posted"
     );
     let state = crate::interactions::flink(&cluster.url, &format!("/jobs/{healthy}")).await;
@@ -642,4 +642,321 @@ impl Drop for FullDisk {
             .arg(&self.dir)
             .status();
     }
+}
+
+/// Writes that succeeded (Discord answered 2xx), of calls matching `pred`.
+fn landed(app: &TestApp, pred: impl Fn(&crate::recorder::Recorded) -> bool) -> usize {
+    app.recorder
+        .requests()
+        .iter()
+        .filter(|x| (200..300).contains(&x.status) && pred(x))
+        .count()
+}
+
+#[tokio::test]
+async fn a_discord_outage_while_an_approved_savepoint_runs_loses_nothing_and_doubles_nothing() {
+    let cluster = Cluster::get("2.3");
+    let job = OwnJob::start(&cluster, "chatops-outbox-outage").await;
+    let app = bot(&cluster, &[]).await;
+    let name = cluster.config().name;
+    let page = page(&app, &name, &job.id).await;
+    let page_id = page.message_id.unwrap();
+    let reply = press(&app, button(&page, "Savepoint"), page_id, USER_ID).await;
+    assert!(reply.contains("needs 1 approval"), "{reply}");
+    let request = request_message(&app, "Savepoint").await;
+    let request_id = request.message_id.unwrap();
+
+    // Discord answers 500 to every write for 30 s, starting right before the approval.
+    let outage = Duration::from_secs(30);
+    app.recorder.outage(outage);
+    let started = Instant::now();
+    let approved = press(&app, &vote(&request, "Approve"), request_id, MALLORY).await;
+    assert!(approved.contains("Approved"), "{approved}");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while job.savepoints_on_disk().is_empty() {
+        assert!(Instant::now() < deadline, "no savepoint");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(
+        started.elapsed() < outage,
+        "the savepoint is written while Discord fails"
+    );
+
+    let done = request_edit(&app, request_id, "✅", Duration::from_secs(120)).await;
+    assert!(done.contains("savepoint at `file:"), "{done}");
+    assert!(
+        started.elapsed() >= outage,
+        "shown only after Discord recovered"
+    );
+    app.recorder
+        .wait_for("the incident's state line", Duration::from_secs(60), |r| {
+            r.iter().any(|x| {
+                x.method == "PATCH"
+                    && x.status == 200
+                    && x.message_id == Some(page_id)
+                    && x.text().contains("Savepoint: done")
+            })
+        })
+        .await;
+    let failed = app
+        .recorder
+        .requests()
+        .iter()
+        .filter(|x| x.status == 500)
+        .count();
+    assert!(failed > 0, "the outage was seen");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        landed(&app, |x| x.is_request_post()),
+        1,
+        "one request message"
+    );
+    assert_eq!(
+        landed(&app, |x| x.method == "POST"
+            && x.path.ends_with("/messages")),
+        2,
+        "the page and the request, nothing else posted"
+    );
+    assert_eq!(job.savepoints_on_disk().len(), 1, "one savepoint");
+    let audit = audit_text(&app, &job.id).await;
+    assert_eq!(audit.matches("executing").count(), 1, "one run: {audit}");
+}
+
+#[tokio::test]
+async fn rate_limits_on_the_thread_the_request_and_the_result_are_waited_out_once_each() {
+    use crate::recorder::{Fault, On};
+    let cluster = Cluster::get("2.3");
+    let job = OwnJob::start(&cluster, "chatops-outbox-429").await;
+    let app = bot(&cluster, &[]).await;
+    let name = cluster.config().name;
+    let page = page(&app, &name, &job.id).await;
+    let page_id = page.message_id.unwrap();
+    let limited = Fault::RateLimited { retry_after: 2.0 };
+    let on = |method, path, text| On { method, path, text };
+    app.recorder
+        .inject_on(on("POST", "/threads", None), limited.clone());
+    app.recorder.inject_on(
+        on("POST", "/messages", Some("Requested by")),
+        limited.clone(),
+    );
+    app.recorder
+        .inject_on(on("PATCH", "/messages/", Some("✅")), limited.clone());
+    app.recorder
+        .inject_on(on("PATCH", "/messages/", Some("Savepoint: done")), limited);
+    // After its 429, the thread also meets a 500 once: retried, still one thread.
+    app.recorder
+        .inject_on(on("POST", "/threads", None), Fault::ServerError);
+
+    press(&app, button(&page, "Savepoint"), page_id, USER_ID).await;
+    let request = request_message(&app, "Savepoint").await;
+    let request_id = request.message_id.unwrap();
+    press(&app, &vote(&request, "Approve"), request_id, MALLORY).await;
+    let done = request_edit(&app, request_id, "✅", Duration::from_secs(90)).await;
+    assert!(done.contains("savepoint at `file:"), "{done}");
+    app.recorder
+        .wait_for("the state line", Duration::from_secs(30), |r| {
+            r.iter().any(|x| {
+                x.status == 200
+                    && x.message_id == Some(page_id)
+                    && x.text().contains("Savepoint: done")
+            })
+        })
+        .await;
+
+    let all = app.recorder.requests();
+    // Each 429 was followed by the same call, no sooner than Discord asked.
+    for (what, is) in [
+        (
+            "thread",
+            Box::new(|x: &crate::recorder::Recorded| x.path.ends_with("/threads"))
+                as Box<dyn Fn(&crate::recorder::Recorded) -> bool>,
+        ),
+        ("request post", Box::new(|x| x.is_request_post())),
+        (
+            "state line",
+            Box::new(move |x| {
+                x.method == "PATCH"
+                    && x.message_id == Some(page_id)
+                    && x.text().contains("Savepoint: done")
+            }),
+        ),
+        (
+            "result edit",
+            Box::new(|x| x.method == "PATCH" && x.text().contains("✅")),
+        ),
+    ] {
+        let calls: Vec<_> = all.iter().filter(|x| is(x)).collect();
+        assert_eq!(calls[0].status, 429, "{what}: first answered 429");
+        let ok: Vec<_> = calls.iter().filter(|x| x.status < 300).collect();
+        assert_eq!(ok.len(), 1, "{what}: done once: {calls:?}");
+        let waited = ok[0].at - calls[0].at;
+        assert!(
+            waited >= Duration::from_millis(1_900),
+            "{what}: waited {waited:?}"
+        );
+    }
+    assert_eq!(job.savepoints_on_disk().len(), 1);
+}
+
+#[tokio::test]
+async fn a_command_for_a_job_with_an_open_incident_puts_the_request_in_its_thread() {
+    let cluster = Cluster::get("2.3");
+    let job = OwnJob::start(&cluster, "chatops-command-thread").await;
+    let app = bot(&cluster, &[]).await;
+    let name = cluster.config().name;
+    let page = page(&app, &name, &job.id).await;
+    let page_id = page.message_id.unwrap();
+    let request = command_request(&app, "savepoint", &job.id, "Savepoint", 1).await;
+    // A thread started from a message has the message's id.
+    assert_eq!(
+        request.channel_id, page_id,
+        "the request is in the incident's thread, not the channel"
+    );
+    let threads = app.recorder.calls("/threads");
+    assert_eq!(threads.len(), 1, "{threads:?}");
+    // A second request finds the same thread (Discord's 160004 is not needed to find it).
+    let again = command_request(&app, "cancel", &job.id, "Cancel", 2).await;
+    assert_eq!(again.channel_id, page_id);
+    assert_eq!(app.recorder.calls("/threads").len(), 1);
+}
+
+#[tokio::test]
+async fn thread_dump_files_reach_the_thread_once_through_a_429_and_a_500() {
+    use crate::recorder::{Fault, On};
+    let cluster = Cluster::get("2.3");
+    let job = OwnJob::start(&cluster, "chatops-outbox-files").await;
+    let app = bot(&cluster, &[]).await;
+    let on = On {
+        method: "POST",
+        path: "/messages",
+        text: Some("Files for request"),
+    };
+    app.recorder
+        .inject_on(on.clone(), Fault::RateLimited { retry_after: 1.0 });
+    app.recorder.inject_on(on, Fault::ServerError);
+
+    let (answer, _, _) = ask(
+        &app,
+        payloads::command("threaddump", &[("job", json!(job.id))]),
+    )
+    .await;
+    assert!(text(&answer).contains("starting now"), "{answer}");
+    let request = request_message(&app, "Thread dump").await;
+    let done = request_edit(
+        &app,
+        request.message_id.unwrap(),
+        "✅",
+        Duration::from_secs(60),
+    )
+    .await;
+    assert!(done.contains("thread dump(s) attached"), "{done}");
+    let seen = app
+        .recorder
+        .wait_for("the files", Duration::from_secs(30), |r| {
+            r.iter().any(|x| {
+                x.status == 200 && x.method == "POST" && x.text().contains("Files for request")
+            })
+        })
+        .await;
+    let tries: Vec<_> = seen
+        .iter()
+        .filter(|x| x.method == "POST" && x.text().contains("Files for request"))
+        .collect();
+    let statuses: Vec<u16> = tries.iter().map(|x| x.status).collect();
+    assert_eq!(statuses, [429, 500, 200], "waited, retried, posted once");
+    let posted = tries[2];
+    assert_eq!(
+        posted.channel_id, request.channel_id,
+        "under the request's message"
+    );
+    assert!(!posted.files.is_empty());
+    assert!(posted
+        .files
+        .iter()
+        .all(|(name, bytes)| name.ends_with("-threads.txt") && !bytes.is_empty()));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        landed(&app, |x| x.method == "POST"
+            && x.text().contains("Files for request")),
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_storm_digest_and_an_action_in_one_channel_each_keep_their_own_message() {
+    use crate::recorder::{RateLimits, Recorder};
+    let cluster = Cluster::get("2.3");
+    let job = OwnJob::start(&cluster, "chatops-outbox-storm").await;
+    // Discord's real per-channel limits: the digest's edits and the request's wait in one bucket.
+    let recorder = Recorder::start().await;
+    recorder.rate_limit(Some(RateLimits::DISCORD));
+    let mut opts = options(vec![(cluster.config().name, cluster.url.clone())]);
+    opts.recorder = Some(recorder);
+    opts.digest_after = Some(3);
+    let oncall = format!("[\"role:{ROLE_ONCALL}\"]");
+    opts.extra
+        .push(("FLINK_CHATOPS__POLICY__REQUESTERS".into(), oncall.clone()));
+    opts.extra
+        .push(("FLINK_CHATOPS__POLICY__APPROVERS".into(), oncall));
+    opts.extra.push((
+        "FLINK_CHATOPS__POLICY__ACTIONS__SAVEPOINT__APPROVALS".into(),
+        "0".into(),
+    ));
+    let app = spawn_app(opts).await;
+
+    const STORM: usize = 20;
+    for i in 0..STORM {
+        let body = webhook(
+            json!({"alertname": format!("StormLag{i:02}"), "severity": "warning", "job_name": format!("storm-{i:02}")}),
+        );
+        assert_eq!(
+            app.post_webhook(body, Some(WEBHOOK_TOKEN)).await.status(),
+            200
+        );
+    }
+    // A command in the same channel, about a job with no incident: its request goes there too.
+    let (answer, _, _) = ask(
+        &app,
+        payloads::command("savepoint", &[("job", json!(job.id))]),
+    )
+    .await;
+    assert!(text(&answer).contains("starting now"), "{answer}");
+    let request = request_message(&app, "Savepoint").await;
+    let request_id = request.message_id.unwrap();
+    let done = request_edit(&app, request_id, "✅", Duration::from_secs(120)).await;
+    assert!(done.contains("savepoint at `file:"), "{done}");
+    let seen = app
+        .recorder
+        .wait_for("the whole storm", Duration::from_secs(120), |r| {
+            r.iter().any(|x| {
+                x.status == 200
+                    && x.embed()["title"]
+                        .as_str()
+                        .is_some_and(|t| t.starts_with("Storm digest: 17 incidents"))
+            })
+        })
+        .await;
+    let digest_id = seen
+        .iter()
+        .find(|x| x.status == 200 && x.text().contains("Storm digest"))
+        .and_then(|x| x.message_id)
+        .unwrap();
+    assert_ne!(digest_id, request_id);
+    // One writer per message: the digest's writes only ever show the digest, the request's
+    // only the request.
+    for x in app.recorder.requests().iter().filter(|x| x.status == 200) {
+        if x.message_id == Some(digest_id) {
+            assert!(x.text().contains("Storm digest"), "{}", x.text());
+        }
+        if x.message_id == Some(request_id) {
+            assert!(x.is_request_post() || x.text().contains("Savepoint"));
+            assert!(!x.text().contains("Storm digest"));
+        }
+    }
+    assert_eq!(landed(&app, |x| x.is_request_post()), 1);
+    let (limited, _) = app.recorder.rate_limited();
+    assert_eq!(
+        limited, 0,
+        "the bot waits for the bucket instead of hitting 429s"
+    );
 }

@@ -59,9 +59,7 @@ impl Setup {
 fn request_posts(r: &Recorder, marker: &str) -> Vec<crate::recorder::Recorded> {
     r.requests()
         .into_iter()
-        .filter(|x| {
-            x.method == "POST" && x.text().contains(marker) && x.body["components"].is_array()
-        })
+        .filter(|x| x.is_request_post() && x.text().contains(marker))
         .collect()
 }
 
@@ -209,11 +207,84 @@ async fn a_request_that_expired_while_the_bot_was_down_is_expired_and_refused() 
     assert_eq!(edits_with(&setup.recorder, message, "✅"), 0, "never ran");
 }
 
+#[tokio::test]
+async fn a_result_that_was_audited_but_not_yet_in_chat_at_a_sigkill_appears_once_after_restart() {
+    use crate::recorder::{Fault, On};
+    let cluster = Cluster::get("2.3");
+    let job = OwnJob::start(&cluster, "chatops-outbox-sigkill").await;
+    let setup = Setup::new(&cluster, "[policy.actions.savepoint]\napprovals = 0\n").await;
+    // Discord refuses the result edit (500) every time: it is stored and audited, not shown.
+    for _ in 0..1_000 {
+        setup.recorder.inject_on(
+            On {
+                method: "PATCH",
+                path: "/messages/",
+                text: Some("✅"),
+            },
+            Fault::ServerError,
+        );
+    }
+    let (bot, app) = setup.start().await;
+    let (answer, _, _) = ask(
+        &app,
+        payloads::command("savepoint", &[("job", json!(job.id))]),
+    )
+    .await;
+    assert!(text(&answer).contains("starting now"), "{answer}");
+    let seen = setup
+        .recorder
+        .wait_for("a refused result edit", Duration::from_secs(90), |r| {
+            r.iter()
+                .any(|x| x.method == "PATCH" && x.status == 500 && x.text().contains("✅"))
+        })
+        .await;
+    let message = seen
+        .iter()
+        .find(|x| x.method == "PATCH" && x.text().contains("✅"))
+        .unwrap()
+        .message_id
+        .unwrap();
+    bot.kill();
+    let landed = |r: &Recorder| {
+        r.requests()
+            .iter()
+            .filter(|x| {
+                x.method == "PATCH"
+                    && x.status == 200
+                    && x.message_id == Some(message)
+                    && x.text().contains("✅")
+            })
+            .count()
+    };
+    assert_eq!(landed(&setup.recorder), 0, "not in chat before the kill");
+
+    setup.recorder.clear_faults();
+    let (_bot, _app) = setup.start().await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while landed(&setup.recorder) == 0 {
+        assert!(Instant::now() < deadline, "no result after the restart");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(landed(&setup.recorder), 1, "the result appears once");
+    assert_eq!(
+        request_posts(&setup.recorder, "Savepoint")
+            .iter()
+            .filter(|x| x.status == 200)
+            .count(),
+        1,
+        "one request message"
+    );
+    assert_eq!(
+        job.savepoints_on_disk().len(),
+        1,
+        "one savepoint: not run again"
+    );
+}
+
 fn request_posts_in(r: &[crate::recorder::Recorded]) -> Vec<crate::recorder::Recorded> {
     r.iter()
-        .filter(|x| {
-            x.method == "POST" && x.text().contains("Savepoint") && x.body["components"].is_array()
-        })
+        .filter(|x| x.is_request_post() && x.text().contains("Savepoint"))
         .cloned()
         .collect()
 }

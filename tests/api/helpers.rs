@@ -87,7 +87,22 @@ pub fn secrets_env() -> HashMap<String, String> {
     ])
 }
 
+/// `TEST_LOG=1` (or a filter such as `TEST_LOG=flink_chatops=debug`) shows the bot's logs.
+fn init_test_log() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        if let Ok(filter) = std::env::var("TEST_LOG") {
+            let filter = if filter == "1" { "info".into() } else { filter };
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+                .with_test_writer()
+                .try_init();
+        }
+    });
+}
+
 pub async fn spawn_app(opts: AppOptions) -> TestApp {
+    init_test_log();
     let recorder = match opts.recorder.clone() {
         Some(r) => r,
         None => Recorder::start().await,

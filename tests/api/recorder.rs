@@ -23,6 +23,8 @@ use axum::routing::{get, patch, post, put};
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
+#[path = "recorder_checks.rs"]
+pub mod checks;
 #[path = "recorder_limits.rs"]
 mod limits;
 use limits::Limiter;
@@ -44,6 +46,14 @@ pub struct Recorded {
 }
 
 impl Recorded {
+    /// A guarded request's message: its footer names the request ("request <id> · audited").
+    pub fn is_request_post(&self) -> bool {
+        self.method == "POST"
+            && self.body["embeds"][0]["footer"]["text"]
+                .as_str()
+                .is_some_and(|f| f.starts_with("request ") && f.ends_with("audited"))
+    }
+
     /// The embed and content as one string, for `contains` checks.
     pub fn text(&self) -> String {
         let mut s = self.body["content"].as_str().unwrap_or("").to_string();
@@ -81,6 +91,15 @@ pub enum Fault {
     AcceptThenHang,
 }
 
+/// Which calls a targeted fault hits: method and a part of the path, and optionally a text the
+/// body carries (an edit that shows "✅", a post of a request).
+#[derive(Debug, Clone)]
+pub struct On {
+    pub method: &'static str,
+    pub path: &'static str,
+    pub text: Option<&'static str>,
+}
+
 /// The id the recorder gives the bot's own user (`/users/@me`, `author` of its messages).
 pub const BOT_USER_ID: &str = "1";
 
@@ -101,6 +120,10 @@ struct Inner {
     gateway_url: Option<String>,
     /// Discord's rate limits, when a test turns them on ([`Recorder::rate_limit`]).
     limiter: Limiter,
+    /// Faults for the first call that matches, each used once ([`Recorder::inject_on`]).
+    targeted: Vec<(On, Fault)>,
+    /// Every write answers 500 until then ([`Recorder::outage`]).
+    outage_until: Option<Instant>,
 }
 
 #[derive(Clone)]
@@ -155,6 +178,18 @@ impl Recorder {
         self.inner.lock().unwrap().gateway_url = Some(url.to_string());
     }
 
+    /// A fault for the first call that matches `on` (the others are answered normally).
+    #[allow(dead_code)] // used by the outbox tests
+    pub fn inject_on(&self, on: On, fault: Fault) {
+        self.inner.lock().unwrap().targeted.push((on, fault));
+    }
+
+    /// Discord fails: every write (post, edit, thread) answers 500 for `length` from now.
+    #[allow(dead_code)] // used by the outbox tests
+    pub fn outage(&self, length: Duration) {
+        self.inner.lock().unwrap().outage_until = Some(Instant::now() + length);
+    }
+
     pub fn inject(&self, fault: Fault) {
         self.inner.lock().unwrap().faults.push_back(fault);
     }
@@ -202,7 +237,10 @@ impl Recorder {
     }
 
     pub fn clear_faults(&self) {
-        self.inner.lock().unwrap().faults.clear();
+        let mut g = self.inner.lock().unwrap();
+        g.faults.clear();
+        g.targeted.clear();
+        g.outage_until = None;
     }
 
     pub fn requests(&self) -> Vec<Recorded> {
@@ -375,6 +413,37 @@ fn scripted(g: &mut Inner, call: &Call<'_>, message_id: Option<u64>) -> Option<R
         record(g, call, message_id, 403);
         return Some(forbidden());
     }
+    if g.outage_until.is_some_and(|until| Instant::now() < until) {
+        let (status, resp) = fault_response(Fault::ServerError);
+        record(g, call, message_id, status);
+        return Some(resp);
+    }
+    let text = || {
+        let (body, _) = decode_body(call.headers, call.body);
+        let r = Recorded {
+            method: String::new(),
+            path: String::new(),
+            channel_id: 0,
+            message_id: None,
+            authorization: String::new(),
+            body,
+            at: Instant::now(),
+            status: 0,
+            files: vec![],
+        };
+        r.text()
+    };
+    let hit = g.targeted.iter().position(|(on, _)| {
+        call.method.as_str() == on.method
+            && call.path.contains(on.path)
+            && on.text.is_none_or(|t| text().contains(t))
+    });
+    if let Some(at) = hit {
+        let (_, fault) = g.targeted.remove(at);
+        let (status, resp) = fault_response(fault);
+        record(g, call, message_id, status);
+        return Some(resp);
+    }
     match g.faults.front() {
         None | Some(Fault::AcceptThenHang) => None,
         Some(_) => {
@@ -383,6 +452,20 @@ fn scripted(g: &mut Inner, call: &Call<'_>, message_id: Option<u64>) -> Option<R
             Some(resp)
         }
     }
+}
+
+/// A body past one of Discord's documented limits: 400 "Invalid Form Body", nothing stored.
+fn refused(g: &mut Inner, call: &Call<'_>, message_id: Option<u64>) -> Option<Response> {
+    let (body, files) = decode_body(call.headers, call.body);
+    let err = checks::message_error(&body, &files)?;
+    record(g, call, message_id, 400);
+    Some(
+        (
+            StatusCode::BAD_REQUEST,
+            Json(checks::invalid_form_body(&err)),
+        )
+            .into_response(),
+    )
 }
 
 /// Counts a message write against the emulated rate limits; a 429 is recorded like any answer.
@@ -479,6 +562,9 @@ async fn create(
             Ok(h) => h,
             Err(resp) => return resp,
         };
+        if let Some(resp) = refused(&mut g, &call, None) {
+            return resp;
+        }
         let hang = matches!(g.faults.front(), Some(Fault::AcceptThenHang));
         if hang {
             g.faults.pop_front();
@@ -493,8 +579,9 @@ async fn create(
     resp
 }
 
-fn create_message(g: &mut Inner, call: &Call<'_>, channel: u64, body: &Bytes) -> Response {
-    let parsed: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+fn create_message(g: &mut Inner, call: &Call<'_>, channel: u64, _body: &Bytes) -> Response {
+    // JSON, or the payload_json of a multipart post with files.
+    let (parsed, _) = decode_body(call.headers, call.body);
     // Discord de-duplicates creates that carry the same nonce with enforce_nonce, but only
     // for a few minutes.
     let nonce = parsed["nonce"]
@@ -544,6 +631,9 @@ async fn edit(
         Ok(h) => h,
         Err(resp) => return resp,
     };
+    if let Some(resp) = refused(&mut g, &call, Some(message)) {
+        return resp;
+    }
     if !g.messages.contains_key(&message) {
         record(&mut g, &call, Some(message), 404);
         return (
@@ -655,6 +745,18 @@ async fn thread(
         headers: &headers,
         body: &body,
     };
+    if let Some(resp) = scripted(&mut g, &call, Some(message)) {
+        return resp;
+    }
+    let parsed: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    if let Some(err) = checks::thread_error(&parsed) {
+        record(&mut g, &call, Some(message), 400);
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(checks::invalid_form_body(&err)),
+        )
+            .into_response();
+    }
     let exists = g
         .requests
         .iter()
@@ -668,7 +770,6 @@ async fn thread(
             .into_response();
     }
     record(&mut g, &call, Some(message), 201);
-    let parsed: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     (
         StatusCode::CREATED,
         Json(json!({

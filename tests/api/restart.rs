@@ -201,7 +201,14 @@ async fn a_refill_due_when_the_bot_was_restarted_still_fills_in_the_page() {
         })
         .await;
     let edit = seen.iter().find(|x| x.method == "PATCH").unwrap();
-    assert_eq!(edit.message_id, seen[0].message_id, "edited in place");
+    let all: Vec<String> = seen
+        .iter()
+        .map(|x| format!("{} {} -> {} {:?}", x.method, x.path, x.status, x.message_id))
+        .collect();
+    assert_eq!(
+        edit.message_id, seen[0].message_id,
+        "edited in place: {all:#?}"
+    );
     assert!(
         edit.text().contains("harness restart loop: poison record"),
         "{}",

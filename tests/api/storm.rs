@@ -143,10 +143,24 @@ async fn a_storm_becomes_one_digest_message_that_accounts_for_every_incident_and
         text.contains("FlinkJobLag · storm-"),
         "lines name the job: {text}"
     );
-    assert!(d.embed()["footer"]["text"]
-        .as_str()
-        .unwrap()
-        .contains("storm digest · incident digest-"));
+    let footer = d.embed()["footer"]["text"].as_str().unwrap();
+    let id = footer
+        .split("storm digest · incident ")
+        .nth(1)
+        .unwrap_or_else(|| panic!("the footer names the digest: {footer}"));
+    // Also the post's nonce: Discord takes at most 25 characters.
+    assert!(id.len() <= 25, "{id}");
+    let first = app
+        .recorder
+        .requests()
+        .into_iter()
+        .find(|x| x.method == "POST" && x.status == 200 && x.text().contains("Storm digest"))
+        .expect("the digest was posted");
+    assert_eq!(
+        first.body["nonce"].as_str(),
+        Some(id),
+        "the nonce is the id"
+    );
     assert!(
         d.body["components"].as_array().is_none_or(|c| c.is_empty()),
         "no buttons on a digest"

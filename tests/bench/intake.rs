@@ -11,13 +11,13 @@
 //! - `ceiling` (diagnostic): the same load with Discord hanging, so the pipeline is idle and
 //!   intake has the machine to itself: what intake alone can do here.
 //! - `repeat`: the byte-identical resend path (one body, the first copy held pending by a 429
-//!   from the recorder, so every resend hits the `seen` lookup).
+//!   from the recorder, so every resend hits the in-memory index of pending hashes).
 //! - `memory`: VmRSS/VmHWM of the bot idle, then through a 10,000-incident storm until the
 //!   recorder has every message (time to drain).
 //! - `components` (diagnostic): in-process cost of parsing, hashing and `Store::accept` alone.
 //! - `backlog` (diagnostic): the same storm with Discord hanging, so all of it stays pending: the
 //!   memory a real storm costs while Discord rate-limits the channel. `backlog1`: the same
-//!   number of distinct bodies in ONE group (attributes memory to per-incident tasks).
+//!   number of distinct bodies in ONE group (attributes memory to per-group queue entries).
 //! - `page`: webhook-in -> enriched-message-at-the-recorder latency against the real Flink 2.3
 //!   cluster of the test env (FLINK23_URL, FLINK23_JOB_NESTED), next to the slowest of the four
 //!   Flink REST calls the bot makes for that job, measured directly.
@@ -592,7 +592,7 @@ fn env_num(name: &str, default: u64) -> u64 {
 }
 
 /// Accepts connections and never answers: a Discord that hangs. Every delivery then holds one
-/// of the bot's `delivery.concurrency` permits for reqwest's 15 s timeout, so the pipeline does
+/// of the bot's `delivery.concurrency` workers for reqwest's 15 s timeout, so the pipeline does
 /// (almost) nothing and intake has the machine to itself.
 async fn black_hole() -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -1071,7 +1071,7 @@ async fn part_components(table: &mut Table, templates: &Arc<Vec<Template>>) {
 /// The storm again, but Discord hangs (as when it rate-limits a channel to a few messages per
 /// second): everything stays pending, which is the bot's worst case for memory.
 /// `one_group` (diagnostic): the same number of distinct bodies, all in one Alertmanager group,
-/// so the pipeline holds one queue and one task instead of one per incident.
+/// so the pipeline holds one queue entry instead of one per group.
 async fn part_backlog(table: &mut Table, templates: &Arc<Vec<Template>>, one_group: bool) {
     let part = if one_group { "backlog1" } else { "backlog" };
     let templates = if one_group {

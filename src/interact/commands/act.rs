@@ -8,7 +8,7 @@ use super::JobQuery;
 use crate::action::{ActionKind, SavepointFormat};
 use crate::guard::Target;
 use crate::interact::reply::{Refusal, Reply};
-use crate::interact::{requests, InteractState};
+use crate::interact::InteractState;
 use crate::policy::Actor;
 
 /// The subcommands, each with the job options and its own parameters.
@@ -110,29 +110,44 @@ pub async fn answer(
     let labels = [("job_id".to_string(), job.id.clone())]
         .into_iter()
         .collect();
+    // A job with an open incident: the request goes into that incident's thread, where the
+    // people on it look, as one made from the incident's buttons does.
+    let incident_id = open_incident(state, &job.cluster, &job.id).await;
     let target = Target {
         cluster: job.cluster.clone(),
         job_id: job.id.clone(),
-        incident_id: None,
+        incident_id,
         labels,
         channel: crate::chat::ChannelId(channel),
         link: None,
     };
     match guard.request(&actor, kind, target).await {
-        Ok(req) => {
-            requests::post(&state.http, &guard, &req, channel).await;
-            Reply::text(match req.approval.needed {
-                0 => format!(
-                    "{}: starting now; follow it on the request message.",
-                    req.plan.summary
-                ),
-                n => format!(
-                    "Requested: {}. It needs {n} approval(s) from someone else.",
-                    req.plan.summary
-                ),
-            })
-        }
+        Ok(req) => Reply::requested(&req),
         Err(r) => Reply::refusal(&Refusal::new(r.message)),
+    }
+}
+
+/// The newest open incident about this job that has a message of its own.
+async fn open_incident(state: &InteractState, cluster: &str, job_id: &str) -> Option<String> {
+    let (cluster, job_id) = (cluster.to_string(), job_id.to_string());
+    let found = state
+        .store
+        .incidents_where(move |i: &crate::incident::Incident| {
+            !i.is_resolved()
+                && i.message_id.is_some()
+                && i.job
+                    .as_ref()
+                    .is_some_and(|j| j.id == job_id && j.cluster == cluster)
+        });
+    match found {
+        Ok(incidents) => incidents
+            .into_iter()
+            .max_by_key(|i| i.firing_since)
+            .map(|i| i.id),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot look for the job's open incident");
+            None
+        }
     }
 }
 

@@ -188,14 +188,7 @@ pub async fn job_and_client<'a>(
 
 /// A Flink failure in words fit for chat: the kind of problem, never the URL or body.
 pub fn flink_problem(e: &crate::flink::FlinkError) -> String {
-    use crate::flink::FlinkError;
-    match e {
-        FlinkError::Timeout(ms) => format!("no answer within {ms} ms"),
-        FlinkError::Unreachable(_) => "the cluster is unreachable".into(),
-        FlinkError::Status { status: 404, .. } => "the cluster does not know this job".into(),
-        FlinkError::Status { status, .. } => format!("the cluster answered HTTP {status}"),
-        FlinkError::Decode(_) => "the cluster's answer was not understood".into(),
-    }
+    e.brief()
 }
 
 /// What an autocomplete request asks for: the partial job text and the chosen cluster, if any.

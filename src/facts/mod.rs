@@ -7,6 +7,7 @@ pub mod bottleneck;
 mod checkpoints;
 pub mod frames;
 pub mod history;
+pub mod logs;
 pub mod restarts;
 pub mod root_cause;
 mod target;

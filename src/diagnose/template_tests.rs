@@ -215,6 +215,21 @@ fn rich_facts() -> Facts {
                 holds_back: "Source: clicks -> Map".into(),
             }),
         }),
+        log: Some(crate::facts::logs::LogFacts {
+            cause: Some(crate::facts::logs::LogCause {
+                logged_at: "2026-12-07 05:19:56,736".into(),
+                at_ms: 1_796_620_796_736,
+                level: "WARN".into(),
+                headline: "Failed to trigger or complete checkpoint 13 for job a3f1c9e2b7d64e0f9c1a2b3c4d5e6f70.".into(),
+                class: Some("java.nio.file.AccessDeniedException".into()),
+                message: "s3a://prod-checkpoints/flink/a3f1/chk-13/_metadata".into(),
+                path: Some("s3a://prod-checkpoints/flink/a3f1/chk-13/_metadata".into()),
+                bucket: Some("prod-checkpoints".into()),
+                repeats: 2,
+            }),
+            read_from: Some("the JobManager's log `flink-standalonesession-0.log` (last 1.0 MiB of 2.2 MiB)".into()),
+            not_found: None,
+        }),
         missing: vec!["checkpoints: no answer within 2000 ms".into()],
         notes: vec!["job found by name".into()],
     }

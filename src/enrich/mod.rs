@@ -4,6 +4,7 @@
 //! parallel where they can, and whatever fails is listed in `Facts::missing` instead of delaying
 //! or dropping the page.
 
+mod logs;
 mod taskmanager;
 
 use std::collections::HashMap;
@@ -140,6 +141,10 @@ pub async fn gather_with(
         .is_some_and(|rc| !rc.stale && crate::facts::taskmanager::names_a_loss(rc));
     if wants.task_managers || names_a_loss {
         look_for_lost_task_manager(&mut facts, client, deadline, alert_started_ms).await;
+    }
+    // Last, in what is left of the deadline: only a generic failure sends the bot to the logs.
+    if let Some(want) = crate::facts::logs::wants(&facts) {
+        facts.log = Some(logs::look(client, deadline, &job_id, &want).await);
     }
     facts
 }

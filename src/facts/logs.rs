@@ -280,14 +280,13 @@ pub struct LogFile {
 }
 
 /// The files worth reading for a failure at `at_ms`, newest first: the process's current log
-/// (`*.log`, the largest `.log` if several, since a listing may hold other processes' logs),
-/// then its rotated predecessors (`*.log.1`, `*.log.2`, …) that were still written at or after
+/// (the newest `*.log` of its listing), then its rotated predecessors (`*.log.1`, `*.log.2`, …) that were still written at or after
 /// the failure's window opened (a rotation right after the failure leaves the cause there).
 /// `.out` files (stdout) and anything else are left out.
-pub fn files_to_read(files: &[LogFile], kind: &str, at_ms: i64) -> Vec<LogFile> {
+pub fn files_to_read(files: &[LogFile], at_ms: i64) -> Vec<LogFile> {
     let current = files
         .iter()
-        .filter(|f| f.name.ends_with(".log") && f.name.contains(kind))
+        .filter(|f| f.name.ends_with(".log"))
         .max_by_key(|f| f.mtime_ms);
     let Some(current) = current else {
         return Vec::new();
@@ -312,6 +311,93 @@ pub fn reaches_back(text: &str, at_ms: i64, offset_ms: i64) -> bool {
     text.lines()
         .find_map(header)
         .is_some_and(|r| r.at.and_utc().timestamp_millis() - offset_ms <= at_ms - EARLY_MS)
+}
+
+/// What the page says about the logs, when it looked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LogFacts {
+    pub cause: Option<LogCause>,
+    /// Where the cause was read: "the JobManager's log `x.log` (last 1.0 MiB of 2.2 MiB)".
+    pub read_from: Option<String>,
+    /// Why no cause is shown: what was read and found nothing, or what could not be read.
+    pub not_found: Option<String>,
+}
+
+/// "1.0 MiB", "80 KiB", "12 B": sizes of what was read, for the page.
+pub fn size(bytes: u64) -> String {
+    match bytes {
+        b if b >= 1024 * 1024 => format!("{:.1} MiB", b as f64 / (1024.0 * 1024.0)),
+        b if b >= 1024 => format!("{} KiB", b / 1024),
+        b => format!("{b} B"),
+    }
+}
+
+/// Why the bot looks in the logs: the REST answers end in a failure that does not say what
+/// went wrong. Decided from the facts already gathered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogWant {
+    /// When it failed (epoch ms).
+    pub at_ms: i64,
+    /// The failing task as the TaskManager logs it, and that TaskManager, when Flink names them.
+    pub task: Option<String>,
+    pub task_manager: Option<String>,
+}
+
+/// Checkpoint failure messages that only say that, not why (Flink's `CheckpointFailureReason`
+/// texts for I/O, declines and asynchronous snapshot failures). An expired checkpoint says why.
+const GENERIC_CHECKPOINT_MESSAGES: &[&str] = &[
+    "io-problem detected",
+    "asynchronous task checkpoint failed",
+    "checkpoint was declined",
+    "task local checkpoint failure",
+    "failure to finalize checkpoint",
+    "an exception occurred while triggering the checkpoint",
+    "task has failed",
+];
+
+/// Wrapper classes that, as the innermost cause, say only that something failed.
+const GENERIC_ROOT_CLASSES: &[&str] = &[
+    "JobException",
+    "FlinkException",
+    "FlinkRuntimeException",
+    "CheckpointException",
+    "Exception",
+    "RuntimeException",
+    "ExecutionException",
+    "CompletionException",
+];
+
+/// Whether to look in the logs, and for what: a checkpoint that failed with a generic message
+/// (or was only counted as failed), or a failure whose innermost cause is a bare wrapper
+/// ("Recovery is suppressed by …" with nothing under it, a task failure without a cause).
+pub fn wants(facts: &super::Facts) -> Option<LogWant> {
+    if let Some(rc) = facts.root_cause.as_ref().filter(|rc| !rc.stale) {
+        let bare = rc.chain.len() <= 1 && GENERIC_ROOT_CLASSES.contains(&rc.simple_class());
+        if bare {
+            if let Some(at_ms) = rc.timestamp {
+                return Some(LogWant {
+                    at_ms,
+                    task: rc.task.as_deref().map(task_mention),
+                    task_manager: rc.task_manager.clone(),
+                });
+            }
+        }
+    }
+    let cp = facts.checkpoints.as_ref()?;
+    let failed = cp.last_failed.as_ref();
+    let generic = failed.is_some_and(|f| {
+        let m = f.message.as_deref().unwrap_or("").to_lowercase();
+        m.is_empty() || GENERIC_CHECKPOINT_MESSAGES.iter().any(|g| m.contains(g))
+    });
+    let at_ms = failed.and_then(|f| f.failed_at_ms);
+    if generic {
+        return at_ms.map(|at_ms| LogWant {
+            at_ms,
+            task: None,
+            task_manager: None,
+        });
+    }
+    None
 }
 
 #[cfg(test)]

@@ -208,13 +208,8 @@ fn a_rotated_log_is_read_with_its_predecessor() {
             size: older.len() as u64,
             mtime_ms: ms("2026-12-07 05:19:57,700"),
         },
-        LogFile {
-            name: "flink-chatops-taskexecutor-0-vm.log".into(),
-            size: 1,
-            mtime_ms: ms("2026-12-07 05:20:01,000"),
-        },
     ];
-    let names: Vec<String> = files_to_read(&files, "standalonesession", ms(at))
+    let names: Vec<String> = files_to_read(&files[..4], ms(at))
         .into_iter()
         .map(|f| f.name)
         .collect();
@@ -226,12 +221,9 @@ fn a_rotated_log_is_read_with_its_predecessor() {
         ],
         "the current log, then the rotated one written since the window opened (not .log.2)"
     );
-    let tm: Vec<String> = files_to_read(&files, "taskexecutor", ms(at))
-        .into_iter()
-        .map(|f| f.name)
-        .collect();
-    assert_eq!(tm, ["flink-chatops-taskexecutor-0-vm.log"]);
-    assert!(files_to_read(&files, "nothing-like-it", ms(at)).is_empty());
+    assert!(files_to_read(&files[..1], ms(at)).is_empty(), "stdout only");
+    assert_eq!(size(1536 * 1024), "1.5 MiB");
+    assert_eq!(size(80 * 1024 + 5), "80 KiB");
 }
 
 /// A log larger than the read limit is read from its end: the tail starts mid-record. The
@@ -367,4 +359,112 @@ fn task_names_as_the_task_manager_logs_them() {
     );
     assert_eq!(task_mention("count-per-key (1/2)"), "count-per-key (1/2)");
     assert_eq!(task_mention("x - execution #y"), "x - execution #y");
+}
+
+fn with_failed_checkpoint(message: Option<&str>) -> crate::facts::Facts {
+    crate::facts::Facts {
+        checkpoints: Some(crate::facts::CheckpointFacts {
+            completed: 12,
+            failed: 7,
+            in_progress: 0,
+            restored: 0,
+            last_completed: None,
+            last_failed: Some(crate::facts::FailedCheckpoint {
+                id: 18,
+                failed_at_ms: Some(1_796_620_801_735),
+                message: message.map(str::to_string),
+            }),
+            last_restored: None,
+        }),
+        ..Default::default()
+    }
+}
+
+/// The exception history's newest entry, as both versions answer for a failure.
+fn with_failure(class: &str, message: &str, task: Option<&str>) -> crate::facts::Facts {
+    let mut entry = serde_json::json!({
+        "exceptionName": class,
+        "stacktrace": format!("{class}: {message}\n\tat a.B.c(B.java:1)\n"),
+        "timestamp": 1_796_620_801_735_i64,
+    });
+    if let Some(t) = task {
+        entry["taskName"] = t.into();
+        entry["taskManagerId"] = "127.0.0.1:40501-c01a65".into();
+    }
+    let ex: crate::flink::types::Exceptions =
+        serde_json::from_value(serde_json::json!({"exceptionHistory": {"entries": [entry]}}))
+            .unwrap();
+    crate::facts::Facts {
+        root_cause: crate::facts::root_cause::root_cause(&ex),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn the_logs_are_read_only_for_a_generic_failure() {
+    let at = 1_796_620_801_735;
+    let storage = Some(LogWant {
+        at_ms: at,
+        task: None,
+        task_manager: None,
+    });
+    let cases = [
+        (
+            "IO problem when triggering (the unwritable directory, both versions)",
+            with_failed_checkpoint(Some(
+                "An Exception occurred while triggering the checkpoint. IO-problem detected.",
+            )),
+            storage.clone(),
+        ),
+        (
+            "asynchronous snapshot failure",
+            with_failed_checkpoint(Some("Asynchronous task checkpoint failed.")),
+            storage.clone(),
+        ),
+        (
+            "a failed checkpoint without a message",
+            with_failed_checkpoint(None),
+            storage.clone(),
+        ),
+        (
+            "an expired checkpoint says why",
+            with_failed_checkpoint(Some("Checkpoint expired before completing.")),
+            None,
+        ),
+        (
+            "a task failure without a cause",
+            with_failure(
+                "java.lang.RuntimeException",
+                "",
+                Some("count-per-key (1/2) - execution #3"),
+            ),
+            Some(LogWant {
+                at_ms: at,
+                task: Some("count-per-key (1/2)#3".into()),
+                task_manager: Some("127.0.0.1:40501-c01a65".into()),
+            }),
+        ),
+        (
+            "Recovery is suppressed with nothing under it",
+            with_failure(
+                "org.apache.flink.runtime.JobException",
+                "Recovery is suppressed by NoRestartBackoffTimeStrategy",
+                None,
+            ),
+            storage.clone(),
+        ),
+        (
+            "a named cause",
+            with_failure(
+                "java.lang.IllegalStateException",
+                "harness restart loop: poison record 7",
+                Some("poison-map (1/1) - execution #2"),
+            ),
+            None,
+        ),
+        ("nothing known", crate::facts::Facts::default(), None),
+    ];
+    for (name, facts, want) in cases {
+        assert_eq!(wants(&facts), want, "{name}");
+    }
 }

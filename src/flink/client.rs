@@ -46,7 +46,7 @@ pub struct FlinkClient {
     /// `clusters[].user_packages`: the jobs' own package prefixes (empty: guessed per trace).
     pub user_packages: Vec<String>,
     /// Shared by the clones of this client: reads skip a cluster that just refused.
-    breaker: std::sync::Arc<super::breaker::Breaker>,
+    pub(crate) breaker: std::sync::Arc<super::breaker::Breaker>,
 }
 
 impl FlinkClient {

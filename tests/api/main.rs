@@ -24,6 +24,7 @@ mod guarded_restart;
 mod intake;
 mod interactions;
 mod lifecycle;
+mod log_cause;
 mod message_limits;
 mod metrics;
 mod operations;

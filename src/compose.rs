@@ -73,5 +73,5 @@ fn wants_task_managers(alert_name: &str) -> bool {
 /// throughput.
 fn wants_backpressure(alert_name: &str) -> bool {
     let n = alert_name.to_ascii_lowercase();
-    n.contains("backpressure") || n.contains("lag") || n.contains("watermark")
+    n.contains("backpressure") || n.contains("lag") || n.contains("watermark") || n.contains("skew")
 }

@@ -200,6 +200,7 @@ fn rich_facts() -> Facts {
             also_lost: vec!["10.42.3.18:6122-9e8d7c".into()],
         }),
         backpressure: Some(BackpressureFacts {
+            hot: None,
             vertex: "Source: clicks -> Map".into(),
             level: "high".into(),
             ratio: 0.93,
@@ -211,6 +212,8 @@ fn rich_facts() -> Facts {
                     subtask: 2,
                     busy_pct: 99,
                     median_pct: 40,
+                    backpressure_pct: 0,
+                    median_backpressure_pct: 0,
                 }),
                 holds_back: "Source: clicks -> Map".into(),
             }),

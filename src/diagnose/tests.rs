@@ -125,6 +125,7 @@ fn restarting(f: &mut Facts) {
 
 fn high_backpressure(f: &mut Facts) {
     f.backpressure = Some(BackpressureFacts {
+        hot: None,
         vertex: "Source: clicks -> Map".into(),
         level: "high".into(),
         ratio: 0.93,

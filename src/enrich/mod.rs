@@ -143,7 +143,7 @@ pub async fn gather_with(
         look_for_lost_task_manager(&mut facts, client, deadline, alert_started_ms).await;
     }
     // Last, in what is left of the deadline: only a generic failure sends the bot to the logs.
-    if let Some(want) = crate::facts::logs::wants(&facts) {
+    if let Some(want) = crate::facts::logs::wants(&facts, alert_started_ms - STALE_FAILURE_MS) {
         facts.log = Some(logs::look(client, deadline, &job_id, &want).await);
     }
     facts
@@ -368,6 +368,7 @@ async fn worst_backpressure(
             level: bp.level.clone().unwrap_or_else(|| "unknown".into()),
             ratio,
             bottleneck: None,
+            hot: None,
         });
     // Some vertices answering is enough; none answering is a missing fact.
     let Some(worst) = worst else {
@@ -377,8 +378,23 @@ async fn worst_backpressure(
         .into_iter()
         .map(|(v, bp)| (v.id.clone(), bp))
         .collect();
+    // The hot subtask's records: one more call, for the one vertex (skipped if it fails).
+    let hot = match bottleneck::hottest(details, &pressure) {
+        Some((v, skew)) => Some(bottleneck::HotSubtask {
+            vertex: v.name.clone(),
+            parallelism: v.parallelism,
+            skew,
+            records: client
+                .vertex(&details.jid, &v.id)
+                .await
+                .map(|d| bottleneck::records(&d))
+                .unwrap_or_default(),
+        }),
+        None => None,
+    };
     Ok(Some(BackpressureFacts {
         bottleneck: bottleneck::find(details, &pressure),
+        hot,
         ..worst
     }))
 }

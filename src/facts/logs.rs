@@ -370,7 +370,8 @@ const GENERIC_ROOT_CLASSES: &[&str] = &[
 /// Whether to look in the logs, and for what: a checkpoint that failed with a generic message
 /// (or was only counted as failed), or a failure whose innermost cause is a bare wrapper
 /// ("Recovery is suppressed by …" with nothing under it, a task failure without a cause).
-pub fn wants(facts: &super::Facts) -> Option<LogWant> {
+/// A failure before `since_ms` does not explain the alert and is not looked for.
+pub fn wants(facts: &super::Facts, since_ms: i64) -> Option<LogWant> {
     if let Some(rc) = facts.root_cause.as_ref().filter(|rc| !rc.stale) {
         let bare = rc.chain.len() <= 1 && GENERIC_ROOT_CLASSES.contains(&rc.simple_class());
         if bare {
@@ -389,7 +390,9 @@ pub fn wants(facts: &super::Facts) -> Option<LogWant> {
         let m = f.message.as_deref().unwrap_or("").to_lowercase();
         m.is_empty() || GENERIC_CHECKPOINT_MESSAGES.iter().any(|g| m.contains(g))
     });
-    let at_ms = failed.and_then(|f| f.failed_at_ms);
+    let at_ms = failed
+        .and_then(|f| f.failed_at_ms)
+        .filter(|at| *at >= since_ms);
     if generic {
         return at_ms.map(|at_ms| LogWant {
             at_ms,

@@ -465,6 +465,12 @@ fn the_logs_are_read_only_for_a_generic_failure() {
         ("nothing known", crate::facts::Facts::default(), None),
     ];
     for (name, facts, want) in cases {
-        assert_eq!(wants(&facts), want, "{name}");
+        assert_eq!(wants(&facts, at - 3_600_000), want, "{name}");
     }
+    let old = with_failed_checkpoint(Some("Asynchronous task checkpoint failed."));
+    assert_eq!(
+        wants(&old, at + 1),
+        None,
+        "a failure before the alert's window"
+    );
 }

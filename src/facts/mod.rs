@@ -105,6 +105,8 @@ pub struct BackpressureFacts {
     pub ratio: f64,
     /// The busy vertex downstream that holds the back-pressured ones back (see `bottleneck`).
     pub bottleneck: Option<Bottleneck>,
+    /// The most skewed vertex, bottleneck or not (see `bottleneck::hottest`): data skew.
+    pub hot: Option<bottleneck::HotSubtask>,
 }
 
 impl BackpressureFacts {
@@ -121,6 +123,9 @@ impl BackpressureFacts {
                 "; bottleneck `{}` ({}% busy)",
                 b.vertex, b.busy_pct
             ));
+        }
+        if let Some(h) = &self.hot {
+            line.push_str(&format!("; hot subtask: {}", h.line()));
         }
         line
     }

@@ -124,6 +124,16 @@ impl FlinkClient {
         .await
     }
 
+    /// `/jobs/:id/vertices/:vid`: records in and out per subtask.
+    pub async fn vertex(&self, job_id: &str, vertex_id: &str) -> Result<VertexDetails, FlinkError> {
+        self.get(&format!(
+            "jobs/{}/vertices/{}",
+            segment(job_id)?,
+            segment(vertex_id)?
+        ))
+        .await
+    }
+
     pub async fn backpressure(
         &self,
         job_id: &str,

@@ -287,13 +287,13 @@ pub fn fact_fields(facts: &Facts) -> Vec<Field> {
                 b.vertex, b.busy_pct, b.parallelism
             ));
             if let Some(s) = &b.skew {
-                value.push_str(&format!(
-                    ", subtask {} hottest at {}% vs {}% median",
-                    s.subtask, s.busy_pct, s.median_pct
-                ));
+                value.push_str(&format!(", {}", s.line()));
             }
         }
         fields.push(Field::new("Backpressure", value, false));
+        if let Some(h) = &bp.hot {
+            fields.push(Field::new("Hot subtask", h.line(), false));
+        }
     }
     if !facts.notes.is_empty() {
         fields.push(Field::new("Note", facts.notes.join("\n"), false));

@@ -31,6 +31,7 @@ pub async fn facts(clusters: &Clusters, hook: &Webhook, target: &Target) -> Fact
     let wants = enrich::Wants {
         backpressure: wants_backpressure(lead.name()),
         task_managers: wants_task_managers(lead.name()),
+        watermarks: lead.name().to_ascii_lowercase().contains("watermark"),
     };
     enrich::gather_with(clusters, target, wants, started).await
 }

@@ -186,6 +186,9 @@ pub(super) fn by_alert(alert: &str, facts: &Facts) -> Option<Finding> {
 /// Facts worth quoting next to an alert-based verdict.
 fn context(facts: &Facts) -> Vec<String> {
     let mut out = Vec::new();
+    if let Some(w) = &facts.watermark {
+        out.push(format!("lowest watermark {}", w.line()));
+    }
     if let Some(bp) = &facts.backpressure {
         out.push(bp.evidence());
     }

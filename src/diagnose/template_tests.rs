@@ -218,6 +218,17 @@ fn rich_facts() -> Facts {
                 holds_back: "Source: clicks -> Map".into(),
             }),
         }),
+        watermark: Some(crate::facts::watermarks::WatermarkFacts {
+            vertex: "Source: returns".into(),
+            subtask: 1,
+            watermark_ms: Some(1_796_620_796_736),
+            watermark_at: "2026-12-07 05:19:56 UTC".into(),
+            idle: true,
+            idle_secs: Some(300),
+            behind_others_secs: Some(298),
+            behind_now_secs: Some(300),
+            inputs: 4,
+        }),
         log: Some(crate::facts::logs::LogFacts {
             cause: Some(crate::facts::logs::LogCause {
                 logged_at: "2026-12-07 05:19:56,736".into(),

@@ -12,6 +12,7 @@ pub mod restarts;
 pub mod root_cause;
 mod target;
 pub mod taskmanager;
+pub mod watermarks;
 
 pub use bottleneck::{Bottleneck, Skew};
 pub use checkpoints::checkpoint_facts;
@@ -30,6 +31,8 @@ pub struct Facts {
     pub history: Option<history::HistoryFacts>,
     /// The TaskManager lost most recently, with the jobs that ran on it and the cluster now.
     pub task_manager_lost: Option<taskmanager::TaskManagerLoss>,
+    /// The source subtask that holds the job's watermark back (watermark alerts only).
+    pub watermark: Option<watermarks::WatermarkFacts>,
     /// The cause in Flink's logs, looked for when the REST answers end in a generic failure.
     pub log: Option<logs::LogFacts>,
     /// Facts that could not be fetched, each with the reason ("exceptions: no answer within 2000 ms").

@@ -276,6 +276,9 @@ pub fn fact_fields(facts: &Facts) -> Vec<Field> {
             ));
         }
     }
+    if let Some(w) = &facts.watermark {
+        fields.push(Field::new("Lowest watermark", w.line(), false));
+    }
     if let Some(log) = &facts.log {
         fields.push(log_field(log));
     }

@@ -33,3 +33,4 @@ mod slow_flink;
 mod storage;
 mod storm;
 mod taskmanager_lost;
+mod watermarks;

@@ -161,6 +161,7 @@ pub(super) fn by_alert(alert: &str, facts: &Facts) -> Option<Finding> {
             return Some(by_checkpoints(alert, facts))
         }
         "FlinkWatermarkStalled" => (WatermarkStall, "Watermark is not advancing"),
+        "FlinkWatermarkNotStarted" => (WatermarkStall, "Watermark never started for an input"),
         "FlinkDataSkew" => (DataSkew, "One subtask does most of the work (data skew)"),
         "FlinkKafkaLagGrowing" => (Backpressure, "Job is falling behind its Kafka input"),
         "FlinkBackpressureHigh" => (

@@ -8,6 +8,8 @@ use serde_json::json;
 
 use crate::actions::own_job::{Cluster, OwnJob};
 use crate::helpers::*;
+use crate::interactions::{self, ask, options};
+use crate::payloads;
 
 /// Waits until Flink's own metrics show the picture: `returns-source` idle for over 10 s (the
 /// bot's idle threshold) with a watermark, `orders-source`'s watermark ahead of it.
@@ -60,11 +62,7 @@ async fn the_page_names_the_idle_input(version: &'static str) {
     wait_for_idle_source(&c, &job).await;
 
     let cluster = c.config().name;
-    let app = spawn_app(AppOptions {
-        clusters: vec![(cluster.clone(), c.url.clone())],
-        ..Default::default()
-    })
-    .await;
+    let app = spawn_app(options(vec![(cluster.clone(), c.url.clone())])).await;
     let labels = json!({"alertname": "FlinkWatermarkStalled", "severity": "warning",
         "flink_cluster": cluster, "job_id": job.id});
     let page = app.first_page(labels).await;
@@ -110,6 +108,22 @@ async fn the_page_names_the_idle_input(version: &'static str) {
         "Flink {version}: the diagnosis' evidence:\n{text}"
     );
     assert!(!text.contains("Enrichment unavailable"), "{text}");
+
+    // `/flink status` shows the same input.
+    let (answer, _, _) = ask(
+        &app,
+        payloads::command(
+            "status",
+            &[("job", json!(job.id)), ("cluster", json!(cluster))],
+        ),
+    )
+    .await;
+    let status = interactions::text(&answer);
+    assert!(
+        status
+            .contains("Lowest watermark\n`Source: returns-source` subtask 0 (idle, no record for "),
+        "Flink {version}: /flink status:\n{status}"
+    );
 }
 
 #[tokio::test]

@@ -3,44 +3,14 @@
 //! each read from its end (at most [`MAX_LOG_BYTES`] per file) within the enrichment's one
 //! deadline. What was read, or why nothing could be, goes on the page either way.
 
-use crate::facts::logs::{self, LogFacts, LogFile, LogQuery, LogWant};
-use crate::flink::{FlinkClient, FlinkError, LogList, LogTail};
+use crate::facts::logs::{self, LogFacts, LogQuery, LogWant};
+use crate::flink::{FlinkClient, FlinkError, LogTail};
 
 use super::Deadline;
 
 /// The end of a log file that is read: a few minutes of a busy cluster's JobManager (the test
 /// clusters log ~0.5 MiB a minute with five jobs failing in a loop).
 pub const MAX_LOG_BYTES: usize = 1024 * 1024;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Role {
-    JobManager,
-    TaskManager,
-}
-
-/// A process's logs in a listing that may hold both kinds (a standalone cluster on one host
-/// writes them into one directory, and each process lists the whole directory).
-fn is_task_manager_log(name: &str) -> bool {
-    name.contains("taskexecutor") || name.contains("taskmanager")
-}
-
-fn files_of(list: &LogList, role: Role) -> Vec<LogFile> {
-    let all = list.logs.iter().map(|e| LogFile {
-        name: e.name.clone(),
-        size: e.size,
-        mtime_ms: e.mtime.unwrap_or(0),
-    });
-    let tm: Vec<LogFile> = all
-        .clone()
-        .filter(|f| is_task_manager_log(&f.name))
-        .collect();
-    match role {
-        Role::JobManager => all.filter(|f| !is_task_manager_log(&f.name)).collect(),
-        // A TaskManager's listing without such names is its own.
-        Role::TaskManager if tm.is_empty() => all.collect(),
-        Role::TaskManager => tm,
-    }
-}
 
 /// Looks in the logs for `want`'s failure of `job_id`.
 pub(super) async fn look(
@@ -52,9 +22,7 @@ pub(super) async fn look(
     let mut tried = Vec::new();
     let mut mentions = vec![job_id.to_string()];
     mentions.extend(want.task.clone());
-    let jm = deadline
-        .bound(search(client, Role::JobManager, None, &mentions, want))
-        .await;
+    let jm = deadline.bound(search(client, None, &mentions, want)).await;
     match jm {
         Ok(Found::Cause(facts)) => return *facts,
         Ok(Found::Nothing(read)) => tried.push(read),
@@ -62,7 +30,7 @@ pub(super) async fn look(
     }
     if let Some(tm) = &want.task_manager {
         let found = deadline
-            .bound(search(client, Role::TaskManager, Some(tm), &mentions, want))
+            .bound(search(client, Some(tm), &mentions, want))
             .await;
         match found {
             Ok(Found::Cause(facts)) => return *facts,
@@ -85,7 +53,6 @@ enum Found {
 
 async fn search(
     client: &FlinkClient,
-    role: Role,
     tm: Option<&str>,
     mentions: &[String],
     want: &LogWant,
@@ -98,7 +65,7 @@ async fn search(
         None => client.jobmanager_logs().await?,
         Some(id) => client.taskmanager_logs(id).await?,
     };
-    let files = logs::files_to_read(&files_of(&list, role), want.at_ms);
+    let files = logs::files_to_read(&logs::files_of(&list, tm.is_some()), want.at_ms);
     let Some(current) = files.first() else {
         return Ok(Found::Nothing(format!(
             "{whose} REST API serves no log file (it may log to the console only)"
@@ -155,53 +122,5 @@ fn describe(name: &str, tail: &LogTail) -> String {
         )
     } else {
         format!("`{name}` (all {})", logs::size(total))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::flink::LogEntry;
-
-    fn list(names: &[&str]) -> LogList {
-        LogList {
-            logs: names
-                .iter()
-                .map(|n| LogEntry {
-                    name: n.to_string(),
-                    size: 1,
-                    mtime: Some(1),
-                })
-                .collect(),
-        }
-    }
-
-    #[test]
-    fn each_process_reads_its_own_files_of_a_shared_directory() {
-        // What both test clusters' JobManagers and TaskManagers list (one log directory).
-        let shared = list(&[
-            "flink-chatops-taskexecutor-0-vm.out",
-            "flink-chatops-taskexecutor-0-vm.log",
-            "flink-chatops-standalonesession-0-vm.out",
-            "flink-chatops-standalonesession-0-vm.log",
-        ]);
-        let names = |role| -> Vec<String> {
-            files_of(&shared, role)
-                .into_iter()
-                .filter(|f| f.name.ends_with(".log"))
-                .map(|f| f.name)
-                .collect()
-        };
-        assert_eq!(
-            names(Role::JobManager),
-            ["flink-chatops-standalonesession-0-vm.log"]
-        );
-        assert_eq!(
-            names(Role::TaskManager),
-            ["flink-chatops-taskexecutor-0-vm.log"]
-        );
-        // A TaskManager container lists only its own, whatever it is called.
-        let own = list(&["flink.log"]);
-        assert_eq!(files_of(&own, Role::TaskManager).len(), 1);
     }
 }

@@ -67,6 +67,8 @@ impl LogCause {
 /// One log record: its header and the lines after it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Record<'a> {
+    /// The header line as logged.
+    line: &'a str,
     logged_at: &'a str,
     at: NaiveDateTime,
     level: &'a str,
@@ -89,6 +91,7 @@ fn header(line: &str) -> Option<Record<'_>> {
     // "<logger> [<mdc>] - <message>": the message follows the first " - ".
     let message = rest.split_once(" - ").map(|(_, m)| m).unwrap_or(rest);
     Some(Record {
+        line,
         logged_at: stamp,
         at,
         level,
@@ -311,6 +314,74 @@ pub fn reaches_back(text: &str, at_ms: i64, offset_ms: i64) -> bool {
     text.lines()
         .find_map(header)
         .is_some_and(|r| r.at.and_utc().timestamp_millis() - offset_ms <= at_ms - EARLY_MS)
+}
+
+/// The records of a log that name the job, as `/flink logs` attaches them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Excerpt {
+    pub text: String,
+    pub records: usize,
+    /// Older records left out to stay within the size cap.
+    pub dropped: usize,
+}
+
+/// Every record of `text` that names one of `mentions` (any level, with its stack trace), in
+/// log order; when they exceed `max_bytes`, the newest that fit (a record larger than the cap
+/// alone is cut at it, on a character boundary).
+pub fn excerpt(text: &str, mentions: &[String], max_bytes: usize) -> Excerpt {
+    let matching: Vec<String> = records(text)
+        .into_iter()
+        .filter(|r| about(r, mentions))
+        .map(|r| {
+            let mut s = String::from(r.line);
+            for l in &r.body {
+                s.push('\n');
+                s.push_str(l);
+            }
+            s.push('\n');
+            s
+        })
+        .collect();
+    let mut kept: Vec<String> = Vec::new();
+    let mut used = 0;
+    for r in matching.iter().rev() {
+        if used + r.len() > max_bytes {
+            if kept.is_empty() {
+                let mut cut = max_bytes.min(r.len());
+                while !r.is_char_boundary(cut) {
+                    cut -= 1;
+                }
+                kept.push(r[..cut].to_string());
+            }
+            break;
+        }
+        used += r.len();
+        kept.push(r.clone());
+    }
+    kept.reverse();
+    Excerpt {
+        records: kept.len(),
+        dropped: matching.len() - kept.len(),
+        text: kept.concat(),
+    }
+}
+
+/// The log files of one process from a listing that may hold both kinds: a standalone cluster
+/// on one host writes them into one directory, and each process lists the whole directory.
+/// A TaskManager's listing without TaskManager-like names is all its own.
+pub fn files_of(list: &crate::flink::LogList, task_manager: bool) -> Vec<LogFile> {
+    let is_tm = |name: &str| name.contains("taskexecutor") || name.contains("taskmanager");
+    let all = list.logs.iter().map(|e| LogFile {
+        name: e.name.clone(),
+        size: e.size,
+        mtime_ms: e.mtime.unwrap_or(0),
+    });
+    let tm: Vec<LogFile> = all.clone().filter(|f| is_tm(&f.name)).collect();
+    match task_manager {
+        false => all.filter(|f| !is_tm(&f.name)).collect(),
+        true if tm.is_empty() => all.collect(),
+        true => tm,
+    }
 }
 
 /// What the page says about the logs, when it looked.

@@ -474,3 +474,59 @@ fn the_logs_are_read_only_for_a_generic_failure() {
         "a failure before the alert's window"
     );
 }
+
+#[test]
+fn each_process_reads_its_own_files_of_a_shared_directory() {
+    let list = |names: &[&str]| crate::flink::LogList {
+        logs: names
+            .iter()
+            .map(|n| crate::flink::LogEntry {
+                name: n.to_string(),
+                size: 1,
+                mtime: Some(1),
+            })
+            .collect(),
+    };
+    // What both test clusters' JobManagers and TaskManagers list (one log directory).
+    let shared = list(&[
+        "flink-chatops-taskexecutor-0-vm.out",
+        "flink-chatops-taskexecutor-0-vm.log",
+        "flink-chatops-standalonesession-0-vm.out",
+        "flink-chatops-standalonesession-0-vm.log",
+    ]);
+    let names = |tm| -> Vec<String> {
+        files_to_read(&files_of(&shared, tm), 0)
+            .into_iter()
+            .map(|f| f.name)
+            .collect()
+    };
+    assert_eq!(names(false), ["flink-chatops-standalonesession-0-vm.log"]);
+    assert_eq!(names(true), ["flink-chatops-taskexecutor-0-vm.log"]);
+    // A TaskManager container lists only its own, whatever it is called.
+    assert_eq!(files_of(&list(&["flink.log"]), true).len(), 1);
+}
+
+#[test]
+fn the_excerpt_is_the_jobs_records_newest_within_the_cap() {
+    let all = excerpt(JM_23, &[STORAGE_JOB_23.to_string()], usize::MAX);
+    assert_eq!(all.dropped, 0);
+    assert!(all.records > 10, "{}", all.records);
+    assert!(
+        all.text.lines().all(|l| !l.contains(EXPIRY_JOB_23)),
+        "only this job's"
+    );
+    assert!(all.text.contains(&format!(
+        "Caused by: java.nio.file.FileAlreadyExistsException: /tmp/diag/ck23/{STORAGE_JOB_23}"
+    )));
+    let small = excerpt(JM_23, &[STORAGE_JOB_23.to_string()], 4_000);
+    assert!(small.text.len() <= 4_000);
+    assert!(small.dropped > 0 && small.records > 0);
+    assert!(
+        all.text.ends_with(&small.text),
+        "the newest records are kept"
+    );
+    // One record larger than the cap is cut at it.
+    let tiny = excerpt(JM_23, &[STORAGE_JOB_23.to_string()], 10);
+    assert_eq!((tiny.text.len(), tiny.records), (10, 1));
+    assert_eq!(excerpt(JM_23, &["nothing".into()], 100).records, 0);
+}

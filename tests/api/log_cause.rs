@@ -11,15 +11,14 @@ use serde_json::{json, Value};
 
 use crate::actions::own_job::{Cluster, OwnJob};
 use crate::helpers::*;
+use crate::interactions::{ask, options};
+use crate::payloads;
 use crate::private_cluster::PrivateCluster;
 
-/// Pages `FlinkCheckpointFailing` for `job` through a fresh bot; the message's text and footer.
-async fn page(name: &str, url: &str, job: &str) -> (String, String) {
-    let app = spawn_app(AppOptions {
-        clusters: vec![(name.to_string(), url.to_string())],
-        ..Default::default()
-    })
-    .await;
+/// Pages `FlinkCheckpointFailing` for `job` through a fresh bot; the message's text and footer,
+/// and the bot (it answers slash commands too).
+async fn page(name: &str, url: &str, job: &str) -> (String, String, TestApp) {
+    let app = spawn_app(options(vec![(name.to_string(), url.to_string())])).await;
     let labels = json!({"alertname": "FlinkCheckpointFailing", "severity": "warning",
         "flink_cluster": name, "job_id": job});
     let page = app.first_page(labels).await;
@@ -27,7 +26,7 @@ async fn page(name: &str, url: &str, job: &str) -> (String, String) {
         .as_str()
         .unwrap_or("")
         .to_string();
-    (page.text(), footer)
+    (page.text(), footer, app)
 }
 
 /// Starts `harness.CheckpointStorageJob` checkpointing into `dir`, waits for a completed
@@ -71,7 +70,7 @@ async fn the_page_names_the_storage_error_from_the_log(version: &'static str) {
         "Flink {version}: REST says only this (else the log is not needed)"
     );
 
-    let (text, footer) = page(&c.config().name, &c.url, &job.id).await;
+    let (text, footer, app) = page(&c.config().name, &c.url, &job.id).await;
     assert!(
         footer.contains("pattern checkpoint_declined"),
         "Flink {version}: {footer}\n{text}"
@@ -100,6 +99,48 @@ async fn the_page_names_the_storage_error_from_the_log(version: &'static str) {
         "Flink {version}: the diagnosis' evidence:\n{text}"
     );
     assert!(!text.contains("Enrichment unavailable"), "{text}");
+
+    // `/flink logs`: the job's records of the JobManager's log, as an ephemeral file.
+    let (answer, _, ephemeral) = ask(
+        &app,
+        payloads::command(
+            "logs",
+            &[("job", json!(job.id)), ("cluster", json!(c.config().name))],
+        ),
+    )
+    .await;
+    assert!(ephemeral, "{answer}");
+    let files = answer["_files"].as_array().cloned().unwrap_or_default();
+    let file = files
+        .iter()
+        .find(|f| f["name"] == format!("{name}-jobmanager.log"))
+        .unwrap_or_else(|| panic!("Flink {version}: no log file attached: {answer}"));
+    let log = file["text"].as_str().unwrap();
+    assert!(
+        log.contains(&format!(
+            "Caused by: java.nio.file.FileAlreadyExistsException: {folder}"
+        )),
+        "Flink {version}: the storage error is in the file"
+    );
+    // Each record (a timestamped line and the lines under it) names the job.
+    let mut records: Vec<String> = Vec::new();
+    for line in log.lines() {
+        match records.last_mut() {
+            Some(r) if !line.starts_with("20") => r.push_str(line),
+            _ => records.push(line.to_string()),
+        }
+    }
+    let others: Vec<&String> = records.iter().filter(|r| !r.contains(&job.id)).collect();
+    assert!(
+        records.len() > 3 && others.is_empty(),
+        "Flink {version}: only the job's records: {others:#?}"
+    );
+    assert!(
+        answer["content"].as_str().unwrap().contains(&format!(
+            "records about `{name}` from the JobManager's log (`flink-"
+        )),
+        "{answer}"
+    );
 }
 
 #[tokio::test]
@@ -128,7 +169,7 @@ async fn without_logs_the_page_says_why(version: &'static str) {
     let listing: Value = private.get("/jobmanager/logs").await;
     assert_eq!(listing["logs"], json!([]), "{listing}");
 
-    let (text, footer) = page(&private.name(), &private.url, &job.id).await;
+    let (text, footer, _app) = page(&private.name(), &private.url, &job.id).await;
     assert!(
         footer.contains("pattern checkpoint_declined"),
         "Flink {version}: {footer}\n{text}"

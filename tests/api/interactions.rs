@@ -587,6 +587,7 @@ async fn register_commands_overwrites_them_through_serenity() {
             "status",
             "exceptions",
             "checkpoints",
+            "logs",
             "savepoint",
             "stop",
             "cancel",

@@ -445,14 +445,17 @@ const GENERIC_ROOT_CLASSES: &[&str] = &[
 pub fn wants(facts: &super::Facts, since_ms: i64) -> Option<LogWant> {
     if let Some(rc) = facts.root_cause.as_ref().filter(|rc| !rc.stale) {
         let bare = rc.chain.len() <= 1 && GENERIC_ROOT_CLASSES.contains(&rc.simple_class());
-        if bare {
-            if let Some(at_ms) = rc.timestamp {
-                return Some(LogWant {
-                    at_ms,
-                    task: rc.task.as_deref().map(task_mention),
-                    task_manager: rc.task_manager.clone(),
-                });
-            }
+        if !bare {
+            // A job failing for a named reason: its checkpoints fail because of it (declined
+            // while tasks restart), and REST already says why.
+            return None;
+        }
+        if let Some(at_ms) = rc.timestamp {
+            return Some(LogWant {
+                at_ms,
+                task: rc.task.as_deref().map(task_mention),
+                task_manager: rc.task_manager.clone(),
+            });
         }
     }
     let cp = facts.checkpoints.as_ref()?;

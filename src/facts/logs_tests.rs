@@ -467,6 +467,15 @@ fn the_logs_are_read_only_for_a_generic_failure() {
     for (name, facts, want) in cases {
         assert_eq!(wants(&facts, at - 3_600_000), want, "{name}");
     }
+    // A restart loop's checkpoints are declined while its tasks restart: its root cause says why.
+    let mut looping = with_failure(
+        "java.lang.IllegalStateException",
+        "harness restart loop: poison record 7",
+        Some("poison-map (1/1) - execution #2"),
+    );
+    looping.checkpoints =
+        with_failed_checkpoint(Some("Checkpoint was declined (tasks not ready)")).checkpoints;
+    assert_eq!(wants(&looping, at - 3_600_000), None, "a named cause");
     let old = with_failed_checkpoint(Some("Asynchronous task checkpoint failed."));
     assert_eq!(
         wants(&old, at + 1),

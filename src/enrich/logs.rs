@@ -93,6 +93,7 @@ async fn search(
         mentions: mentions.to_vec(),
         at_ms: want.at_ms,
         offset_ms,
+        known: want.known.clone(),
     };
     let read_from = format!("{whose} log {}", read_from.join(" and "));
     Ok(match logs::find_cause(&text, &query) {
@@ -102,7 +103,12 @@ async fn search(
             not_found: None,
         })),
         None => Found::Nothing(format!(
-            "{read_from} names no error of this job around {}",
+            "{read_from} names no error of this job {}around {}",
+            if want.known.is_some() {
+                "beyond what Flink's REST API says "
+            } else {
+                ""
+            },
             chrono::DateTime::from_timestamp_millis(want.at_ms)
                 .map(|t| t.format("%H:%M:%S UTC").to_string())
                 .unwrap_or_default()

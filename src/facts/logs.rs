@@ -21,6 +21,9 @@ pub struct LogQuery {
     pub at_ms: i64,
     /// Log timestamps carry no zone: the host's local time minus UTC, in ms (see [`clock_offset`]).
     pub offset_ms: i64,
+    /// What REST already says (the innermost cause's class and message): a record whose cause
+    /// is the same adds nothing and is passed over.
+    pub known: Option<(String, String)>,
 }
 
 /// A record later than the failure by more than this is not its cause (the log and the REST
@@ -191,6 +194,15 @@ pub fn find_cause(text: &str, q: &LogQuery) -> Option<LogCause> {
             at <= q.at_ms + LATE_MS && at >= q.at_ms - EARLY_MS
         })
         .filter(|r| about(r, &q.mentions))
+        .filter(|r| match (&q.known, trace(r).last()) {
+            // The same class and message (compared on their first 200 characters: REST and
+            // the log may cut a long message differently).
+            (Some((class, message)), Some((c, m))) => {
+                let head = |s: &str| s.trim().chars().take(200).collect::<String>();
+                !(class == c && head(message) == head(m))
+            }
+            _ => true,
+        })
         .collect();
     let best = candidates
         .iter()
@@ -409,6 +421,8 @@ pub fn size(bytes: u64) -> String {
 pub struct LogWant {
     /// When it failed (epoch ms).
     pub at_ms: i64,
+    /// The bare cause REST gave, if that is what sent the bot to the logs (see `LogQuery::known`).
+    pub known: Option<(String, String)>,
     /// The failing task as the TaskManager logs it, and that TaskManager, when Flink names them.
     pub task: Option<String>,
     pub task_manager: Option<String>,
@@ -453,6 +467,7 @@ pub fn wants(facts: &super::Facts, since_ms: i64) -> Option<LogWant> {
         if let Some(at_ms) = rc.timestamp {
             return Some(LogWant {
                 at_ms,
+                known: Some((rc.class.clone(), rc.message.clone())),
                 task: rc.task.as_deref().map(task_mention),
                 task_manager: rc.task_manager.clone(),
             });
@@ -470,6 +485,7 @@ pub fn wants(facts: &super::Facts, since_ms: i64) -> Option<LogWant> {
     if generic {
         return at_ms.map(|at_ms| LogWant {
             at_ms,
+            known: None,
             task: None,
             task_manager: None,
         });

@@ -31,6 +31,7 @@ fn query(mention: &str, at: &str) -> LogQuery {
         mentions: vec![mention.to_string()],
         at_ms: ms(at),
         offset_ms: 0,
+        known: None,
     }
 }
 
@@ -405,6 +406,7 @@ fn the_logs_are_read_only_for_a_generic_failure() {
     let at = 1_796_620_801_735;
     let storage = Some(LogWant {
         at_ms: at,
+        known: None,
         task: None,
         task_manager: None,
     });
@@ -440,6 +442,7 @@ fn the_logs_are_read_only_for_a_generic_failure() {
             ),
             Some(LogWant {
                 at_ms: at,
+                known: Some(("java.lang.RuntimeException".into(), "".into())),
                 task: Some("count-per-key (1/2)#3".into()),
                 task_manager: Some("127.0.0.1:40501-c01a65".into()),
             }),
@@ -451,7 +454,13 @@ fn the_logs_are_read_only_for_a_generic_failure() {
                 "Recovery is suppressed by NoRestartBackoffTimeStrategy",
                 None,
             ),
-            storage.clone(),
+            Some(LogWant {
+                known: Some((
+                    "org.apache.flink.runtime.JobException".into(),
+                    "Recovery is suppressed by NoRestartBackoffTimeStrategy".into(),
+                )),
+                ..storage.clone().unwrap()
+            }),
         ),
         (
             "a named cause",
@@ -538,4 +547,19 @@ fn the_excerpt_is_the_jobs_records_newest_within_the_cap() {
     let tiny = excerpt(JM_23, &[STORAGE_JOB_23.to_string()], 10);
     assert_eq!((tiny.text.len(), tiny.records), (10, 1));
     assert_eq!(excerpt(JM_23, &["nothing".into()], 100).records, 0);
+}
+
+/// A record whose cause is the one REST already gave adds nothing: the next one that says more
+/// is the cause, or none.
+#[test]
+fn what_rest_already_says_is_passed_over() {
+    let mut q = query(
+        &task_mention(
+            "Source: numbers-source -> poison-map -> discard-sink: Writer (1/1) - execution #97",
+        ),
+        "2026-12-07 05:20:32,170",
+    );
+    let found = find_cause(TM_23, &q).unwrap();
+    q.known = Some((found.class.clone().unwrap(), found.message.clone()));
+    assert_eq!(find_cause(TM_23, &q), None);
 }

@@ -113,6 +113,7 @@ async fn main() {
                 mentions: vec![job],
                 at_ms: now,
                 offset_ms: logs::clock_offset(&tail.text, current.mtime_ms),
+                known: None,
             };
             let mut times = Vec::new();
             for _ in 0..rounds {

@@ -31,6 +31,15 @@ pub struct LogQuery {
 const LATE_MS: i64 = 5_000;
 /// A record earlier than the failure by more than this is not its cause either.
 const EARLY_MS: i64 = 10 * 60 * 1000;
+/// What Flink logs about a job while its tasks restart, never the cause of anything: checkpoints
+/// triggered or declined while tasks are not running (lower case).
+const RESTART_NOISE: &[&str] = &[
+    "checkpoint was declined (tasks not ready)",
+    "checkpoint coordinator is suspending",
+    "not all required tasks are currently running",
+    "received a checkpoint request for unknown task",
+];
+
 /// Chat-sized: the longest message quoted from a log line.
 const MESSAGE_CHARS: usize = 300;
 
@@ -161,8 +170,25 @@ fn exception_line(line: &str) -> Option<(&str, &str)> {
 }
 
 /// The exceptions of a record's trace, outermost first (suppressed ones, indented, left out).
+/// Flink's `SerializedThrowable` (an exception shipped from a TaskManager) stands for the class
+/// its message starts with.
 fn trace<'a>(r: &Record<'a>) -> Vec<(&'a str, &'a str)> {
-    r.body.iter().filter_map(|l| exception_line(l)).collect()
+    r.body
+        .iter()
+        .filter_map(|l| exception_line(l))
+        .map(|(c, m)| match c.ends_with(".SerializedThrowable") {
+            true => exception_line(m).unwrap_or((c, m)),
+            false => (c, m),
+        })
+        .collect()
+}
+
+fn is_restart_noise(r: &Record<'_>) -> bool {
+    let said = |s: &str| {
+        let s = s.to_lowercase();
+        RESTART_NOISE.iter().any(|n| s.contains(n))
+    };
+    said(r.message) || trace(r).last().is_some_and(|(_, m)| said(m))
 }
 
 fn about(r: &Record<'_>, mentions: &[String]) -> bool {
@@ -194,6 +220,7 @@ pub fn find_cause(text: &str, q: &LogQuery) -> Option<LogCause> {
             at <= q.at_ms + LATE_MS && at >= q.at_ms - EARLY_MS
         })
         .filter(|r| about(r, &q.mentions))
+        .filter(|r| !is_restart_noise(r))
         .filter(|r| match (&q.known, trace(r).last()) {
             // The same class and message (compared on their first 200 characters: REST and
             // the log may cut a long message differently).
@@ -276,11 +303,12 @@ fn bucket_of(uri: &str) -> Option<String> {
 }
 
 /// The task as a TaskManager logs it, from the exception history's `taskName`: Flink names the
-/// attempt ` - execution #97` there and `#97` in the TaskManager's records.
+/// attempt ` - execution #97` there and `#97 (<attempt id>)` in the TaskManager's records (the
+/// ` (` keeps `#9` from matching `#97`).
 pub fn task_mention(task_name: &str) -> String {
     match task_name.rsplit_once(" - execution #") {
         Some((task, attempt)) if attempt.chars().all(|c| c.is_ascii_digit()) => {
-            format!("{task}#{attempt}")
+            format!("{task}#{attempt} (")
         }
         _ => task_name.to_string(),
     }

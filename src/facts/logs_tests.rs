@@ -356,7 +356,7 @@ fn a_record_without_a_trace_is_the_cause_only_when_none_has_one() {
 fn task_names_as_the_task_manager_logs_them() {
     assert_eq!(
         task_mention("count-per-key (1/2) - execution #3"),
-        "count-per-key (1/2)#3"
+        "count-per-key (1/2)#3 ("
     );
     assert_eq!(task_mention("count-per-key (1/2)"), "count-per-key (1/2)");
     assert_eq!(task_mention("x - execution #y"), "x - execution #y");
@@ -443,7 +443,7 @@ fn the_logs_are_read_only_for_a_generic_failure() {
             Some(LogWant {
                 at_ms: at,
                 known: Some(("java.lang.RuntimeException".into(), "".into())),
-                task: Some("count-per-key (1/2)#3".into()),
+                task: Some("count-per-key (1/2)#3 (".into()),
                 task_manager: Some("127.0.0.1:40501-c01a65".into()),
             }),
         ),
@@ -562,4 +562,28 @@ fn what_rest_already_says_is_passed_over() {
     let found = find_cause(TM_23, &q).unwrap();
     q.known = Some((found.class.clone().unwrap(), found.message.clone()));
     assert_eq!(find_cause(TM_23, &q), None);
+}
+
+/// What the 2.3.0 JobManager logged for a job whose tasks were restarting (a checkpoint declined
+/// because its tasks were not ready, shipped from the TaskManager as a `SerializedThrowable`):
+/// a consequence, never the cause.
+#[test]
+fn checkpoints_declined_while_tasks_restart_are_not_a_cause() {
+    let job = "5d0c1f6a2b3c4d5e6f708192a3b4c5d6";
+    let log = format!("2026-12-07 06:27:34,059 WARN  org.apache.flink.runtime.checkpoint.CheckpointFailureManager [] - Failed to trigger or complete checkpoint 2 for job {job}. (0 consecutive failed attempts so far)\n\
+org.apache.flink.runtime.checkpoint.CheckpointException: Task name with subtask : Source: numbers-source -> poison-map -> discard-sink: Writer (1/1)#0 Failure reason: Checkpoint was declined (tasks not ready)\n\
+\tat org.apache.flink.runtime.checkpoint.CheckpointCoordinator.receiveDeclineMessage(CheckpointCoordinator.java:1102)\n\
+Caused by: org.apache.flink.util.SerializedThrowable: org.apache.flink.runtime.checkpoint.CheckpointException: Task name with subtask : Source: numbers-source -> poison-map -> discard-sink: Writer (1/1)#0 Failure reason: Checkpoint was declined (tasks not ready)\n\
+\tat org.apache.flink.streaming.runtime.tasks.StreamTask.triggerCheckpointAsyncInMailbox(StreamTask.java:1265)\n");
+    assert_eq!(
+        find_cause(&log, &query(job, "2026-12-07 06:27:35,000")),
+        None
+    );
+    // Another failure shipped the same way names its own class.
+    let shipped = log.replace(
+        "org.apache.flink.util.SerializedThrowable: org.apache.flink.runtime.checkpoint.CheckpointException: Task name with subtask : Source: numbers-source -> poison-map -> discard-sink: Writer (1/1)#0 Failure reason: Checkpoint was declined (tasks not ready)",
+        "org.apache.flink.util.SerializedThrowable: java.io.IOException: No space left on device",
+    );
+    let got = find_cause(&shipped, &query(job, "2026-12-07 06:27:35,000")).unwrap();
+    assert_eq!(got.line(), "`java.io.IOException`: No space left on device");
 }

@@ -209,3 +209,75 @@ async fn flink_2_3_without_logs_the_page_says_the_cause_was_not_found() {
 async fn flink_1_20_without_logs_the_page_says_the_cause_was_not_found() {
     without_logs_the_page_says_why("1.20").await;
 }
+
+/// A task failure without a cause (`harness.RestartLoopJob --bare true` throws a bare
+/// `RuntimeException("task failed")`): the bot reads the JobManager's log, then the failing
+/// task's TaskManager's. Neither says more than Flink's exception history (the TaskManager logs
+/// the same bare trace), and the page says so, naming both logs.
+async fn a_bare_task_failure_reads_both_logs(version: &'static str) {
+    let c = Cluster::get(version);
+    let name = format!("diag-bare-failure-{}", version.replace('.', ""));
+    let job = OwnJob::submit(
+        &c,
+        "harness.RestartLoopJob",
+        &name,
+        &["--bare", "true", "--fail-after-ms", "1000"],
+    )
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(180);
+    loop {
+        let ex = c.get_json(&format!("/jobs/{}/exceptions", job.id)).await;
+        let bare = ex["exceptionHistory"]["entries"]
+            .as_array()
+            .is_some_and(|e| {
+                e.iter()
+                    .any(|e| e["exceptionName"] == "java.lang.RuntimeException")
+            });
+        if bare {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "Flink {version}: no task failure: {ex}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let app = spawn_app(AppOptions {
+        clusters: vec![(c.config().name, c.url.clone())],
+        ..Default::default()
+    })
+    .await;
+    let labels = json!({"alertname": "FlinkJobUnstable", "severity": "warning",
+        "flink_cluster": c.config().name, "job_id": job.id});
+    let page = app.first_page(labels).await;
+    let text = page.text();
+    let field = page.embed()["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["name"] == "Cause in the log")
+        .unwrap_or_else(|| panic!("Flink {version}: no log field:\n{text}"))["value"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        field.starts_with("not found: the JobManager's log `flink-")
+            && field
+                .contains("names no error of this job beyond what Flink's REST API says around"),
+        "Flink {version}: {field}"
+    );
+    assert!(
+        field.contains("; TaskManager ") && field.contains("-taskexecutor-"),
+        "Flink {version}: the failing task's TaskManager's log was read too: {field}"
+    );
+}
+
+#[tokio::test]
+async fn flink_2_3_a_bare_task_failure_reads_both_logs() {
+    a_bare_task_failure_reads_both_logs("2.3").await;
+}
+
+#[tokio::test]
+async fn flink_1_20_a_bare_task_failure_reads_both_logs() {
+    a_bare_task_failure_reads_both_logs("1.20").await;
+}

@@ -138,6 +138,7 @@ async fn command(state: Arc<InteractState>, cmd: CommandInteraction) -> Answer {
             | Command::Status(JobQuery { public: true, .. })
             | Command::Exceptions(JobQuery { public: true, .. })
             | Command::Checkpoints(JobQuery { public: true, .. })
+            | Command::Logs(JobQuery { public: true, .. }, _)
     );
     within_budget(ephemeral, reference, async move {
         match parsed {
@@ -147,6 +148,7 @@ async fn command(state: Arc<InteractState>, cmd: CommandInteraction) -> Answer {
             Command::Status(q) => commands::status::answer(&state, &q).await,
             Command::Exceptions(q) => commands::exceptions::answer(&state, &q).await,
             Command::Checkpoints(q) => commands::checkpoints::answer(&state, &q).await,
+            Command::Logs(q, tm) => commands::logs::answer(&state, &q, tm.as_deref()).await,
             Command::Act(kind, q) => commands::act::answer(&state, kind, &q, actor, channel).await,
             Command::Audit { job } => commands::act::audit(&state, job.as_deref()).await,
             Command::Help => commands::help::run(),

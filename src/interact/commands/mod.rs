@@ -7,6 +7,7 @@ pub mod checkpoints;
 pub mod exceptions;
 pub mod help;
 pub mod jobs;
+pub mod logs;
 pub mod status;
 
 use serenity::all::{
@@ -28,6 +29,8 @@ pub enum Command {
     Status(JobQuery),
     Exceptions(JobQuery),
     Checkpoints(JobQuery),
+    /// `/flink logs`: the job's log records; the TaskManager's id, or the JobManager's.
+    Logs(JobQuery, Option<String>),
     /// A guarded action on a job.
     Act(crate::action::ActionKind, JobQuery),
     Audit {
@@ -51,6 +54,7 @@ pub fn register(clusters: &[String]) -> CreateCommand {
         status::option(clusters),
         exceptions::option(clusters),
         checkpoints::option(clusters),
+        logs::option(clusters),
     ];
     options.extend(act::options(clusters));
     options.push(act::audit_option());
@@ -134,6 +138,7 @@ pub fn parse(data: &CommandData) -> Result<Command, Refusal> {
         "status" => Command::Status(query()?),
         "exceptions" => Command::Exceptions(query()?),
         "checkpoints" => Command::Checkpoints(query()?),
+        "logs" => Command::Logs(query()?, text("taskmanager")),
         "help" => Command::Help,
         "audit" => Command::Audit { job: text("job") },
         sub @ ("savepoint" | "stop" | "cancel" | "threaddump" | "silence") => {
@@ -280,7 +285,7 @@ mod tests {
         let v = serde_json::to_value(register(&clusters)).unwrap();
         assert_eq!(v["name"], "flink");
         let subs = v["options"].as_array().unwrap();
-        assert_eq!(subs.len(), 11);
+        assert_eq!(subs.len(), 12);
         for s in subs {
             for o in s["options"].as_array().into_iter().flatten() {
                 assert!(o["choices"].as_array().is_none_or(|c| c.len() <= 25));

@@ -1,0 +1,105 @@
+//! Reading an incident's story from the store (the effectful half of `story`): the incident,
+//! its note, its requests, their audit entries, the job's kept exception history and the
+//! incident message as last sent. Store reads only; used by the `incident` command, `/flink
+//! timeline` and the Timeline button.
+
+use crate::audit;
+use crate::facts::history::JobHistory;
+use crate::guard::{Note, Request};
+use crate::incident::Incident;
+use crate::message::Message;
+use crate::store::{Store, StoreError};
+
+use super::{assemble, Held, Story};
+
+/// Newest audit entries read per job: far more than one incident's requests ever write.
+const AUDIT_SCAN: usize = 5_000;
+
+/// What the store holds about one incident, owned.
+pub struct Sources {
+    pub incident: Incident,
+    pub note: Note,
+    pub requests: Vec<Request>,
+    pub audit: Vec<audit::Entry>,
+    pub history: Option<JobHistory>,
+    pub shown: Option<Message>,
+}
+
+impl Sources {
+    pub fn story(&self) -> Story {
+        assemble(&Held {
+            incident: &self.incident,
+            note: &self.note,
+            requests: &self.requests,
+            audit: &self.audit,
+            history: self.history.as_ref(),
+            shown_title: self.shown.as_ref().map(|m| m.embed.title.as_str()),
+        })
+    }
+}
+
+/// The incident's story, or `None` if the store does not know the incident.
+pub async fn story(store: &Store, incident_id: &str) -> Result<Option<Story>, StoreError> {
+    Ok(read(store, incident_id).await?.map(|s| s.story()))
+}
+
+pub async fn read(store: &Store, incident_id: &str) -> Result<Option<Sources>, StoreError> {
+    let incident: Option<Incident> = store
+        .incident_by_id(incident_id)?
+        // The group's record may already be a newer incident of the same group.
+        .filter(|i: &Incident| i.id == incident_id);
+    let Some(incident) = incident else {
+        return Ok(None);
+    };
+    let note: Note = store.incident_note(incident_id)?;
+    let mut requests: Vec<Request> = store
+        .requests::<Request>()?
+        .into_iter()
+        .filter(|r| r.incident_id.as_deref() == Some(incident_id))
+        .collect();
+    requests.sort_by_key(|r| r.created_at);
+    let mut jobs: Vec<&str> = requests.iter().map(|r| r.plan.job_id.as_str()).collect();
+    jobs.sort_unstable();
+    jobs.dedup();
+    let mut entries = Vec::new();
+    for job in jobs {
+        entries.extend(
+            store
+                .audit_recent(AUDIT_SCAN, Some(job))?
+                .into_iter()
+                .filter(|e| {
+                    e.event
+                        .request_id
+                        .as_deref()
+                        .is_some_and(|id| requests.iter().any(|r| r.id == id))
+                }),
+        );
+    }
+    let history = match &incident.job {
+        Some(job) => Some(
+            store
+                .exception_archive()
+                .await?
+                .read(&job.cluster, &job.id)
+                .await?,
+        )
+        .filter(|h| !h.entries.is_empty()),
+        None => None,
+    };
+    let shown = store.shown(&crate::outbox::page_key(incident_id))?;
+    Ok(Some(Sources {
+        incident,
+        note,
+        requests,
+        audit: entries,
+        history,
+        shown,
+    }))
+}
+
+/// Every incident the store still has, newest first.
+pub fn list(store: &Store) -> Result<Vec<Incident>, StoreError> {
+    let mut all: Vec<Incident> = store.incidents_where(|_: &Incident| true)?;
+    all.sort_by_key(|i| std::cmp::Reverse(i.firing_since));
+    Ok(all)
+}

@@ -17,6 +17,11 @@ pub fn timeline(renderer: &Renderer, story: &Story) -> String {
     render(renderer, "story/timeline", story)
 }
 
+/// The timeline as chat lines (for `/flink timeline`): one line per entry, no table.
+pub fn chat(renderer: &Renderer, story: &Story) -> String {
+    render(renderer, "story/chat", story)
+}
+
 /// The timeline and the postmortem draft, one Markdown document (the file).
 pub fn document(renderer: &Renderer, story: &Story) -> String {
     let draft = render(renderer, "story/postmortem", story);

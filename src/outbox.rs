@@ -27,6 +27,9 @@ pub enum Post {
         incident_id: String,
         group_key: String,
     },
+    /// The incident's story (timeline and postmortem draft) as a Markdown file, posted once
+    /// into its thread; rendered from the store when it is delivered.
+    Story { incident_id: String },
 }
 
 impl Post {
@@ -37,6 +40,7 @@ impl Post {
         match self {
             Post::Request { id } | Post::Files { request_id: id, .. } => request_key(id),
             Post::Note { group_key, .. } => group_key.clone(),
+            Post::Story { incident_id } => story_key(incident_id),
         }
     }
 }
@@ -70,6 +74,17 @@ pub fn thread_key(incident_id: &str) -> String {
 /// The `shown` key of an incident's message as last sent.
 pub fn page_key(incident_id: &str) -> String {
     format!("page {incident_id}")
+}
+
+/// The `shown` key of an incident's posted story (where it is), and its items' line: every
+/// click queues one, the first posts it and the rest find it posted.
+pub fn story_key(incident_id: &str) -> String {
+    format!("story {incident_id}")
+}
+
+/// The text of the message that carries an incident's story (found again after a crash by it).
+pub fn story_text(incident_id: &str) -> String {
+    format!("Timeline and postmortem draft of incident {incident_id}")
 }
 
 /// The text a request's files message starts with (found again after a crash by it).

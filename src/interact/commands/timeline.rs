@@ -8,6 +8,8 @@ use crate::incident::Incident;
 use crate::interact::reply::{File, Refusal, Reply};
 use crate::interact::InteractState;
 use crate::message::{colors, limits, Embed};
+use crate::outbox::{self, Placed, Post};
+use crate::store::With;
 use crate::story::{self, markdown, Story};
 
 pub fn option() -> CreateCommandOption {
@@ -44,6 +46,35 @@ pub async fn answer(state: &InteractState, target: Option<&str>, public: bool) -
         Ok(None) => Reply::text("That incident is no longer in the store."),
         Err(e) => Reply::internal("timeline", "Reading the incident", &e),
     }
+}
+
+/// The Timeline button: queues the incident's story for its thread, once. Later clicks are
+/// told where it is (or that it is on its way); the way out posts it at most once however many
+/// were queued (see `pipeline/outbox.rs`).
+pub async fn post_to_thread(state: &InteractState, incident: &Incident) -> Reply {
+    let key = outbox::story_key(&incident.id);
+    match state.store.shown::<Placed>(&key) {
+        Ok(Some(_)) => {
+            return Reply::text(
+                "The timeline and postmortem draft are already in the incident's thread.",
+            )
+        }
+        Ok(None) => {}
+        Err(e) => return Reply::internal("timeline", "Reading the incident", &e),
+    }
+    let post = Post::Story {
+        incident_id: incident.id.clone(),
+    };
+    if let Err(e) = state.store.post(With::Nothing, &[post]) {
+        return Reply::internal("timeline", "Queueing the timeline", &e);
+    }
+    if let Err(e) = state.store.durable().await {
+        return Reply::internal("timeline", "Queueing the timeline", &e);
+    }
+    if let Some(guard) = &state.guard {
+        guard.wake_out();
+    }
+    Reply::text("The timeline and a postmortem draft are on their way to the incident's thread.")
 }
 
 /// The incident `target` names: an incident id, else the newest incident of the job it names,

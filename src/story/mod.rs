@@ -226,8 +226,9 @@ fn raw(at: DateTime<Utc>, kind: Kind, source: &str, who: Option<String>, what: S
     }
 }
 
-/// The job's failures from the alert's lookback to its resolve, runs of the same failure
-/// folded into their first and last occurrence.
+/// The job's failures from the alert's lookback to its resolve, runs of the same exception
+/// class folded into their first and last occurrence (a restart loop's messages differ only
+/// in a record number or an attempt).
 fn failures(held: &Held<'_>, entries: &mut Vec<Entry>, unplaced: &mut Vec<String>) {
     let Some(history) = held.history else {
         if held.incident.job.is_some() {
@@ -268,13 +269,18 @@ fn failures(held: &Held<'_>, entries: &mut Vec<Entry>, unplaced: &mut Vec<String
             format!("job failed: {}", cause(first)),
         ));
         if j - i > 1 {
-            let (_, last_at) = window[j - 1];
+            let (last, last_at) = window[j - 1];
             entries.push(raw(
                 last_at,
                 Kind::FailureRepeated,
                 "flink exception history",
                 None,
-                format!("the same failure again: {} times in all", j - i),
+                format!(
+                    "{} again: {} times in all, the last: {}",
+                    last.class,
+                    j - i,
+                    cause(last)
+                ),
             ));
         }
         i = j;
@@ -282,7 +288,7 @@ fn failures(held: &Held<'_>, entries: &mut Vec<Entry>, unplaced: &mut Vec<String
 }
 
 fn same_cause(a: &KeptFailure, b: &KeptFailure) -> bool {
-    a.class == b.class && a.message == b.message
+    a.class == b.class && a.exception_name == b.exception_name
 }
 
 fn cause(f: &KeptFailure) -> String {

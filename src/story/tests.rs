@@ -148,7 +148,7 @@ fn failures_in_the_window_folded_by_run_first_kept_even_if_flink_dropped_it() {
         got[..4],
         [
             "1 02:55:00 flink exception history [-] job failed: java.lang.RuntimeException: boom (on tm-1)",
-            "2 02:57:00 flink exception history [-] the same failure again: 3 times in all",
+            "2 02:57:00 flink exception history [-] java.lang.RuntimeException again: 3 times in all, the last: java.lang.RuntimeException: boom (on tm-1)",
             "3 03:00:00 alertmanager [-] alert FlinkJobUnstable started firing (startsAt)",
             "4 03:00:12 bot [-] first page posted to Discord",
         ]

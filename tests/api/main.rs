@@ -32,3 +32,4 @@ mod slow_flink;
 mod storage;
 mod storm;
 mod taskmanager_lost;
+mod timeline;

@@ -10,7 +10,7 @@ use crate::incident::Incident;
 use crate::message::Message;
 use crate::store::{Store, StoreError};
 
-use super::{assemble, Held, Story};
+use super::{assemble, Held, Shown, Story};
 
 /// Newest audit entries read per job: far more than one incident's requests ever write.
 const AUDIT_SCAN: usize = 5_000;
@@ -33,7 +33,7 @@ impl Sources {
             requests: &self.requests,
             audit: &self.audit,
             history: self.history.as_ref(),
-            shown_title: self.shown.as_ref().map(|m| m.embed.title.as_str()),
+            shown: self.shown.as_ref().map(shown).unwrap_or_default(),
         })
     }
 }
@@ -95,6 +95,28 @@ pub async fn read(store: &Store, incident_id: &str) -> Result<Option<Sources>, S
         history,
         shown,
     }))
+}
+
+/// The diagnosis as the incident's message last showed it: the pattern its footer names and
+/// its root cause field (both written by `render`), read back because the store keeps the
+/// message, not the diagnosis.
+pub fn shown(msg: &Message) -> Shown {
+    let pattern = msg
+        .embed
+        .footer
+        .split(" · ")
+        .find_map(|part| part.strip_prefix("pattern "))
+        .map(str::to_string);
+    let root_cause = msg
+        .embed
+        .fields
+        .iter()
+        .find(|f| f.name == "Root cause")
+        .map(|f| f.value.replace('\n', " "));
+    Shown {
+        pattern,
+        root_cause,
+    }
 }
 
 /// Every incident the store still has, newest first.

@@ -75,7 +75,8 @@ pub fn context(story: &Story) -> Value {
         "entries": entries,
         "unplaced": story.unplaced,
         "draft": {
-            "diagnosis": d.diagnosis,
+            "pattern": d.pattern,
+            "root_cause": d.root_cause,
             "first_failure": cited(&d.first_failure),
             "last_failure": cited(&d.last_failure),
             "impact_start": cited(&d.impact_start),

@@ -40,8 +40,16 @@ pub struct Held<'a> {
     pub audit: &'a [audit::Entry],
     /// The job's kept exception history, if the incident has a job and the bot kept any.
     pub history: Option<&'a JobHistory>,
-    /// The title of the incident's message as last sent (what the diagnosis called it).
-    pub shown_title: Option<&'a str>,
+    /// What the incident's message said when last sent: the diagnosis's pattern and the root
+    /// cause it showed.
+    pub shown: Shown,
+}
+
+/// The diagnosis as the incident's message last showed it (see `gather::shown`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Shown {
+    pub pattern: Option<String>,
+    pub root_cause: Option<String>,
 }
 
 /// What an entry is about; the postmortem draft picks its facts by kind.
@@ -105,8 +113,9 @@ pub struct Cited {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Draft {
-    /// What the incident's message called it when last sent (the diagnosis's title).
-    pub diagnosis: Option<String>,
+    /// The diagnosis's pattern and root cause as the incident's message last showed them.
+    pub pattern: Option<String>,
+    pub root_cause: Option<String>,
     /// The first failure on the timeline, as Flink recorded it.
     pub first_failure: Option<Cited>,
     /// The last failure on the timeline (the root cause as it stood).
@@ -155,7 +164,8 @@ pub fn assemble(held: &Held<'_>) -> Story {
         None => unplaced
             .push("when the first page went out (not recorded by the version that sent it)".into()),
     }
-    if inc.notifications > 1 {
+    // Once resolved, the last notification is the resolve itself.
+    if inc.notifications > 1 && inc.resolved_at.is_none() {
         entries.push(raw(
             inc.last_notified_at,
             Kind::Notified,
@@ -195,7 +205,7 @@ pub fn assemble(held: &Held<'_>) -> Story {
     unplaced.push(
         "which alerts joined the group and when (the store keeps the group, not each alert)".into(),
     );
-    unplaced.push("the facts at each page and refill (the store keeps only the last message; its title is the diagnosis below)".into());
+    unplaced.push("the facts at each page and refill (the store keeps only the message as last sent; its pattern and root cause are in the summary)".into());
     // Stable: same-time entries keep the order they were found in (alert, page, request steps).
     entries.sort_by_key(|e| e.at);
     for (i, e) in entries.iter_mut().enumerate() {
@@ -526,7 +536,8 @@ fn draft(held: &Held<'_>, entries: &[Entry]) -> Draft {
             Some(cite(e, loc.to_string()))
         });
     Draft {
-        diagnosis: held.shown_title.map(str::to_string),
+        pattern: held.shown.pattern.clone(),
+        root_cause: held.shown.root_cause.clone(),
         first_failure: first_failure.map(|e| cite(e, failure_text(e))),
         last_failure: last_failure.map(|e| cite(e, failure_text(e))),
         impact_start: start.map(|e| cite(e, stamp(e.at))),

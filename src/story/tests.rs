@@ -91,7 +91,10 @@ fn story(reqs: &[Request], audit: &[audit::Entry], history: Option<&JobHistory>)
         requests: reqs,
         audit,
         history,
-        shown_title: Some("🔴 orders: restart loop"),
+        shown: Shown {
+            pattern: Some("restart_loop".into()),
+            root_cause: Some("`java.lang.RuntimeException`: boom".into()),
+        },
     })
 }
 
@@ -118,9 +121,24 @@ fn alert_page_and_resolve_alone() {
         [
             "1 03:00:00 alertmanager [-] alert FlinkJobUnstable started firing (startsAt)",
             "2 03:00:12 bot [-] first page posted to Discord",
-            "3 03:20:00 bot [-] last of 3 notifications from Alertmanager received",
-            "4 03:40:00 alertmanager [-] alert resolved (endsAt)",
+            "3 03:40:00 alertmanager [-] alert resolved (endsAt)",
         ]
+    );
+    // Still firing: the newest notification is a fact of its own.
+    let mut inc = incident();
+    inc.resolved_at = None;
+    let note = Note::default();
+    let open = assemble(&Held {
+        incident: &inc,
+        note: &note,
+        requests: &[],
+        audit: &[],
+        history: None,
+        shown: Shown::default(),
+    });
+    assert_eq!(
+        lines(&open)[2],
+        "3 03:20:00 bot [-] last of 3 notifications from Alertmanager received"
     );
 }
 
@@ -169,7 +187,7 @@ fn failures_in_the_window_folded_by_run_first_kept_even_if_flink_dropped_it() {
     assert_eq!(d.impact_start.as_ref().unwrap().entry, 1);
     assert_eq!(d.impact_minutes, Some(45));
     assert_eq!(d.detection_seconds, Some(12));
-    assert_eq!(d.diagnosis.as_deref(), Some("🔴 orders: restart loop"));
+    assert_eq!(d.pattern.as_deref(), Some("restart_loop"));
 }
 
 #[test]
@@ -263,8 +281,7 @@ fn audit_entries_tell_the_requests_and_the_record_fills_in_for_unaudited_ones() 
             "7 03:05:00 request r2 [bo] requested savepoint of prod/j1",
             "8 03:06:00 request r2 [cy] approved savepoint",
             "9 03:08:00 request r2 [-] savepoint done: savepoint at `file:/sp/1`",
-            "10 03:20:00 bot [-] last of 3 notifications from Alertmanager received",
-            "11 03:40:00 alertmanager [-] alert resolved (endsAt)",
+            "10 03:40:00 alertmanager [-] alert resolved (endsAt)",
         ]
     );
     let d = &s.draft;
@@ -298,7 +315,7 @@ fn facts_without_a_time_are_named_not_placed() {
         requests: &[],
         audit: &[],
         history: None,
-        shown_title: None,
+        shown: Shown::default(),
     });
     assert_eq!(s.entries.len(), 1, "{:?}", lines(&s));
     assert!(s
@@ -345,6 +362,8 @@ fn markdown_cites_every_fact_and_keeps_table_cells_whole() {
     let doc = markdown::document(&renderer, &s);
     for want in [
         "# Postmortem draft: orders",
+        "- Pattern as last shown: `restart_loop`",
+        "- Root cause as last shown: `java.lang.RuntimeException`: boom",
         "- First failure: java.lang.RuntimeException: boom (on tm-1) at 2026-12-07 02:55:00 UTC (#1)",
         "- Time to the first page: 12 s",
         "- Duration: 45 min",
@@ -362,4 +381,33 @@ fn markdown_cites_every_fact_and_keeps_table_cells_whole() {
         "{timeline}"
     );
     assert!(!timeline.contains("Postmortem"));
+}
+
+#[test]
+fn the_diagnosis_is_read_back_from_the_message_as_last_sent() {
+    use crate::message::{Embed, Field, Message};
+    let msg = Message {
+        embed: Embed {
+            footer: "Resolved after 4m · 3 notification(s) · pattern restart_loop · incident i1"
+                .into(),
+            fields: vec![
+                Field::new("Job", "orders".to_string(), true),
+                Field::new(
+                    "Root cause",
+                    "`java.io.IOException`: x\nin map".to_string(),
+                    false,
+                ),
+            ],
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    assert_eq!(
+        gather::shown(&msg),
+        Shown {
+            pattern: Some("restart_loop".into()),
+            root_cause: Some("`java.io.IOException`: x in map".into()),
+        }
+    );
+    assert_eq!(gather::shown(&Message::default()), Shown::default());
 }

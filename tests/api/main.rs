@@ -21,6 +21,7 @@ mod exception_history;
 mod gateway;
 mod guarded;
 mod guarded_restart;
+mod incident_cli;
 mod intake;
 mod interactions;
 mod lifecycle;

@@ -54,7 +54,7 @@ pub async fn run(
     };
     match command {
         IncidentCommand::List => {
-            let all = story::gather::list(&store)?;
+            let all = story::gather::list(&store).await?;
             if all.is_empty() {
                 println!("no incidents");
             }

@@ -44,6 +44,28 @@ pub async fn story(store: &Store, incident_id: &str) -> Result<Option<Story>, St
 }
 
 pub async fn read(store: &Store, incident_id: &str) -> Result<Option<Sources>, StoreError> {
+    // The store's synchronous reads block their thread up to the storage deadline: not on a
+    // runtime worker that also answers interactions.
+    let (s, id) = (store.clone(), incident_id.to_string());
+    let read = tokio::task::spawn_blocking(move || read_records(&s, &id))
+        .await
+        .map_err(|e| StoreError::Failed(format!("story read: {e}")))??;
+    let Some(mut sources) = read else {
+        return Ok(None);
+    };
+    if let Some(job) = &sources.incident.job {
+        let history = store
+            .exception_archive()
+            .await?
+            .read(&job.cluster, &job.id)
+            .await?;
+        sources.history = Some(history).filter(|h| !h.entries.is_empty());
+    }
+    Ok(Some(sources))
+}
+
+/// Everything but the exception history (an async read of its own).
+fn read_records(store: &Store, incident_id: &str) -> Result<Option<Sources>, StoreError> {
     let incident: Option<Incident> = store
         .incident_by_id(incident_id)?
         // The group's record may already be a newer incident of the same group.
@@ -75,24 +97,13 @@ pub async fn read(store: &Store, incident_id: &str) -> Result<Option<Sources>, S
                 }),
         );
     }
-    let history = match &incident.job {
-        Some(job) => Some(
-            store
-                .exception_archive()
-                .await?
-                .read(&job.cluster, &job.id)
-                .await?,
-        )
-        .filter(|h| !h.entries.is_empty()),
-        None => None,
-    };
     let shown = store.shown(&crate::outbox::page_key(incident_id))?;
     Ok(Some(Sources {
         incident,
         note,
         requests,
         audit: entries,
-        history,
+        history: None,
         shown,
     }))
 }
@@ -120,8 +131,21 @@ pub fn shown(msg: &Message) -> Shown {
 }
 
 /// Every incident the store still has, newest first.
-pub fn list(store: &Store) -> Result<Vec<Incident>, StoreError> {
-    let mut all: Vec<Incident> = store.incidents_where(|_: &Incident| true)?;
+pub async fn list(store: &Store) -> Result<Vec<Incident>, StoreError> {
+    let store = store.clone();
+    let mut all: Vec<Incident> =
+        tokio::task::spawn_blocking(move || store.incidents_where(|_: &Incident| true))
+            .await
+            .map_err(|e| StoreError::Failed(format!("incident scan: {e}")))??;
     all.sort_by_key(|i| std::cmp::Reverse(i.firing_since));
     Ok(all)
+}
+
+/// The incident with this id, if the store has it (not a newer one of its group).
+pub async fn incident(store: &Store, id: &str) -> Result<Option<Incident>, StoreError> {
+    let (store, wanted) = (store.clone(), id.to_string());
+    let found = tokio::task::spawn_blocking(move || store.incident_by_id::<Incident>(&wanted))
+        .await
+        .map_err(|e| StoreError::Failed(format!("incident read: {e}")))??;
+    Ok(found.filter(|i| i.id == id))
 }

@@ -69,6 +69,8 @@ pub enum Kind {
     Succeeded,
     Failed,
     Refused,
+    /// An audit entry of a kind requests do not write today, shown as the log names it.
+    Noted,
     Resolved,
 }
 
@@ -389,7 +391,7 @@ fn from_audit(e: &audit::Entry, req: &Request) -> Option<Entry> {
             ),
         ),
         // Not written for requests today; shown as the audit log names them.
-        other => (Kind::Succeeded, format!("{} {action}", other.as_str())),
+        other => (Kind::Noted, format!("{} {action}", other.as_str())),
     };
     Some(Entry {
         n: 0,

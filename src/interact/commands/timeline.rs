@@ -86,8 +86,10 @@ async fn find(state: &InteractState, target: Option<&str>) -> Result<String, Ref
         Refusal::new("the bot's store cannot be read right now")
     };
     if let Some(t) = target {
-        let known: Option<Incident> = store.incident_by_id(t.trim()).map_err(unreadable)?;
-        if let Some(i) = known.filter(|i| i.id == t.trim()) {
+        if let Some(i) = story::gather::incident(&store, t.trim())
+            .await
+            .map_err(unreadable)?
+        {
             return Ok(i.id);
         }
     }
@@ -95,7 +97,7 @@ async fn find(state: &InteractState, target: Option<&str>) -> Result<String, Ref
         Some(t) => Some(state.resolve(t, None).await?),
         None => None,
     };
-    let all = story::gather::list(&store).map_err(unreadable)?;
+    let all = story::gather::list(&store).await.map_err(unreadable)?;
     let newest = all.into_iter().find(|i| match (&job, &i.job) {
         (Some(j), Some(ij)) => ij.id == j.id && ij.cluster == j.cluster,
         (Some(_), None) => false,

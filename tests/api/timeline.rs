@@ -2,8 +2,9 @@
 //! page, an acknowledge, a savepoint requested and approved by other people and run, the
 //! resolve; then `/flink timeline` lists every step in order with who did it, and the Timeline
 //! button on the resolved message posts the Markdown file into the incident's thread once,
-//! however many clicks. A second test pages about the shared restart loop and finds its
-//! failures on the timeline at Flink's own timestamps, before the alert.
+//! however many clicks. A second test pages about the shared restart loop, waits until the loop
+//! has outgrown Flink's 16 kept failures (Flink no longer has any the page saw), and still finds
+//! the first one on the timeline at Flink's own timestamp, before the alert.
 
 use std::time::Duration;
 
@@ -235,6 +236,22 @@ async fn a_restart_loops_failures_are_on_the_timeline_at_flinks_times() {
         .await;
     let page = seen.into_iter().find(is_page).unwrap();
     let after = flink_failures(&cluster.get_json(&path).await);
+    let seen: Vec<i64> = before.iter().chain(&after).copied().collect();
+    // Let the loop outgrow Flink's 16 kept entries until Flink no longer has any failure the
+    // page saw: the timeline must still start with it.
+    let newest_seen = *seen.iter().max().unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(150);
+    let flink_now = loop {
+        let now = flink_failures(&cluster.get_json(&path).await);
+        if now.iter().min().is_some_and(|m| *m > newest_seen) {
+            break now;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "Flink still has a failure the page saw: {now:?}"
+        );
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    };
     resolve(&app, labels, page.message_id.unwrap()).await;
 
     // Asked by job: the newest incident about it.
@@ -246,9 +263,8 @@ async fn a_restart_loops_failures_are_on_the_timeline_at_flinks_times() {
         .unwrap_or_else(|| panic!("no failure on\n{shown}"));
     assert!(first.contains("_flink exception history_"), "{first}");
     // At a time Flink reported (its own timestamp, to the second).
-    let clocks: Vec<String> = before
+    let clocks: Vec<String> = seen
         .iter()
-        .chain(&after)
         .map(|ms| {
             chrono::DateTime::from_timestamp_millis(*ms)
                 .unwrap()
@@ -259,6 +275,16 @@ async fn a_restart_loops_failures_are_on_the_timeline_at_flinks_times() {
     assert!(
         clocks.iter().any(|c| first.starts_with(c.as_str())),
         "{first} is not at one of Flink's times {clocks:?}"
+    );
+    // ...which Flink itself has dropped by now.
+    let oldest_flink_has =
+        chrono::DateTime::from_timestamp_millis(*flink_now.iter().min().unwrap())
+            .unwrap()
+            .format("`%H:%M:%S`")
+            .to_string();
+    assert!(
+        !first.starts_with(&oldest_flink_has),
+        "the first failure on the timeline is older than Flink's oldest: {first}"
     );
     in_order(
         &shown,

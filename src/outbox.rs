@@ -1,5 +1,6 @@
 //! What leaves for Discord besides pages, as work items the store keeps (see `store/outbox.rs`):
-//! a guarded request's message, the files of its result, an incident's one-line state.
+//! a guarded request's message, the files of its result, an incident's one-line state, and an
+//! incident's story (its timeline and postmortem draft as a file in its thread).
 //!
 //! The guard writes an item in the same store job as the request or note it reports; the
 //! pipeline's workers deliver it through the same client, rate-limit buckets, retry decision and

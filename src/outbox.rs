@@ -157,4 +157,16 @@ mod tests {
         };
         assert_eq!(note.line(), "{}:{alertname=\"x\"}");
     }
+
+    #[test]
+    fn every_click_on_timeline_queues_into_one_line() {
+        let story = Post::Story {
+            incident_id: "i1".into(),
+        };
+        assert_eq!(story.line(), story_key("i1"));
+        let json = serde_json::to_string(&story).unwrap();
+        assert_eq!(json, r#"{"post":"story","incident_id":"i1"}"#);
+        assert_eq!(serde_json::from_str::<Post>(&json).unwrap(), story);
+        assert_ne!(nonce('s', "i1"), nonce('r', "i1"));
+    }
 }

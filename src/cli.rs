@@ -1,6 +1,7 @@
-//! Command line: `serve`, `check-config`, `render`, `audit`.
+//! Command line: `serve`, `check-config`, `render`, `audit`, `incident`.
 
 mod audit;
+mod incident;
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -65,6 +66,13 @@ enum Command {
         #[command(subcommand)]
         command: audit::AuditCommand,
     },
+    /// An incident's timeline and postmortem draft (stop the bot first, as for `audit`).
+    Incident {
+        #[arg(long, env = "FLINK_CHATOPS_CONFIG")]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        command: incident::IncidentCommand,
+    },
     /// Register the /flink slash commands with Discord (overwrites the application's commands).
     RegisterCommands {
         /// Register in this guild only (updates at once); without it, globally.
@@ -118,6 +126,9 @@ pub fn main() -> ExitCode {
             config,
         } => runtime.block_on(render(alerts, enrich, config, &env)),
         Command::Audit { config, command } => runtime.block_on(audit::run(config, command, &env)),
+        Command::Incident { config, command } => {
+            runtime.block_on(incident::run(config, command, &env))
+        }
         Command::RegisterCommands { guild, config } => {
             runtime.block_on(register_commands(guild, config, &env))
         }

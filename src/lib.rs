@@ -43,4 +43,5 @@ pub mod severity;
 pub mod silences;
 pub mod startup;
 pub mod store;
+pub mod story;
 pub mod telemetry;

@@ -117,7 +117,7 @@ pub async fn run(
     Ok(())
 }
 
-fn open_store(path: &Path) -> anyhow::Result<Store> {
+pub(super) fn open_store(path: &Path) -> anyhow::Result<Store> {
     if !path.join("db").exists() {
         bail!(
             "no store at {} (key `storage.path`): nothing has been recorded there",

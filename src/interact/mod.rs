@@ -55,6 +55,8 @@ pub struct InteractState {
     pub http: Arc<Http>,
     /// Guarded actions (requests, approvals, runs); `None` when they are off.
     pub guard: Option<Arc<crate::guard::Guard>>,
+    /// The story templates (`/flink timeline`); `None` if they did not load (logged).
+    pub renderer: Option<Arc<crate::render::Renderer>>,
 }
 
 impl InteractState {
@@ -74,6 +76,10 @@ impl InteractState {
             store,
             http,
             guard: None,
+            renderer: crate::render::Renderer::new(config.responses.dir.as_deref())
+                .map(Arc::new)
+                .map_err(|e| tracing::error!(error = %e, "templates for /flink timeline"))
+                .ok(),
         }
     }
 
@@ -139,6 +145,7 @@ async fn command(state: Arc<InteractState>, cmd: CommandInteraction) -> Answer {
             | Command::Exceptions(JobQuery { public: true, .. })
             | Command::Checkpoints(JobQuery { public: true, .. })
             | Command::Logs(JobQuery { public: true, .. }, _)
+            | Command::Timeline { public: true, .. }
     );
     within_budget(ephemeral, reference, async move {
         match parsed {
@@ -151,6 +158,9 @@ async fn command(state: Arc<InteractState>, cmd: CommandInteraction) -> Answer {
             Command::Logs(q, tm) => commands::logs::answer(&state, &q, tm.as_deref()).await,
             Command::Act(kind, q) => commands::act::answer(&state, kind, &q, actor, channel).await,
             Command::Audit { job } => commands::act::audit(&state, job.as_deref()).await,
+            Command::Timeline { target, public } => {
+                commands::timeline::answer(&state, target.as_deref(), public).await
+            }
             Command::Help => commands::help::run(),
         }
     })

@@ -48,6 +48,11 @@ impl Renderer {
         self.hb.has_template(name)
     }
 
+    /// Renders the template `name` (`story/timeline`) with `data`: texts that are not pages.
+    pub fn render_named(&self, name: &str, data: &Value) -> Result<String, String> {
+        self.hb.render(name, data).map_err(|e| e.to_string())
+    }
+
     pub fn render(&self, input: &RenderInput<'_>) -> Message {
         // One context for both templates: `Handlebars::render(name, &value)` would copy the
         // whole tree into a fresh context for each of them.

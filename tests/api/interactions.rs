@@ -594,6 +594,7 @@ async fn register_commands_overwrites_them_through_serenity() {
             "threaddump",
             "silence",
             "audit",
+            "timeline",
             "help"
         ]
     );

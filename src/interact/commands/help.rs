@@ -23,6 +23,8 @@ pub fn run() -> Reply {
 \
          **/flink audit** `[job]` — the newest audit log entries
 \
+         **/flink timeline** `[job or incident]` — an incident's timeline: alerts, Flink's failures, who did what and when
+\
          `job` autocompletes (running and recently failed jobs) and accepts a name, an id or an id prefix. \
          Answers are visible only to you unless you set `public`.\n\
          Alert messages carry **Status**, **Exceptions** and **Checkpoints** buttons that answer the same about the alert's job.",

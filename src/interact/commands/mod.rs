@@ -9,6 +9,7 @@ pub mod help;
 pub mod jobs;
 pub mod logs;
 pub mod status;
+pub mod timeline;
 
 use serenity::all::{
     CommandData, CommandOptionType, CreateCommand, CreateCommandOption, ResolvedOption,
@@ -36,6 +37,11 @@ pub enum Command {
     Audit {
         job: Option<String>,
     },
+    /// An incident's timeline: by incident id, by job, or the newest.
+    Timeline {
+        target: Option<String>,
+        public: bool,
+    },
     Help,
 }
 
@@ -58,6 +64,7 @@ pub fn register(clusters: &[String]) -> CreateCommand {
     ];
     options.extend(act::options(clusters));
     options.push(act::audit_option());
+    options.push(timeline::option());
     options.push(help::option());
     CreateCommand::new(NAME)
         .description("Flink jobs: status, exceptions, checkpoints, and guarded actions")
@@ -141,6 +148,10 @@ pub fn parse(data: &CommandData) -> Result<Command, Refusal> {
         "logs" => Command::Logs(query()?, text("taskmanager")),
         "help" => Command::Help,
         "audit" => Command::Audit { job: text("job") },
+        "timeline" => Command::Timeline {
+            target: text("job"),
+            public,
+        },
         sub @ ("savepoint" | "stop" | "cancel" | "threaddump" | "silence") => {
             let hours = opts
                 .iter()
@@ -285,7 +296,7 @@ mod tests {
         let v = serde_json::to_value(register(&clusters)).unwrap();
         assert_eq!(v["name"], "flink");
         let subs = v["options"].as_array().unwrap();
-        assert_eq!(subs.len(), 12);
+        assert_eq!(subs.len(), 13);
         for s in subs {
             for o in s["options"].as_array().into_iter().flatten() {
                 assert!(o["choices"].as_array().is_none_or(|c| c.len() <= 25));

@@ -44,6 +44,8 @@ pub enum Offer {
     Act(ActionKind),
     /// Ends the silence made from this incident's message (its id is in the incident's note).
     Unsilence,
+    /// Posts the resolved incident's timeline and postmortem draft into its thread (once).
+    Timeline,
 }
 
 impl Offer {
@@ -57,6 +59,7 @@ impl Offer {
             Offer::Checkpoints => "checkpoints".into(),
             Offer::Act(ActionKind::Silence { minutes }) => format!("silence{minutes}"),
             Offer::Unsilence => "unsilence".into(),
+            Offer::Timeline => "timeline".into(),
             Offer::Act(kind) => kind.slug().into(),
         }
     }
@@ -79,6 +82,7 @@ impl Offer {
             Offer::Checkpoints => "Checkpoints".into(),
             Offer::Act(kind) => kind.label(),
             Offer::Unsilence => "Unsilence".into(),
+            Offer::Timeline => "Timeline".into(),
         }
     }
 
@@ -97,6 +101,7 @@ impl Offer {
             "threaddump" => Offer::Act(ActionKind::ThreadDump),
             "acknowledge" => Offer::Act(ActionKind::Acknowledge),
             "unsilence" => Offer::Unsilence,
+            "timeline" => Offer::Timeline,
             s => {
                 let minutes: u32 = s.strip_prefix("silence")?.parse().ok()?;
                 SILENCE_PRESETS
@@ -184,7 +189,7 @@ pub struct Page<'a> {
 /// The buttons an incident message carries. Nothing when buttons are not answered; read-only
 /// ones when the job is known; while firing, the guarded actions the pattern suggests plus
 /// Acknowledge (and silences when an Alertmanager is configured). A resolved page keeps only
-/// the read-only ones.
+/// the read-only ones, and adds Timeline (its story, posted into its thread).
 pub fn for_incident(page: &Page<'_>, available: Available) -> Vec<Button> {
     if !available.answers {
         return Vec::new();
@@ -206,6 +211,9 @@ pub fn for_incident(page: &Page<'_>, available: Available) -> Vec<Button> {
         if available.silence && page.suggested.iter().any(silence) {
             offers.extend(SILENCE_PRESETS.map(|m| Offer::Act(ActionKind::Silence { minutes: m })));
         }
+    }
+    if page.resolved {
+        offers.push(Offer::Timeline);
     }
     offers
         .into_iter()
@@ -412,8 +420,8 @@ mod tests {
         );
         assert_eq!(
             labels(&page(true, true, &s), ALL),
-            ["Status", "Exceptions", "Checkpoints"],
-            "resolved: read-only"
+            ["Status", "Exceptions", "Checkpoints", "Timeline"],
+            "resolved: read-only, and its story"
         );
         assert_eq!(
             labels(&page(false, false, &s), ALL),

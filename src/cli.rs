@@ -1,6 +1,8 @@
-//! Command line: `serve`, `check-config`, `render`, `audit`, `backup`, `restore`, `compact`, `dead`.
+//! Command line: `serve`, `check-config`, `render`, `audit`, `incident`, `backup`, `restore`,
+//! `compact`, `dead`.
 
 mod audit;
+mod incident;
 #[cfg(unix)]
 mod ops;
 
@@ -63,6 +65,11 @@ enum Command {
         source: audit::Source,
         #[command(subcommand)]
         command: audit::AuditCommand,
+    },
+    /// An incident's timeline and postmortem draft (stop the bot first, as for `audit`).
+    Incident {
+        #[command(subcommand)]
+        command: incident::IncidentCommand,
     },
     /// Register the /flink slash commands with Discord (overwrites the application's commands).
     RegisterCommands {
@@ -146,6 +153,7 @@ pub fn main() -> ExitCode {
         Command::Audit { source, command } => {
             runtime.block_on(audit::run(config, source, command, &env))
         }
+        Command::Incident { command } => runtime.block_on(incident::run(config, command, &env)),
         Command::RegisterCommands { guild } => {
             runtime.block_on(register_commands(guild, config, &env))
         }

@@ -31,6 +31,7 @@ pub async fn facts(clusters: &Clusters, hook: &Webhook, target: &Target) -> Fact
     let wants = enrich::Wants {
         backpressure: wants_backpressure(lead.name()),
         task_managers: wants_task_managers(lead.name()),
+        watermarks: lead.name().to_ascii_lowercase().contains("watermark"),
     };
     enrich::gather_with(clusters, target, wants, started).await
 }
@@ -73,5 +74,5 @@ fn wants_task_managers(alert_name: &str) -> bool {
 /// throughput.
 fn wants_backpressure(alert_name: &str) -> bool {
     let n = alert_name.to_ascii_lowercase();
-    n.contains("backpressure") || n.contains("lag") || n.contains("watermark")
+    n.contains("backpressure") || n.contains("lag") || n.contains("watermark") || n.contains("skew")
 }

@@ -31,6 +31,10 @@ pub struct Incident {
     /// Shown as a line of its channel's storm digest (`digest`) instead of a message of its own.
     #[serde(default)]
     pub digested: bool,
+    /// When Discord took the incident's first message: detection's end on its timeline
+    /// (`story`). None for incidents paged by an older version, or only digested.
+    #[serde(default)]
+    pub first_paged_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -151,6 +155,7 @@ pub fn advance<'a>(
                 job: None,
                 labels: hook.lead_alert().labels.clone(),
                 digested: false,
+                first_paged_at: None,
             };
             (inc, Delivery::Post)
         }

@@ -1,5 +1,6 @@
 //! What leaves for Discord besides pages, as work items the store keeps (see `store/outbox.rs`):
-//! a guarded request's message, the files of its result, an incident's one-line state.
+//! a guarded request's message, the files of its result, an incident's one-line state, and an
+//! incident's story (its timeline and postmortem draft as a file in its thread).
 //!
 //! The guard writes an item in the same store job as the request or note it reports; the
 //! pipeline's workers deliver it through the same client, rate-limit buckets, retry decision and
@@ -27,6 +28,9 @@ pub enum Post {
         incident_id: String,
         group_key: String,
     },
+    /// The incident's story (timeline and postmortem draft) as a Markdown file, posted once
+    /// into its thread; rendered from the store when it is delivered.
+    Story { incident_id: String },
 }
 
 impl Post {
@@ -37,6 +41,7 @@ impl Post {
         match self {
             Post::Request { id } | Post::Files { request_id: id, .. } => request_key(id),
             Post::Note { group_key, .. } => group_key.clone(),
+            Post::Story { incident_id } => story_key(incident_id),
         }
     }
 }
@@ -70,6 +75,17 @@ pub fn thread_key(incident_id: &str) -> String {
 /// The `shown` key of an incident's message as last sent.
 pub fn page_key(incident_id: &str) -> String {
     format!("page {incident_id}")
+}
+
+/// The `shown` key of an incident's posted story (where it is), and its items' line: every
+/// click queues one, the first posts it and the rest find it posted.
+pub fn story_key(incident_id: &str) -> String {
+    format!("story {incident_id}")
+}
+
+/// The text of the message that carries an incident's story (found again after a crash by it).
+pub fn story_text(incident_id: &str) -> String {
+    format!("Timeline and postmortem draft of incident {incident_id}")
 }
 
 /// The text a request's files message starts with (found again after a crash by it).
@@ -140,5 +156,17 @@ mod tests {
             group_key: "{}:{alertname=\"x\"}".into(),
         };
         assert_eq!(note.line(), "{}:{alertname=\"x\"}");
+    }
+
+    #[test]
+    fn every_click_on_timeline_queues_into_one_line() {
+        let story = Post::Story {
+            incident_id: "i1".into(),
+        };
+        assert_eq!(story.line(), story_key("i1"));
+        let json = serde_json::to_string(&story).unwrap();
+        assert_eq!(json, r#"{"post":"story","incident_id":"i1"}"#);
+        assert_eq!(serde_json::from_str::<Post>(&json).unwrap(), story);
+        assert_ne!(nonce('s', "i1"), nonce('r', "i1"));
     }
 }

@@ -112,8 +112,18 @@ impl Application {
             wake.clone(),
         )?;
         tokio::spawn(guard.clone().run());
-        let interactions =
-            crate::interact::start(&config, &secrets, clusters.clone(), store.clone(), guard)?;
+        let gateway = Arc::new(crate::readiness::GatewayHealth::new());
+        let interactions = crate::interact::start(
+            &config,
+            &secrets,
+            clusters.clone(),
+            store.clone(),
+            guard,
+            gateway.clone(),
+        )?;
+        if gateway.is_on() {
+            metrics.register(gateway.collectors())?;
+        }
         let pipeline = Arc::new(Pipeline::new(
             store.clone(),
             clusters,
@@ -124,7 +134,7 @@ impl Application {
             metrics,
         ));
         spawn_pipeline(pipeline.clone())?;
-        let mut router = crate::server::router(intake, sink_name);
+        let mut router = crate::server::router(intake, sink_name, gateway);
         if let Some(interactions) = interactions {
             router = router.merge(interactions);
         }

@@ -209,7 +209,11 @@ fn bot_rules_pass_promtool_check() {
 #[test]
 fn bot_rules_pass_their_unit_tests() {
     let tests = std::fs::read_to_string(repo(BOT_RULE_TESTS)).unwrap();
-    for case in ["FlinkChatopsBacklogStuck", "FlinkChatopsDeliveryFailing"] {
+    for case in [
+        "FlinkChatopsBacklogStuck",
+        "FlinkChatopsDeliveryFailing",
+        "FlinkChatopsGatewayDown",
+    ] {
         assert!(
             tests.contains(&format!("name: {case}")),
             "{BOT_RULE_TESTS} lost {case}"

@@ -33,6 +33,12 @@ pub struct DiscordConfig {
     /// Receive interactions over the gateway (needs no public URL). Default: on when a token is
     /// set and the binary has the gateway (cargo feature `gateway`); see [`GATEWAY_BUILT`].
     pub gateway: Option<bool>,
+    /// The gateway's first wait after a failed connection; it doubles per failure in a row.
+    pub gateway_backoff_initial_ms: u64,
+    /// The longest wait between gateway connection attempts.
+    pub gateway_backoff_max_ms: u64,
+    /// A gateway connection without HELLO within this is dropped (and counts as failed).
+    pub gateway_hello_timeout_ms: u64,
     /// Signed requests older (or newer) than this are refused as replays.
     pub max_request_age_secs: u64,
     /// Register the slash commands at start-up (bulk overwrite), in `commands_guild` if set.
@@ -63,6 +69,9 @@ impl Default for DiscordConfig {
             application_id: None,
             public_key: None,
             gateway: None,
+            gateway_backoff_initial_ms: 1_000,
+            gateway_backoff_max_ms: 30_000,
+            gateway_hello_timeout_ms: 20_000,
             max_request_age_secs: 300,
             register_commands: false,
             commands_guild: None,

@@ -351,6 +351,16 @@ impl Config {
         if self.discord.max_request_age_secs == 0 {
             return Err("key `discord.max_request_age_secs`: must be at least 1".into());
         }
+        // A zero wait would reconnect to a failing gateway as fast as it closes.
+        if self.discord.gateway_backoff_initial_ms < 10 {
+            return Err("key `discord.gateway_backoff_initial_ms`: must be at least 10".into());
+        }
+        if self.discord.gateway_backoff_max_ms < self.discord.gateway_backoff_initial_ms {
+            return Err("key `discord.gateway_backoff_max_ms`: must be at least `discord.gateway_backoff_initial_ms`".into());
+        }
+        if self.discord.gateway_hello_timeout_ms < 100 {
+            return Err("key `discord.gateway_hello_timeout_ms`: must be at least 100".into());
+        }
         if self.server.max_body_bytes < 1024 {
             return Err("key `server.max_body_bytes`: must be at least 1024".into());
         }

@@ -197,5 +197,12 @@ pub fn diagnose(alert_name: &str, facts: &Facts) -> Diagnosis {
         .or_else(|| rules::by_alert(alert_name, facts))
         .or_else(|| rules::by_facts(facts))
         .unwrap_or_else(|| rules::unknown(facts));
-    Diagnosis::new(finding.pattern, finding.title, finding.evidence)
+    // What the logs add to a generic failure; it does not change the pattern, which the REST
+    // answers decided (a log line is evidence, not a class to match on).
+    let evidence = match facts.log.as_ref().and_then(|l| l.cause.as_ref()) {
+        Some(c) if finding.evidence.is_empty() => format!("in the log: {}", c.line()),
+        Some(c) => format!("{}; in the log: {}", finding.evidence, c.line()),
+        None => finding.evidence,
+    };
+    Diagnosis::new(finding.pattern, finding.title, evidence)
 }

@@ -161,6 +161,7 @@ pub(super) fn by_alert(alert: &str, facts: &Facts) -> Option<Finding> {
             return Some(by_checkpoints(alert, facts))
         }
         "FlinkWatermarkStalled" => (WatermarkStall, "Watermark is not advancing"),
+        "FlinkWatermarkNotStarted" => (WatermarkStall, "Watermark never started for an input"),
         "FlinkDataSkew" => (DataSkew, "One subtask does most of the work (data skew)"),
         "FlinkKafkaLagGrowing" => (Backpressure, "Job is falling behind its Kafka input"),
         "FlinkBackpressureHigh" => (
@@ -186,6 +187,9 @@ pub(super) fn by_alert(alert: &str, facts: &Facts) -> Option<Finding> {
 /// Facts worth quoting next to an alert-based verdict.
 fn context(facts: &Facts) -> Vec<String> {
     let mut out = Vec::new();
+    if let Some(w) = &facts.watermark {
+        out.push(format!("lowest watermark {}", w.line()));
+    }
     if let Some(bp) = &facts.backpressure {
         out.push(bp.evidence());
     }

@@ -125,6 +125,7 @@ fn restarting(f: &mut Facts) {
 
 fn high_backpressure(f: &mut Facts) {
     f.backpressure = Some(BackpressureFacts {
+        hot: None,
         vertex: "Source: clicks -> Map".into(),
         level: "high".into(),
         ratio: 0.93,
@@ -204,6 +205,7 @@ fn cases() -> Vec<Case> {
         ("backpressure alert", None, nothing, "FlinkBackpressureHigh", Backpressure),
         ("high backpressure, foreign alert", None, high_backpressure, "SomeTeamAlert", Backpressure),
         ("watermark stalled", None, nothing, "FlinkWatermarkStalled", WatermarkStall),
+        ("watermark never started", None, nothing, "FlinkWatermarkNotStarted", WatermarkStall),
         ("data skew", None, nothing, "FlinkDataSkew", DataSkew),
         ("GC pressure", None, nothing, "FlinkHighGCPressure", HeapOom),
         ("unstable, opaque cause", Trace(OPAQUE), nothing, "FlinkJobUnstable", RestartLoop),

@@ -4,10 +4,13 @@
 //! parallel where they can, and whatever fails is listed in `Facts::missing` instead of delaying
 //! or dropping the page.
 
+mod logs;
 mod taskmanager;
+mod watermarks;
 
 use std::collections::HashMap;
 
+use crate::facts::watermarks as watermarks_facts;
 use crate::facts::*;
 use crate::facts::{bottleneck, history, restarts, root_cause};
 use crate::flink::types::{Checkpoints, Exceptions, JobDetails, Metric};
@@ -27,6 +30,8 @@ pub struct Wants {
     /// Look for a lost TaskManager across the cluster's jobs even when the job's own failure
     /// does not name one (the alert is about TaskManagers).
     pub task_managers: bool,
+    /// Read the source subtasks' watermarks (a call or two per source vertex).
+    pub watermarks: bool,
 }
 
 /// [`gather_with`] asking for back-pressure or not, and for a lost TaskManager only when the
@@ -37,9 +42,11 @@ pub async fn gather(
     lookup_backpressure: bool,
     alert_started_ms: i64,
 ) -> Facts {
+    // `/flink status` asks for the throughput facts: back-pressure and watermarks together.
     let wants = Wants {
         backpressure: lookup_backpressure,
         task_managers: false,
+        watermarks: lookup_backpressure,
     };
     gather_with(clusters, target, wants, alert_started_ms).await
 }
@@ -119,7 +126,7 @@ pub async fn gather_with(
         exceptions_url: client.ui_link(&format!("job/running/{job_id}/exceptions")),
         checkpoints_url: client.ui_link(&format!("job/running/{job_id}/checkpoints")),
     });
-    let fetched = fetch(client, &job_id, wants.backpressure, deadline).await;
+    let fetched = fetch(client, &job_id, wants, deadline).await;
     let kept = match &fetched.exceptions {
         Ok(ex) => keep_history(client, &job_id, ex, deadline)
             .await
@@ -140,6 +147,10 @@ pub async fn gather_with(
         .is_some_and(|rc| !rc.stale && crate::facts::taskmanager::names_a_loss(rc));
     if wants.task_managers || names_a_loss {
         look_for_lost_task_manager(&mut facts, client, deadline, alert_started_ms).await;
+    }
+    // Last, in what is left of the deadline: only a generic failure sends the bot to the logs.
+    if let Some(want) = crate::facts::logs::wants(&facts, alert_started_ms - STALE_FAILURE_MS) {
+        facts.log = Some(logs::look(client, deadline, &job_id, &want).await);
     }
     facts
 }
@@ -216,27 +227,39 @@ struct Fetched {
     details: Result<JobDetails, FlinkError>,
     /// `None` when not asked for (or the details, which name the vertices, did not come).
     backpressure: Option<Result<Option<BackpressureFacts>, FlinkError>>,
+    /// Likewise.
+    watermark: Option<Result<Option<watermarks_facts::WatermarkFacts>, FlinkError>>,
     exceptions: Result<Exceptions, FlinkError>,
     checkpoints: Result<Checkpoints, FlinkError>,
     metrics: Result<Vec<Metric>, FlinkError>,
 }
 
-async fn fetch(
-    client: &FlinkClient,
-    job_id: &str,
-    backpressure: bool,
-    deadline: Deadline,
-) -> Fetched {
-    // Back-pressure starts as soon as the details name the vertices, beside the other calls.
+async fn fetch(client: &FlinkClient, job_id: &str, wants: Wants, deadline: Deadline) -> Fetched {
+    // Back-pressure and watermarks start as soon as the details name the vertices, beside the
+    // other calls.
     let details_then_backpressure = async {
         let details = deadline.bound(client.job(job_id)).await;
-        let bp = match &details {
-            Ok(d) if backpressure => Some(deadline.bound(worst_backpressure(client, d)).await),
-            _ => None,
+        let (bp, wm) = match &details {
+            Ok(d) => {
+                let bp = async {
+                    match wants.backpressure {
+                        true => Some(deadline.bound(worst_backpressure(client, d)).await),
+                        false => None,
+                    }
+                };
+                let wm = async {
+                    match wants.watermarks {
+                        true => Some(deadline.bound(watermarks::lowest(client, d)).await),
+                        false => None,
+                    }
+                };
+                tokio::join!(bp, wm)
+            }
+            Err(_) => (None, None),
         };
-        (details, bp)
+        (details, bp, wm)
     };
-    let ((details, backpressure), exceptions, checkpoints, metrics) = tokio::join!(
+    let ((details, backpressure, watermark), exceptions, checkpoints, metrics) = tokio::join!(
         details_then_backpressure,
         deadline.bound(client.exceptions(job_id)),
         deadline.bound(client.checkpoints(job_id)),
@@ -245,6 +268,7 @@ async fn fetch(
     Fetched {
         details,
         backpressure,
+        watermark,
         exceptions,
         checkpoints,
         metrics,
@@ -262,6 +286,11 @@ fn assemble(facts: &mut Facts, f: Fetched, alert_started_ms: i64) {
     match f.backpressure {
         Some(Ok(bp)) => facts.backpressure = bp,
         Some(Err(e)) => facts.missing.push(describe("backpressure", &e)),
+        None => {}
+    }
+    match f.watermark {
+        Some(Ok(wm)) => facts.watermark = wm,
+        Some(Err(e)) => facts.missing.push(describe("watermarks", &e)),
         None => {}
     }
     match restarts::decide(&f.metrics, &f.exceptions, state.as_deref()) {
@@ -363,6 +392,7 @@ async fn worst_backpressure(
             level: bp.level.clone().unwrap_or_else(|| "unknown".into()),
             ratio,
             bottleneck: None,
+            hot: None,
         });
     // Some vertices answering is enough; none answering is a missing fact.
     let Some(worst) = worst else {
@@ -372,8 +402,23 @@ async fn worst_backpressure(
         .into_iter()
         .map(|(v, bp)| (v.id.clone(), bp))
         .collect();
+    // The hot subtask's records: one more call, for the one vertex (skipped if it fails).
+    let hot = match bottleneck::hottest(details, &pressure) {
+        Some((v, skew)) => Some(bottleneck::HotSubtask {
+            vertex: v.name.clone(),
+            parallelism: v.parallelism,
+            skew,
+            records: client
+                .vertex(&details.jid, &v.id)
+                .await
+                .map(|d| bottleneck::records(&d))
+                .unwrap_or_default(),
+        }),
+        None => None,
+    };
     Ok(Some(BackpressureFacts {
         bottleneck: bottleneck::find(details, &pressure),
+        hot,
         ..worst
     }))
 }

@@ -37,6 +37,90 @@ pub struct Skew {
     pub busy_pct: u32,
     /// Median busy time of the other subtasks, in percent.
     pub median_pct: u32,
+    /// Share of time the hottest subtask was back-pressured, and the median of the others, in
+    /// percent: a hot subtask that is also back-pressured waits on its own downstream.
+    pub backpressure_pct: u32,
+    pub median_backpressure_pct: u32,
+}
+
+/// The most skewed vertex of a job (see [`hottest`]) with each subtask's records.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HotSubtask {
+    pub vertex: String,
+    pub parallelism: i64,
+    pub skew: Skew,
+    /// Records in and out per subtask, from `/jobs/:id/vertices/:vid` (empty if it did not answer).
+    pub records: Vec<SubtaskRecords>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SubtaskRecords {
+    pub subtask: i64,
+    pub records_in: i64,
+    pub records_out: i64,
+}
+
+impl HotSubtask {
+    /// "`slow-operator` subtask 0 hottest at …; records in/out #0 9000/9000 · #1 100/100".
+    pub fn line(&self) -> String {
+        let mut line = format!("`{}` {}", self.vertex, self.skew.line());
+        if !self.records.is_empty() {
+            let per: Vec<String> = self
+                .records
+                .iter()
+                .map(|r| format!("#{} {}/{}", r.subtask, r.records_in, r.records_out))
+                .collect();
+            line.push_str(&format!("; records in/out {}", per.join(" · ")));
+        }
+        line
+    }
+}
+
+/// Records per subtask from the vertex's details, in subtask order.
+pub fn records(v: &crate::flink::types::VertexDetails) -> Vec<SubtaskRecords> {
+    let mut out: Vec<SubtaskRecords> = v
+        .subtasks
+        .iter()
+        .filter_map(|s| {
+            let m = s.metrics.as_ref()?;
+            Some(SubtaskRecords {
+                subtask: s.subtask,
+                records_in: m.read_records,
+                records_out: m.write_records,
+            })
+        })
+        .collect();
+    out.sort_by_key(|r| r.subtask);
+    out
+}
+
+impl Skew {
+    /// "subtask 0 hottest at 99% busy vs 12% median (back-pressured 0% vs 0%)": the same words
+    /// on the backpressure and the data-skew pages.
+    pub fn line(&self) -> String {
+        format!(
+            "subtask {} hottest at {}% busy vs {}% median (back-pressured {}% vs {}%)",
+            self.subtask,
+            self.busy_pct,
+            self.median_pct,
+            self.backpressure_pct,
+            self.median_backpressure_pct
+        )
+    }
+}
+
+/// The most skewed vertex of the job, whether or not it holds anything back (data skew): the
+/// one whose hottest subtask is furthest above the median busy time of its siblings (by at
+/// least [`SKEW_GAP`]). The same measure as a bottleneck's `skew`, over every vertex.
+pub fn hottest<'a>(
+    details: &'a JobDetails,
+    pressure: &HashMap<String, Backpressure>,
+) -> Option<(&'a crate::flink::types::Vertex, Skew)> {
+    details
+        .vertices
+        .iter()
+        .filter_map(|v| Some((v, skew(pressure.get(&v.id)?)?)))
+        .max_by_key(|(_, s)| s.busy_pct as i64 - s.median_pct as i64)
 }
 
 /// Names the bottleneck, if the answers show one. `pressure` holds the back-pressure answer per
@@ -134,11 +218,34 @@ fn skew(bp: &Backpressure) -> Option<Skew> {
     } else {
         (others[n / 2 - 1] + others[n / 2]) / 2.0
     };
+    let pressured = |i: i64| {
+        bp.subtasks
+            .iter()
+            .enumerate()
+            .find(|(j, s)| s.subtask.unwrap_or(*j as i64) == i)
+            .map_or(0.0, |(_, s)| s.ratio)
+    };
+    let others_pressure: Vec<f64> = busy[1..].iter().map(|(i, _)| pressured(*i)).collect();
     (hottest - median >= SKEW_GAP).then(|| Skew {
         subtask,
         busy_pct: pct(hottest),
         median_pct: pct(median),
+        backpressure_pct: pct(pressured(subtask)),
+        median_backpressure_pct: pct(median_of(others_pressure)),
     })
+}
+
+fn median_of(mut values: Vec<f64>) -> f64 {
+    if values.is_empty() {
+        return 0.0;
+    }
+    values.sort_by(|a, b| a.total_cmp(b));
+    let n = values.len();
+    if n % 2 == 1 {
+        values[n / 2]
+    } else {
+        (values[n / 2 - 1] + values[n / 2]) / 2.0
+    }
 }
 
 fn pct(ratio: f64) -> u32 {
@@ -235,6 +342,8 @@ mod tests {
                 subtask: 0,
                 busy_pct: pct,
                 median_pct: median,
+                backpressure_pct: 0,
+                median_backpressure_pct: 0,
             })
         };
         let cases: Vec<Case> = vec![
@@ -340,6 +449,8 @@ mod tests {
                         subtask: 2,
                         busy_pct: 99,
                         median_pct: 39,
+                        backpressure_pct: 0,
+                        median_backpressure_pct: 0,
                     }),
                     ..found(SLOW, 99, 2, None).unwrap()
                 }),
@@ -377,6 +488,7 @@ mod tests {
     fn the_page_and_the_runbook_name_the_bottleneck() {
         let facts = crate::facts::Facts {
             backpressure: Some(crate::facts::BackpressureFacts {
+                hot: None,
                 vertex: SOURCE.into(),
                 level: "high".into(),
                 ratio: 1.0,
@@ -389,7 +501,7 @@ mod tests {
         assert_eq!(
             field.value,
             "high (100%) at Source: numbers-source\nbottleneck `slow-operator`, 100% busy, \
-             parallelism 2, subtask 0 hottest at 100% vs 12% median"
+             parallelism 2, subtask 0 hottest at 100% busy vs 12% median (back-pressured 0% vs 0%)"
         );
         assert_eq!(
             facts.backpressure.as_ref().unwrap().evidence(),
@@ -410,5 +522,39 @@ mod tests {
             text.contains("confirm the bottleneck (`slow-operator`)"),
             "{text}"
         );
+    }
+
+    /// Data skew without a bottleneck walk: the hottest vertex of the captured jobs, on both
+    /// versions, the same `Skew` the bottleneck carries.
+    #[test]
+    fn the_hottest_subtask_of_any_vertex() {
+        for version in ["2.3.0", "1.20.5"] {
+            let decide_hot = |c: &Value| {
+                let details: JobDetails = serde_json::from_value(c["job"].clone()).unwrap();
+                let pressure: HashMap<String, Backpressure> = c["backpressure"]
+                    .as_object()
+                    .unwrap()
+                    .iter()
+                    .filter(|(_, bp)| !bp.is_null())
+                    .map(|(id, bp)| (id.clone(), serde_json::from_value(bp.clone()).unwrap()))
+                    .collect();
+                hottest(&details, &pressure).map(|(v, s)| (v.name.clone(), s))
+            };
+            let skewed = capture(&format!("skewed-{version}"));
+            let (vertex, skew) = decide_hot(&skewed).expect(version);
+            assert_eq!(vertex, SLOW, "{version}");
+            assert_eq!(skew.subtask, 0, "{version}");
+            assert_eq!(
+                Some(&skew),
+                decide(&skewed).and_then(|b| b.skew).as_ref(),
+                "{version}: the bottleneck names the same hot subtask"
+            );
+            assert!(skew.line().starts_with("subtask 0 hottest at "), "{skew:?}");
+            assert_eq!(decide_hot(&capture(&format!("healthy-{version}"))), None);
+            // An even split is no skew.
+            let mut even = capture(&format!("slow-{version}"));
+            busy(&mut even, SLOW, &[json!(0.9), json!(0.85)]);
+            assert_eq!(decide_hot(&even), None, "{version}");
+        }
     }
 }

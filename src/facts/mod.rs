@@ -7,10 +7,12 @@ pub mod bottleneck;
 mod checkpoints;
 pub mod frames;
 pub mod history;
+pub mod logs;
 pub mod restarts;
 pub mod root_cause;
 mod target;
 pub mod taskmanager;
+pub mod watermarks;
 
 pub use bottleneck::{Bottleneck, Skew};
 pub use checkpoints::checkpoint_facts;
@@ -29,6 +31,10 @@ pub struct Facts {
     pub history: Option<history::HistoryFacts>,
     /// The TaskManager lost most recently, with the jobs that ran on it and the cluster now.
     pub task_manager_lost: Option<taskmanager::TaskManagerLoss>,
+    /// The source subtask that holds the job's watermark back (watermark alerts only).
+    pub watermark: Option<watermarks::WatermarkFacts>,
+    /// The cause in Flink's logs, looked for when the REST answers end in a generic failure.
+    pub log: Option<logs::LogFacts>,
     /// Facts that could not be fetched, each with the reason ("exceptions: no answer within 2000 ms").
     pub missing: Vec<String>,
     /// Something the reader should know about the lookup itself (e.g. no job labels).
@@ -102,6 +108,8 @@ pub struct BackpressureFacts {
     pub ratio: f64,
     /// The busy vertex downstream that holds the back-pressured ones back (see `bottleneck`).
     pub bottleneck: Option<Bottleneck>,
+    /// The most skewed vertex, bottleneck or not (see `bottleneck::hottest`): data skew.
+    pub hot: Option<bottleneck::HotSubtask>,
 }
 
 impl BackpressureFacts {
@@ -118,6 +126,9 @@ impl BackpressureFacts {
                 "; bottleneck `{}` ({}% busy)",
                 b.vertex, b.busy_pct
             ));
+        }
+        if let Some(h) = &self.hot {
+            line.push_str(&format!("; hot subtask: {}", h.line()));
         }
         line
     }

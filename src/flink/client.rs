@@ -57,7 +57,7 @@ pub struct FlinkClient {
     /// `clusters[].user_packages`: the jobs' own package prefixes (empty: guessed per trace).
     pub user_packages: Vec<String>,
     /// Shared by the clones of this client: reads skip a cluster that just refused.
-    breaker: std::sync::Arc<super::breaker::Breaker>,
+    pub(crate) breaker: std::sync::Arc<super::breaker::Breaker>,
 }
 
 impl FlinkClient {
@@ -131,6 +131,58 @@ impl FlinkClient {
             "jobs/{}/metrics?get={}",
             segment(job_id)?,
             names.join(",")
+        ))
+        .await
+    }
+
+    /// `/jobs/:id/vertices/:vid`: records in and out per subtask.
+    pub async fn vertex(&self, job_id: &str, vertex_id: &str) -> Result<VertexDetails, FlinkError> {
+        self.get(&format!(
+            "jobs/{}/vertices/{}",
+            segment(job_id)?,
+            segment(vertex_id)?
+        ))
+        .await
+    }
+
+    /// The ids of a vertex's metrics (`<subtask>.<operator>.<metric>`).
+    pub async fn vertex_metric_ids(
+        &self,
+        job_id: &str,
+        vertex_id: &str,
+    ) -> Result<Vec<String>, FlinkError> {
+        let listed: Vec<Metric> = self
+            .get(&format!(
+                "jobs/{}/vertices/{}/metrics",
+                segment(job_id)?,
+                segment(vertex_id)?
+            ))
+            .await?;
+        Ok(listed.into_iter().map(|m| m.id).collect())
+    }
+
+    /// The values of some of a vertex's metrics (ids from [`Self::vertex_metric_ids`]).
+    pub async fn vertex_metrics(
+        &self,
+        job_id: &str,
+        vertex_id: &str,
+        ids: &[String],
+    ) -> Result<Vec<Metric>, FlinkError> {
+        // Metric ids are Flink's own (operator names sanitised to `[A-Za-z0-9_.-]`); anything
+        // else is left out rather than spliced into the query.
+        let safe: Vec<&str> = ids
+            .iter()
+            .map(String::as_str)
+            .filter(|id| {
+                id.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+            })
+            .collect();
+        self.get(&format!(
+            "jobs/{}/vertices/{}/metrics?get={}",
+            segment(job_id)?,
+            segment(vertex_id)?,
+            safe.join(",")
         ))
         .await
     }

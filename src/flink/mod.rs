@@ -4,7 +4,9 @@
 pub mod actions;
 mod breaker;
 mod client;
+mod logs;
 mod lookups;
 pub mod types;
 
 pub use client::{FlinkClient, FlinkError};
+pub use logs::{LogEntry, LogList, LogTail};

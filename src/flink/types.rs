@@ -393,3 +393,26 @@ pub struct TaskCounts {
     #[serde(default)]
     pub running: i64,
 }
+
+/// `/jobs/:id/vertices/:vid`: what each subtask read and wrote.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct VertexDetails {
+    #[serde(default)]
+    pub subtasks: Vec<SubtaskDetails>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct SubtaskDetails {
+    #[serde(default)]
+    pub subtask: i64,
+    #[serde(default)]
+    pub metrics: Option<SubtaskIo>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct SubtaskIo {
+    #[serde(rename = "read-records", default)]
+    pub read_records: i64,
+    #[serde(rename = "write-records", default)]
+    pub write_records: i64,
+}

@@ -93,6 +93,12 @@ impl Guard {
         })
     }
 
+    /// Wakes the way out after an item queued outside the guard is durable (the Timeline
+    /// button's story), so it goes now rather than at the next scan.
+    pub fn wake_out(&self) {
+        self.out.notify_one();
+    }
+
     pub fn silences_available(&self) -> bool {
         self.silences.is_some()
     }

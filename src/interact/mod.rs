@@ -55,6 +55,8 @@ pub struct InteractState {
     pub http: Arc<Http>,
     /// Guarded actions (requests, approvals, runs); `None` when they are off.
     pub guard: Option<Arc<crate::guard::Guard>>,
+    /// The story templates (`/flink timeline`); `None` if they did not load (logged).
+    pub renderer: Option<Arc<crate::render::Renderer>>,
 }
 
 impl InteractState {
@@ -74,6 +76,10 @@ impl InteractState {
             store,
             http,
             guard: None,
+            renderer: crate::render::Renderer::new(config.responses.dir.as_deref())
+                .map(Arc::new)
+                .map_err(|e| tracing::error!(error = %e, "templates for /flink timeline"))
+                .ok(),
         }
     }
 
@@ -138,6 +144,8 @@ async fn command(state: Arc<InteractState>, cmd: CommandInteraction) -> Answer {
             | Command::Status(JobQuery { public: true, .. })
             | Command::Exceptions(JobQuery { public: true, .. })
             | Command::Checkpoints(JobQuery { public: true, .. })
+            | Command::Logs(JobQuery { public: true, .. }, _)
+            | Command::Timeline { public: true, .. }
     );
     within_budget(ephemeral, reference, async move {
         match parsed {
@@ -147,8 +155,12 @@ async fn command(state: Arc<InteractState>, cmd: CommandInteraction) -> Answer {
             Command::Status(q) => commands::status::answer(&state, &q).await,
             Command::Exceptions(q) => commands::exceptions::answer(&state, &q).await,
             Command::Checkpoints(q) => commands::checkpoints::answer(&state, &q).await,
+            Command::Logs(q, tm) => commands::logs::answer(&state, &q, tm.as_deref()).await,
             Command::Act(kind, q) => commands::act::answer(&state, kind, &q, actor, channel).await,
             Command::Audit { job } => commands::act::audit(&state, job.as_deref()).await,
+            Command::Timeline { target, public } => {
+                commands::timeline::answer(&state, target.as_deref(), public).await
+            }
             Command::Help => commands::help::run(),
         }
     })
@@ -240,6 +252,7 @@ pub fn start(
     clusters: Clusters,
     store: Store,
     guard: Arc<crate::guard::Guard>,
+    gateway_health: Arc<crate::readiness::GatewayHealth>,
 ) -> anyhow::Result<Option<axum::Router>> {
     let d = &config.discord;
     let token = secrets.discord_token.as_ref();
@@ -277,11 +290,13 @@ pub fn start(
             }
         });
     }
+    // Without the feature, `gateway` is never on (`GATEWAY_BUILT`) and the health stays "off".
+    #[cfg(not(feature = "gateway"))]
+    let _ = gateway_health;
     #[cfg(feature = "gateway")]
     if gateway {
         let http = register::http_client(token, &d.api_base, Some(app_id));
-        tokio::spawn(gateway::run(state.clone(), http));
-        tracing::info!("interactions: gateway on");
+        gateway::spawn(state.clone(), http, d, gateway_health);
     }
     let router = match &d.public_key {
         Some(key) => {

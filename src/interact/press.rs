@@ -47,6 +47,12 @@ pub async fn component(state: Arc<InteractState>, c: ComponentInteraction) -> An
                     })
                     .await
                 }
+                Offer::Timeline => {
+                    within_budget(true, reference, async move {
+                        commands::timeline::post_to_thread(&state, &incident).await
+                    })
+                    .await
+                }
                 Offer::Act(kind) => {
                     let actor = actor(c.member.as_ref(), &c.user);
                     within_budget(true, reference, async move {

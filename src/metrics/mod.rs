@@ -186,6 +186,16 @@ impl Metrics {
         Ok(metrics)
     }
 
+    /// Adds metrics owned elsewhere (the gateway's, from `readiness`).
+    pub fn register(
+        &self,
+        collectors: Vec<Box<dyn prometheus::core::Collector>>,
+    ) -> prometheus::Result<()> {
+        collectors
+            .into_iter()
+            .try_for_each(|c| self.registry.register(c))
+    }
+
     pub fn webhook(&self, outcome: Webhook) {
         self.webhooks.with_label_values(&[outcome.label()]).inc();
     }

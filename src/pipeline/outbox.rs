@@ -51,6 +51,11 @@ impl Pipeline {
                         .instrument(tracing::info_span!("request", request = %request_id))
                         .await
                 }
+                Post::Story { incident_id } => {
+                    self.post_story(&incident_id)
+                        .instrument(crate::telemetry::incident_span(&incident_id))
+                        .await
+                }
                 Post::Note { incident_id, .. } => {
                     if shown_notes.insert(incident_id.clone()) {
                         self.show_note(&incident_id)
@@ -168,22 +173,31 @@ impl Pipeline {
     /// Where a request's message goes: the thread on its incident's message (started once, and
     /// remembered), else the channel the request was made in.
     async fn request_channel(&self, req: &Request) -> u64 {
-        let fallback = req.channel.0;
-        let Some(incident_id) = &req.incident_id else {
-            return fallback;
-        };
+        match &req.incident_id {
+            Some(incident_id) => self
+                .incident_thread(incident_id)
+                .await
+                .unwrap_or(req.channel.0),
+            None => req.channel.0,
+        }
+    }
+
+    /// The thread on the incident's message (started once, and remembered); `None` when there
+    /// is no message to start it on (a digest line, an incident the store no longer has).
+    /// A thread Discord will not start leaves the incident message's own channel.
+    async fn incident_thread(&self, incident_id: &str) -> Option<u64> {
         let key = outbox::thread_key(incident_id);
         if let Ok(Some(thread)) = self.store.shown::<u64>(&key) {
-            return thread;
+            return Some(thread);
         }
         let incident: Option<Incident> = self
             .store
             .incident_by_id(incident_id)
             .ok()
             .flatten()
-            .filter(|i: &Incident| &i.id == incident_id);
+            .filter(|i: &Incident| i.id == incident_id);
         // A digest line has no message of its own to start a thread on.
-        let Some((channel, message_id, name)) = incident.and_then(|i| {
+        let (channel, message_id, name) = incident.and_then(|i| {
             let name = format!(
                 "{} · {}",
                 i.job
@@ -193,9 +207,7 @@ impl Pipeline {
                 i.id
             );
             i.message_id.map(|m| (i.channel_id, m, name))
-        }) else {
-            return fallback;
-        };
+        })?;
         let mut possibly_sent = false;
         let started = deliver::attempt(&self.via(URGENT), "thread", &mut possibly_sent, |_| {
             self.sink.thread(channel, message_id, &name)
@@ -206,11 +218,88 @@ impl Pipeline {
                 if let Err(e) = self.store.put_shown(&key, &thread) {
                     tracing::warn!(error = %e, "cannot remember the incident's thread");
                 }
-                thread
+                Some(thread)
             }
             Err(u) => {
-                tracing::warn!(reason = %u.reason, "cannot start the incident's thread; the request goes to its channel");
-                channel
+                tracing::warn!(reason = %u.reason, "cannot start the incident's thread; posting in its channel");
+                Some(channel)
+            }
+        }
+    }
+
+    /// Posts the incident's story (timeline and postmortem draft) as a Markdown file into its
+    /// thread, once: a story already posted (its `shown` record) is not posted again, and a
+    /// post that may have reached Discord before a crash is looked for first (posting mark).
+    async fn post_story(&self, incident_id: &str) -> Done {
+        let key = outbox::story_key(incident_id);
+        if let Ok(Some(placed)) = self.store.shown::<Placed>(&key) {
+            tracing::info!(
+                message_id = placed.message_id,
+                "the story is already posted"
+            );
+            return Done::default();
+        }
+        let story = match crate::story::gather::story(&self.store, incident_id).await {
+            Ok(Some(story)) => story,
+            Ok(None) => {
+                tracing::warn!("the incident is no longer in the store; no story to post");
+                return Done::default();
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read the incident's story; not posted");
+                return Done::default();
+            }
+        };
+        let Some(channel) = self.incident_thread(incident_id).await else {
+            tracing::warn!("the incident has no message to post its story under");
+            return Done::default();
+        };
+        let file = Attachment {
+            name: crate::story::markdown::file_name(incident_id),
+            bytes: crate::story::markdown::document(&self.renderer, &story).into_bytes(),
+            note: None,
+        };
+        let text = outbox::story_text(incident_id);
+        let nonce = outbox::nonce('s', incident_id);
+        let mut possibly_sent = self.before_post(&nonce, Delivery::Post).await;
+        let sent = deliver::attempt(&self.via(URGENT), "story", &mut possibly_sent, |possibly| {
+            let (text, file, nonce) = (&text, &file, &nonce);
+            async move {
+                if possibly {
+                    if let Some(found) = self.sink.find_posted(channel, text).await? {
+                        tracing::warn!(
+                            message_id = found,
+                            "the story had reached Discord; not posting again"
+                        );
+                        return Ok(found);
+                    }
+                }
+                self.sink
+                    .post_files(channel, text, std::slice::from_ref(file), nonce)
+                    .await
+            }
+        })
+        .await;
+        match sent {
+            Ok(message_id) => {
+                tracing::info!(channel, message_id, "incident story posted");
+                Done {
+                    shown: vec![(
+                        key,
+                        json(&Placed {
+                            channel,
+                            message_id,
+                        }),
+                    )],
+                    mark: Some(nonce),
+                }
+            }
+            Err(u) => {
+                tracing::error!(reason = %u.reason, "INCIDENT STORY NOT DELIVERED: Discord will not take it");
+                Done {
+                    shown: vec![],
+                    mark: Some(nonce),
+                }
             }
         }
     }

@@ -141,6 +141,7 @@ impl Pipeline {
             Ok(message_id) => {
                 self.metrics.page_delivered(batch[0].received_at_ms);
                 inc.message_id = Some(message_id);
+                inc.first_paged_at.get_or_insert_with(chrono::Utc::now);
                 inc.remember_job(&facts);
                 let refill = (!facts.is_complete() && !inc.is_resolved())
                     .then(|| self.refill_item(key, &inc, 1))

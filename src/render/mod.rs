@@ -48,6 +48,11 @@ impl Renderer {
         self.hb.has_template(name)
     }
 
+    /// Renders the template `name` (`story/timeline`) with `data`: texts that are not pages.
+    pub fn render_named(&self, name: &str, data: &Value) -> Result<String, String> {
+        self.hb.render(name, data).map_err(|e| e.to_string())
+    }
+
     pub fn render(&self, input: &RenderInput<'_>) -> Message {
         // One context for both templates: `Handlebars::render(name, &value)` would copy the
         // whole tree into a fresh context for each of them.
@@ -286,6 +291,12 @@ pub fn fact_fields(facts: &Facts) -> Vec<Field> {
             ));
         }
     }
+    if let Some(w) = &facts.watermark {
+        fields.push(Field::new("Lowest watermark", w.line(), false));
+    }
+    if let Some(log) = &facts.log {
+        fields.push(log_field(log));
+    }
     if let Some(bp) = &facts.backpressure {
         let mut value = format!("{} ({:.0}%) at {}", bp.level, bp.ratio * 100.0, bp.vertex);
         if let Some(b) = &bp.bottleneck {
@@ -294,13 +305,13 @@ pub fn fact_fields(facts: &Facts) -> Vec<Field> {
                 b.vertex, b.busy_pct, b.parallelism
             ));
             if let Some(s) = &b.skew {
-                value.push_str(&format!(
-                    ", subtask {} hottest at {}% vs {}% median",
-                    s.subtask, s.busy_pct, s.median_pct
-                ));
+                value.push_str(&format!(", {}", s.line()));
             }
         }
         fields.push(Field::new("Backpressure", value, false));
+        if let Some(h) = &bp.hot {
+            fields.push(Field::new("Hot subtask", h.line(), false));
+        }
     }
     if !facts.notes.is_empty() {
         fields.push(Field::new("Note", facts.notes.join("\n"), false));
@@ -318,6 +329,34 @@ pub fn fact_fields(facts: &Facts) -> Vec<Field> {
         ));
     }
     fields
+}
+
+/// The cause Flink's logs name, where it was read; or that none was found, and why.
+fn log_field(log: &crate::facts::logs::LogFacts) -> Field {
+    match (&log.cause, &log.read_from) {
+        (Some(c), Some(from)) => {
+            let mut value = c.line();
+            if let Some(b) = &c.bucket {
+                value.push_str(&format!("\nbucket `{b}`"));
+            }
+            if let Some(p) = &c.path {
+                value.push_str(&format!("\npath `{p}`"));
+            }
+            value.push_str(&format!("\nlogged {} ({}) in {from}", c.logged_at, c.level));
+            if c.repeats > 0 {
+                value.push_str(&format!(", {} more like it", c.repeats));
+            }
+            Field::new("Cause in the log", value, false)
+        }
+        _ => Field::new(
+            "Cause in the log",
+            format!(
+                "not found: {}",
+                log.not_found.as_deref().unwrap_or("the logs were not read")
+            ),
+            false,
+        ),
+    }
 }
 
 /// "thrown at `frame`" when the job's code threw the root, else where the job's code called in.

@@ -100,6 +100,7 @@ fn incident(group: &str, id: &str, fired: i64, resolved: Option<i64>) -> Inciden
         job: None,
         labels: Default::default(),
         digested: false,
+        first_paged_at: Some(at(fired)),
     }
 }
 

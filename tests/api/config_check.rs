@@ -76,6 +76,18 @@ fn config_errors_name_the_file_and_the_key() {
     let (ok, text) = check("[discord]\ngateway = true\n", &[]);
     assert!(!ok);
     assert!(text.contains("discord.application_id"), "{text}");
+    let (ok, text) = check("[discord]\ngateway_backoff_initial_ms = 0\n", &[]);
+    assert!(!ok);
+    assert!(
+        text.contains("discord.gateway_backoff_initial_ms"),
+        "{text}"
+    );
+    let (ok, text) = check(
+        "[discord]\ngateway_backoff_initial_ms = 5000\ngateway_backoff_max_ms = 1000\n",
+        &[],
+    );
+    assert!(!ok);
+    assert!(text.contains("discord.gateway_backoff_max_ms"), "{text}");
 
     let (ok, text) = check(
         "[[clusters]]\nname = \"prod\"\nrest_url = \"http://flink:8081\"\n",

@@ -1,13 +1,13 @@
-//! The interaction path over the gateway: serenity's real gateway client, pointed by
-//! `GET /api/v10/gateway` at the recorder to a local peer speaking Discord's gateway protocol
-//! (tests/api/gateway_peer.rs), answering INTERACTION_CREATE through serenity's HTTP client at
-//! the recorder, about the real Flink 2.3 harness jobs.
+//! The interaction path over the gateway: the bot's gateway client (src/interact/gateway/),
+//! pointed by `GET /api/v10/gateway/bot` at the recorder to a local peer speaking Discord's
+//! gateway protocol (tests/api/gateway_peer.rs), answering INTERACTION_CREATE through
+//! serenity's HTTP client at the recorder, about the real Flink 2.3 harness jobs.
 
 use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::gateway_peer::GatewayPeer;
+use crate::gateway_peer::{Door, GatewayPeer};
 use crate::helpers::*;
 use crate::payloads::{self, APP_ID};
 use crate::recorder::Recorder;
@@ -15,32 +15,39 @@ use crate::recorder::Recorder;
 const WAIT: Duration = Duration::from_secs(40);
 
 /// The bot with the gateway on, connected to a fresh peer: returns once READY has been sent.
-async fn connected(heartbeat_interval_ms: u64) -> (GatewayPeer, TestApp) {
+pub async fn connected(heartbeat_interval_ms: u64) -> (GatewayPeer, TestApp) {
     let peer = GatewayPeer::start(heartbeat_interval_ms).await;
-    let recorder = Recorder::start().await;
-    recorder.set_gateway(&peer.url);
-    let app = spawn_app(AppOptions {
-        recorder: Some(recorder),
-        clusters: vec![("flink23".into(), required_env("FLINK23_URL"))],
-        extra: vec![
-            (
-                "FLINK_CHATOPS__DISCORD__APPLICATION_ID".into(),
-                APP_ID.to_string(),
-            ),
-            ("FLINK_CHATOPS__DISCORD__GATEWAY".into(), "true".into()),
-        ],
-        ..Default::default()
-    })
-    .await;
+    let app = gateway_app(&peer, &[]).await;
     peer.wait_for("IDENTIFY", WAIT, |f| f.iter().any(|v| v["op"] == 2))
         .await;
     (peer, app)
 }
 
+/// The bot with the gateway on, pointed at `peer`, with `extra` settings.
+pub async fn gateway_app(peer: &GatewayPeer, extra: &[(&str, &str)]) -> TestApp {
+    let recorder = Recorder::start().await;
+    recorder.set_gateway(&peer.url);
+    let mut env = vec![
+        (
+            "FLINK_CHATOPS__DISCORD__APPLICATION_ID".to_string(),
+            APP_ID.to_string(),
+        ),
+        ("FLINK_CHATOPS__DISCORD__GATEWAY".into(), "true".into()),
+    ];
+    env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    spawn_app(AppOptions {
+        recorder: Some(recorder),
+        clusters: vec![("flink23".into(), required_env("FLINK23_URL"))],
+        extra: env,
+        ..Default::default()
+    })
+    .await
+}
+
 /// Pushes `interaction` as INTERACTION_CREATE and returns the callback serenity posted for it
 /// (`{"type": .., "data": ..}`), and, for a deferred one (type 5), the body of the edit of the
 /// original response.
-async fn ask(peer: &GatewayPeer, app: &TestApp, interaction: Value) -> (Value, Option<Value>) {
+pub async fn ask(peer: &GatewayPeer, app: &TestApp, interaction: Value) -> (Value, Option<Value>) {
     let id = interaction["id"].as_str().unwrap().to_string();
     let token = interaction["token"].as_str().unwrap().to_string();
     peer.send_dispatch("INTERACTION_CREATE", interaction);
@@ -79,18 +86,19 @@ fn answer_data(answer: &(Value, Option<Value>)) -> Value {
 #[tokio::test]
 async fn gateway_identifies_with_the_bot_token_and_no_intents() {
     let (peer, _app) = connected(45_000).await;
-    // The peer's address is only known through the recorder's `GET /api/v10/gateway` (which
-    // the recorder answers without recording), so a handshake here means serenity asked there.
-    assert_eq!(peer.handshakes(), vec!["/?v=10".to_string()]);
+    // The peer's address is only known through the recorder's `GET /api/v10/gateway/bot`
+    // (which the recorder answers without recording), so a handshake here means the bot asked
+    // there.
+    assert_eq!(peer.handshakes(), vec!["/?v=10&encoding=json".to_string()]);
 
     let identify = peer.received(2);
     assert_eq!(identify.len(), 1, "{identify:?}");
     let d = &identify[0]["d"];
-    // serenity sends the token as its HTTP client holds it, with the "Bot " prefix.
+    // The token as serenity's HTTP client holds it, with the "Bot " prefix.
     assert_eq!(d["token"], format!("Bot {DISCORD_TOKEN}"));
     assert_eq!(d["intents"], 0, "no intents, so none privileged: {d}");
     assert_eq!(d["shard"], json!([0, 1]));
-    assert_eq!(d["properties"]["browser"], "serenity");
+    assert_eq!(d["properties"]["browser"], "flink-chatops");
     assert_eq!(d["properties"]["os"], std::env::consts::OS);
 }
 
@@ -192,7 +200,7 @@ async fn gateway_heartbeats_are_acknowledged_without_reconnecting() {
         f.iter().filter(|v| v["op"] == 1 && v["d"] == seq).count() >= 3
     })
     .await;
-    // An unacknowledged heartbeat makes serenity drop the connection and identify again.
+    // An unacknowledged heartbeat makes the bot drop the connection and resume.
     assert_eq!(peer.handshakes().len(), 1, "one connection");
     assert_eq!(peer.received(2).len(), 1, "one IDENTIFY");
     app.recorder
@@ -219,8 +227,13 @@ async fn gateway_resumes_after_a_dropped_connection_and_answers_the_missed_inter
         .await;
     let resume = &peer.received(6)[0]["d"];
     assert_eq!(resume["session_id"], "peer-session-0001", "READY's session");
-    assert_eq!(resume["seq"], seen, "the last sequence serenity saw");
+    assert_eq!(resume["seq"], seen, "the last sequence the bot saw");
     assert_eq!(resume["token"], format!("Bot {DISCORD_TOKEN}"));
+    assert_eq!(
+        peer.received_at(6)[0].0,
+        Door::Resume,
+        "RESUME goes to READY's resume_gateway_url, not the first gateway URL"
+    );
     app.recorder
         .wait_for("the missed interaction's callback", WAIT, |r| {
             r.iter()

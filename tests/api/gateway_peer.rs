@@ -1,11 +1,14 @@
-//! A local peer that speaks Discord's gateway protocol (v10, JSON text frames) to serenity's own
-//! gateway client, and records what serenity sent.
+//! A local peer that speaks Discord's gateway protocol (v10, JSON text frames) to the bot's gateway
+//! client, and records what it sent.
 //!
 //! Per connection: HELLO first; IDENTIFY is answered with a READY dispatch, HEARTBEAT with
 //! HEARTBEAT_ACK, RESUME (with the session id READY gave) with the dispatches the client missed
 //! and then RESUMED — the order Discord documents. Dispatches the test pushes get increasing
-//! sequence numbers and are kept, so a resumed session can be replayed. Text frames only:
-//! serenity asks for `compress: true` but reads text and zlib binary frames alike.
+//! sequence numbers and are kept, so a resumed session can be replayed. Text frames only.
+//!
+//! It listens twice, as Discord's gateways do: at `url` (what `GET /gateway/bot` names, for
+//! IDENTIFY) and at `resume_url` (READY's `resume_gateway_url`, for RESUME), and it can
+//! misbehave the ways a gateway does during an incident ([`Behaviour`]).
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -24,12 +27,42 @@ use crate::payloads::APP_ID;
 pub const BOT_USER_ID: u64 = 1_200_000_000_000_000_009;
 const SESSION_ID: &str = "peer-session-0001";
 
+/// How the peer treats new connections (set with [`GatewayPeer::behave`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Behaviour {
+    #[default]
+    Normal,
+    /// HELLO, then this close code at once (a gateway node in trouble: 4000).
+    CloseAfterHello(u16),
+    /// Answers IDENTIFY with this close code (4004: the token is refused).
+    RefuseIdentify(u16),
+    /// Accepts the WebSocket and never says HELLO.
+    NoHello,
+    /// Never acknowledges a heartbeat (a zombie connection).
+    NoAck,
+    /// Answers every RESUME with INVALID_SESSION, not resumable (the session expired).
+    ForgetSessions,
+}
+
+/// Which listener a connection came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Door {
+    Gateway,
+    Resume,
+}
+
 #[derive(Default)]
 struct State {
     /// Request URI of every WebSocket handshake (path and query, e.g. `/?v=10`).
     handshakes: Vec<String>,
-    /// Every frame serenity sent, parsed, in order.
+    /// Every connection: which listener, and when.
+    connections: Vec<(Door, Instant)>,
+    /// The close code of every close frame the bot sent.
+    closes: Vec<u16>,
+    behaviour: Behaviour,
+    /// Every frame the bot sent, parsed, in order, and the listener it came to.
     received: Vec<Value>,
+    received_at: Vec<Door>,
     /// Every dispatch sent (READY, RESUMED, pushed events), for replay on RESUME.
     history: Vec<(u64, Value)>,
     seq: u64,
@@ -49,8 +82,10 @@ impl State {
 
 #[derive(Clone)]
 pub struct GatewayPeer {
-    /// What `GET /gateway` should answer (serenity appends `?v=10`).
+    /// What `GET /gateway/bot` should answer (the bot appends `/?v=10&encoding=json`).
     pub url: String,
+    /// What READY gives as `resume_gateway_url`.
+    pub resume_url: String,
     state: Arc<Mutex<State>>,
 }
 
@@ -58,24 +93,42 @@ impl GatewayPeer {
     /// Listens on 127.0.0.1:0; every connection is told `heartbeat_interval_ms` in HELLO.
     pub async fn start(heartbeat_interval_ms: u64) -> GatewayPeer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("ws://{}", listener.local_addr().unwrap());
+        let resume = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let peer = GatewayPeer {
-            url,
+            url: format!("ws://{}", listener.local_addr().unwrap()),
+            resume_url: format!("ws://{}", resume.local_addr().unwrap()),
             state: Arc::default(),
         };
-        let me = peer.clone();
-        tokio::spawn(async move {
-            while let Ok((tcp, _)) = listener.accept().await {
-                let me = me.clone();
-                tokio::spawn(async move { me.serve(tcp, heartbeat_interval_ms).await });
-            }
-        });
+        for (listener, door) in [(listener, Door::Gateway), (resume, Door::Resume)] {
+            let me = peer.clone();
+            tokio::spawn(async move {
+                while let Ok((tcp, _)) = listener.accept().await {
+                    let me = me.clone();
+                    tokio::spawn(async move { me.serve(tcp, door, heartbeat_interval_ms).await });
+                }
+            });
+        }
         peer
+    }
+
+    /// How new connections (and, for `NoAck`, heartbeats) are treated from now on.
+    pub fn behave(&self, behaviour: Behaviour) {
+        self.state.lock().unwrap().behaviour = behaviour;
+    }
+
+    /// The close codes the bot sent, in order.
+    pub fn closes(&self) -> Vec<u16> {
+        self.state.lock().unwrap().closes.clone()
+    }
+
+    /// Every connection so far: which listener, and when.
+    pub fn connections(&self) -> Vec<(Door, Instant)> {
+        self.state.lock().unwrap().connections.clone()
     }
 
     // The handshake callback's error type is tungstenite's (`Response<Option<String>>`).
     #[allow(clippy::result_large_err)]
-    async fn serve(&self, tcp: tokio::net::TcpStream, interval: u64) {
+    async fn serve(&self, tcp: tokio::net::TcpStream, door: Door, interval: u64) {
         let uri = Arc::new(Mutex::new(String::new()));
         let seen = uri.clone();
         let callback = move |req: &Request, resp: Response| {
@@ -86,7 +139,12 @@ impl GatewayPeer {
             return;
         };
         let handshake = uri.lock().unwrap().clone();
-        self.state.lock().unwrap().handshakes.push(handshake);
+        let behaviour = {
+            let mut s = self.state.lock().unwrap();
+            s.handshakes.push(handshake);
+            s.connections.push((door, Instant::now()));
+            s.behaviour
+        };
         let (mut sink, mut stream) = ws.split();
         let (tx, mut rx) = unbounded_channel::<Message>();
         tokio::spawn(async move {
@@ -97,14 +155,23 @@ impl GatewayPeer {
                 }
             }
         });
-        send(
-            &tx,
-            &json!({"op": 10, "s": null, "t": null, "d": {"heartbeat_interval": interval}}),
-        );
+        if behaviour != Behaviour::NoHello {
+            send(
+                &tx,
+                &json!({"op": 10, "s": null, "t": null, "d": {"heartbeat_interval": interval}}),
+            );
+        }
+        if let Behaviour::CloseAfterHello(code) = behaviour {
+            let _ = tx.send(close_frame(code, "closed after HELLO"));
+        }
         while let Some(Ok(frame)) = stream.next().await {
             let text = match frame {
                 Message::Text(t) => t,
-                Message::Close(_) => break,
+                Message::Close(close) => {
+                    let code = close.map_or(1005, |c| c.code.into());
+                    self.state.lock().unwrap().closes.push(code);
+                    break;
+                }
                 _ => continue,
             };
             let Ok(v) = serde_json::from_str::<Value>(&text) else {
@@ -113,12 +180,26 @@ impl GatewayPeer {
             };
             let mut s = self.state.lock().unwrap();
             s.received.push(v.clone());
+            s.received_at.push(door);
+            if matches!(behaviour, Behaviour::CloseAfterHello(_)) {
+                // Closed already: what still arrives is recorded, never answered.
+                continue;
+            }
             match v["op"].as_u64() {
+                Some(1) if s.behaviour == Behaviour::NoAck => {}
                 Some(1) => send(&tx, &json!({"op": 11, "s": null, "t": null, "d": null})),
+                Some(2) if matches!(behaviour, Behaviour::RefuseIdentify(_)) => {
+                    if let Behaviour::RefuseIdentify(code) = behaviour {
+                        let _ = tx.send(close_frame(code, "refused"));
+                    }
+                }
                 Some(2) => {
-                    let ready = s.push("READY", ready(&self.url));
+                    let ready = s.push("READY", ready(&self.resume_url));
                     send(&tx, &ready);
                     s.live = Some(tx.clone());
+                }
+                Some(6) if behaviour == Behaviour::ForgetSessions => {
+                    send(&tx, &json!({"op": 9, "s": null, "t": null, "d": false}))
                 }
                 Some(6) if v["d"]["session_id"] == SESSION_ID => {
                     let from = v["d"]["seq"].as_u64().unwrap_or(0);
@@ -164,11 +245,22 @@ impl GatewayPeer {
         self.state.lock().unwrap().seq
     }
 
+    /// Frames with opcode `op` and the listener each came to.
+    pub fn received_at(&self, op: u64) -> Vec<(Door, Value)> {
+        let s = self.state.lock().unwrap();
+        s.received_at
+            .iter()
+            .zip(&s.received)
+            .filter(|(_, v)| v["op"] == op)
+            .map(|(d, v)| (*d, v.clone()))
+            .collect()
+    }
+
     pub fn handshakes(&self) -> Vec<String> {
         self.state.lock().unwrap().handshakes.clone()
     }
 
-    /// Frames serenity sent with opcode `op` (1 heartbeat, 2 identify, 6 resume).
+    /// Frames the bot sent with opcode `op` (1 heartbeat, 2 identify, 6 resume).
     pub fn received(&self, op: u64) -> Vec<Value> {
         let s = self.state.lock().unwrap();
         s.received
@@ -178,7 +270,7 @@ impl GatewayPeer {
             .collect()
     }
 
-    /// Waits until `pred` holds for everything serenity sent, or panics with what it sent.
+    /// Waits until `pred` holds for everything the bot sent, or panics with what it sent.
     pub async fn wait_for(&self, what: &str, timeout: Duration, pred: impl Fn(&[Value]) -> bool) {
         let deadline = Instant::now() + timeout;
         loop {

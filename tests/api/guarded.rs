@@ -12,11 +12,11 @@ use crate::interactions::{ask, options, text};
 use crate::payloads::{self, as_user, ROLE_ONCALL, USER_ID};
 
 const BOB: u64 = USER_ID + 1;
-const CAROL: u64 = USER_ID + 2;
-const MALLORY: u64 = USER_ID + 3;
+pub(crate) const CAROL: u64 = USER_ID + 2;
+pub(crate) const MALLORY: u64 = USER_ID + 3;
 
 /// The bot with a policy: the on-call role may request and approve everything.
-async fn bot(cluster: &Cluster, extra: &[(&str, &str)]) -> TestApp {
+pub(crate) async fn bot(cluster: &Cluster, extra: &[(&str, &str)]) -> TestApp {
     let mut opts = options(vec![(cluster.config().name, cluster.url.clone())]);
     let oncall = format!("[\"role:{ROLE_ONCALL}\"]");
     opts.extra
@@ -30,7 +30,7 @@ async fn bot(cluster: &Cluster, extra: &[(&str, &str)]) -> TestApp {
 }
 
 /// Posts a page about `job` and returns it once delivered and recorded (its buttons answer).
-async fn page(app: &TestApp, cluster: &str, job: &str) -> crate::recorder::Recorded {
+pub(crate) async fn page(app: &TestApp, cluster: &str, job: &str) -> crate::recorder::Recorded {
     let body = webhook(
         json!({"alertname": "FlinkCheckpointTooOld", "flink_cluster": cluster, "job_id": job, "severity": "warning"}),
     );
@@ -62,7 +62,7 @@ async fn page(app: &TestApp, cluster: &str, job: &str) -> crate::recorder::Recor
     page
 }
 
-fn button<'a>(page: &'a crate::recorder::Recorded, label: &str) -> &'a str {
+pub(crate) fn button<'a>(page: &'a crate::recorder::Recorded, label: &str) -> &'a str {
     page.body["components"]
         .as_array()
         .into_iter()
@@ -75,7 +75,7 @@ fn button<'a>(page: &'a crate::recorder::Recorded, label: &str) -> &'a str {
 }
 
 /// The request message the bot posted (the newest one carrying `marker`), and its buttons.
-async fn request_message(app: &TestApp, marker: &str) -> crate::recorder::Recorded {
+pub(crate) async fn request_message(app: &TestApp, marker: &str) -> crate::recorder::Recorded {
     let seen = app
         .recorder
         .wait_for("the request message", Duration::from_secs(30), |r| {
@@ -107,7 +107,12 @@ async fn command_request(
 }
 
 /// Waits for an edit of the request message whose text contains `what`.
-async fn request_edit(app: &TestApp, message_id: u64, what: &str, within: Duration) -> String {
+pub(crate) async fn request_edit(
+    app: &TestApp,
+    message_id: u64,
+    what: &str,
+    within: Duration,
+) -> String {
     let seen = app
         .recorder
         .wait_for(what, within, |r| {
@@ -131,11 +136,11 @@ async fn request_edit(app: &TestApp, message_id: u64, what: &str, within: Durati
         .text()
 }
 
-fn vote(request: &crate::recorder::Recorded, label: &str) -> String {
+pub(crate) fn vote(request: &crate::recorder::Recorded, label: &str) -> String {
     button(request, label).to_string()
 }
 
-async fn press(app: &TestApp, custom_id: &str, message_id: u64, user: u64) -> String {
+pub(crate) async fn press(app: &TestApp, custom_id: &str, message_id: u64, user: u64) -> String {
     let (answer, _, ephemeral) = ask(
         app,
         as_user(

@@ -93,7 +93,9 @@ pub async fn ask(app: &TestApp, payload: Value) -> (Value, Duration, bool) {
             body["_files"] = json!(edit
                 .files
                 .iter()
-                .map(|(n, b)| json!({"name": n, "len": b.len()}))
+                .map(
+                    |(n, b)| json!({"name": n, "len": b.len(), "text": String::from_utf8_lossy(b)})
+                )
                 .collect::<Vec<_>>());
             (body, first, ephemeral)
         }
@@ -585,12 +587,14 @@ async fn register_commands_overwrites_them_through_serenity() {
             "status",
             "exceptions",
             "checkpoints",
+            "logs",
             "savepoint",
             "stop",
             "cancel",
             "threaddump",
             "silence",
             "audit",
+            "timeline",
             "help"
         ]
     );

@@ -78,6 +78,11 @@ impl PrivateCluster {
         r.json().await.unwrap()
     }
 
+    /// Where its processes write their logs (what `/jobmanager/logs` lists).
+    pub fn log_dir(&self) -> PathBuf {
+        self.dir.path().join("log")
+    }
+
     /// SIGKILLs the newest TaskManager process (what a container OOM kill or a node loss does).
     pub fn kill_task_manager(&self) {
         let pid = *self

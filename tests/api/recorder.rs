@@ -155,6 +155,7 @@ impl Recorder {
                 patch(other),
             )
             .route("/api/v10/gateway", get(gateway))
+            .route("/api/v10/gateway/bot", get(gateway_bot))
             .route(
                 "/api/v10/channels/{channel}/messages/{message}/threads",
                 post(thread),
@@ -715,6 +716,16 @@ async fn commands(
         out.push(c);
     }
     Json(Value::Array(out)).into_response()
+}
+
+/// `GET /gateway/bot`: the URL and a fresh daily IDENTIFY budget, as Discord answers a bot.
+async fn gateway_bot(State(inner): State<Arc<Mutex<Inner>>>) -> Response {
+    match inner.lock().unwrap().gateway_url.clone() {
+        Some(url) => Json(json!({ "url": url, "shards": 1, "session_start_limit": {
+            "total": 1000, "remaining": 1000, "reset_after": 86_400_000, "max_concurrency": 1 } }))
+        .into_response(),
+        None => (StatusCode::SERVICE_UNAVAILABLE, "no gateway in this test").into_response(),
+    }
 }
 
 async fn gateway(State(inner): State<Arc<Mutex<Inner>>>) -> Response {

@@ -7,7 +7,9 @@ pub mod checkpoints;
 pub mod exceptions;
 pub mod help;
 pub mod jobs;
+pub mod logs;
 pub mod status;
+pub mod timeline;
 
 use serenity::all::{
     CommandData, CommandOptionType, CreateCommand, CreateCommandOption, ResolvedOption,
@@ -28,10 +30,17 @@ pub enum Command {
     Status(JobQuery),
     Exceptions(JobQuery),
     Checkpoints(JobQuery),
+    /// `/flink logs`: the job's log records; the TaskManager's id, or the JobManager's.
+    Logs(JobQuery, Option<String>),
     /// A guarded action on a job.
     Act(crate::action::ActionKind, JobQuery),
     Audit {
         job: Option<String>,
+    },
+    /// An incident's timeline: by incident id, by job, or the newest.
+    Timeline {
+        target: Option<String>,
+        public: bool,
     },
     Help,
 }
@@ -51,9 +60,11 @@ pub fn register(clusters: &[String]) -> CreateCommand {
         status::option(clusters),
         exceptions::option(clusters),
         checkpoints::option(clusters),
+        logs::option(clusters),
     ];
     options.extend(act::options(clusters));
     options.push(act::audit_option());
+    options.push(timeline::option());
     options.push(help::option());
     CreateCommand::new(NAME)
         .description("Flink jobs: status, exceptions, checkpoints, and guarded actions")
@@ -134,8 +145,13 @@ pub fn parse(data: &CommandData) -> Result<Command, Refusal> {
         "status" => Command::Status(query()?),
         "exceptions" => Command::Exceptions(query()?),
         "checkpoints" => Command::Checkpoints(query()?),
+        "logs" => Command::Logs(query()?, text("taskmanager")),
         "help" => Command::Help,
         "audit" => Command::Audit { job: text("job") },
+        "timeline" => Command::Timeline {
+            target: text("job"),
+            public,
+        },
         sub @ ("savepoint" | "stop" | "cancel" | "threaddump" | "silence") => {
             let hours = opts
                 .iter()
@@ -280,7 +296,7 @@ mod tests {
         let v = serde_json::to_value(register(&clusters)).unwrap();
         assert_eq!(v["name"], "flink");
         let subs = v["options"].as_array().unwrap();
-        assert_eq!(subs.len(), 11);
+        assert_eq!(subs.len(), 13);
         for s in subs {
             for o in s["options"].as_array().into_iter().flatten() {
                 assert!(o["choices"].as_array().is_none_or(|c| c.len() <= 25));

@@ -4,6 +4,7 @@ import org.apache.flink.api.common.functions.MapFunction;
 import org.apache.flink.api.common.functions.Partitioner;
 import org.apache.flink.api.common.typeinfo.Types;
 import org.apache.flink.api.java.functions.KeySelector;
+import org.apache.flink.streaming.api.datastream.DataStream;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 import org.apache.flink.streaming.api.functions.sink.v2.DiscardingSink;
 
@@ -14,6 +15,7 @@ import org.apache.flink.streaming.api.functions.sink.v2.DiscardingSink;
  * downstream idles. The slow operator runs in its own task (chaining disabled) with
  * {@code --parallelism} subtasks (default 2); {@code --hot-share} (default 0.5) is the share of
  * records routed to subtask 0, so 0.9 makes subtask 0 hot and subtask 1 mostly idle (skew).
+ * {@code --keyed true} routes by key instead, with the hot share on key 0 (a hot key).
  * No checkpointing: nothing here needs state, and aligned barriers would crawl behind the
  * back-pressure.
  */
@@ -23,11 +25,15 @@ public final class SlowOperatorJob {
         long sleepMs = Harness.longArg(args, "--sleep-ms", 10);
         int parallelism = (int) Harness.longArg(args, "--parallelism", 2);
         double hotShare = Double.parseDouble(Harness.arg(args, "--hot-share", "0.5"));
+        boolean keyed = Boolean.parseBoolean(Harness.arg(args, "--keyed", "false"));
         StreamExecutionEnvironment env = Harness.env();
 
-        Harness.numbers(env, args)
-                .partitionCustom(new HotFirst(hotShare), new Identity())
-                .map(new Sleepy(sleepMs))
+        DataStream<Long> numbers = Harness.numbers(env, args);
+        DataStream<Long> routed =
+                keyed
+                        ? numbers.keyBy(new HotKey(hotShare), Types.LONG)
+                        : numbers.partitionCustom(new HotFirst(hotShare), new Identity());
+        routed.map(new Sleepy(sleepMs))
                 .returns(Types.LONG)
                 .setParallelism(parallelism)
                 .disableChaining()
@@ -45,6 +51,25 @@ public final class SlowOperatorJob {
         @Override
         public Long getKey(Long value) {
             return value;
+        }
+    }
+
+    /**
+     * Keyed routing with one hot key: of every 100 records, the first {@code hotShare * 100} get
+     * key 0 (one key group, so one subtask, whichever Flink's hash picks); the rest their own value.
+     */
+    static final class HotKey implements KeySelector<Long, Long> {
+        private static final long serialVersionUID = 1L;
+
+        private final double hotShare;
+
+        HotKey(double hotShare) {
+            this.hotShare = hotShare;
+        }
+
+        @Override
+        public Long getKey(Long value) {
+            return value % 100 < hotShare * 100 ? 0L : value;
         }
     }
 

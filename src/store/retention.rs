@@ -5,7 +5,8 @@
 //! goes once its newest failure is older than the window. Never removed here: firing incidents,
 //! anything still pending (inbox entries, a post in progress, a refill not yet done, a request
 //! not finished), dead letters (`flink-chatops dead`), the audit log (append-only), and every
-//! tree this file does not name (e.g. `outbox`).
+//! tree this file does not name (e.g. `outbox`). The `shown` records of a removed incident or
+//! request (its message as last sent, its thread) go with it.
 //!
 //! [`decide`] is pure and table-tested; [`Store::prune`] walks the trees in small batches, each
 //! one short job on the store thread, so webhooks and deliveries never wait behind a pass.
@@ -153,6 +154,8 @@ struct Trees {
     posting: sled::Tree,
     due: sled::Tree,
     history: sled::Tree,
+    /// What the way out showed (see `outbox.rs`): goes with its incident or request.
+    shown: sled::Tree,
 }
 
 impl Store {
@@ -178,6 +181,7 @@ impl Store {
             ids: self.incident_ids.clone(),
             notes: self.notes.clone(),
             requests: self.requests.clone(),
+            shown: self.shown.clone(),
             lines: self.digest_lines.clone(),
             inbox: self.inbox.clone(),
             posting: self.posting.clone(),
@@ -406,6 +410,7 @@ fn prune_incidents(
         if t.notes.remove(i.id.as_bytes())?.is_some() {
             out.notes += 1;
         }
+        forget_shown(t, &i.id)?;
         if t.lines.remove(line_key(i.channel_id, &i.id))?.is_some() {
             out.digest_lines += 1;
         }
@@ -448,6 +453,7 @@ fn prune_superseded(
         if t.notes.remove(&id)?.is_some() {
             out.notes += 1;
         }
+        forget_shown(t, &String::from_utf8_lossy(&id))?;
     }
     Ok(())
 }
@@ -473,7 +479,23 @@ fn prune_requests(
                 .is_ok()
         {
             out.requests += 1;
+            t.shown
+                .remove(crate::outbox::request_key(&String::from_utf8_lossy(&k)).as_bytes())?;
         }
+    }
+    Ok(())
+}
+
+/// The way out's records of an incident that is removed: its message as last sent, its thread,
+/// its posted story.
+fn forget_shown(t: &Trees, incident_id: &str) -> Result<(), StoreError> {
+    use crate::outbox::{page_key, story_key, thread_key};
+    for key in [
+        page_key(incident_id),
+        thread_key(incident_id),
+        story_key(incident_id),
+    ] {
+        t.shown.remove(key.as_bytes())?;
     }
     Ok(())
 }

@@ -169,6 +169,17 @@ async fn a_pass_removes_only_resolved_incidents_past_the_window_with_what_hangs_
     for r in &requests {
         store.put_request(r["id"].as_str().unwrap(), r).unwrap();
     }
+    // What the way out showed for them (the message as sent, the thread, a request's place).
+    use crate::outbox::{page_key, request_key, thread_key};
+    for key in [
+        page_key("i-old"),
+        thread_key("i-old"),
+        page_key("i-firing"),
+        request_key("r-old"),
+        request_key("r-asked"),
+    ] {
+        store.put_shown(&key, &1u8).unwrap();
+    }
     // A new notification for g-waiting is in the inbox, not delivered yet.
     store.accept(b"{}", "g-waiting", 1).await.unwrap();
     // A page Discord refused, and an audit entry: neither is retention's to remove.
@@ -218,6 +229,16 @@ async fn a_pass_removes_only_resolved_incidents_past_the_window_with_what_hangs_
     assert!(store.incident_by_id::<Incident>("i-old").unwrap().is_none());
     let note: serde_json::Value = store.incident_note("i-old").unwrap();
     assert_eq!(note, serde_json::Value::Null, "the note went with it");
+    let shown = |k: String| store.shown::<u8>(&k).unwrap();
+    assert_eq!(shown(page_key("i-old")), None, "its message copy went too");
+    assert_eq!(shown(thread_key("i-old")), None);
+    assert_eq!(shown(request_key("r-old")), None);
+    assert_eq!(
+        shown(page_key("i-firing")),
+        Some(1),
+        "a firing one keeps it"
+    );
+    assert_eq!(shown(request_key("r-asked")), Some(1));
     assert!(store.digest_lines::<String>(7).unwrap().is_empty());
     assert_eq!(
         get("g-firing"),

@@ -34,6 +34,10 @@ pub enum Request {
     DeadList,
     DeadReplay(Which),
     DeadDrop(Which),
+    /// The incidents the store has, one JSON object a line.
+    IncidentList,
+    /// One incident's story (`story::Story`) as JSON; the CLI renders it with its templates.
+    IncidentStory(String),
 }
 
 /// Parses one request line (pure; table-tested).
@@ -62,6 +66,13 @@ pub fn parse(line: &str) -> Result<Request, String> {
         ["dead", "drop", rest @ ..] if rest.len() <= 1 => {
             which(rest.first()).map(Request::DeadDrop)
         }
+        ["incident", "list"] => Ok(Request::IncidentList),
+        ["incident", "story", id]
+            if id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric()) =>
+        {
+            Ok(Request::IncidentStory(id.to_string()))
+        }
+        ["incident", "story", _] => Err("an incident id is letters and digits".into()),
         _ => Err(format!("unknown request {line:?}")),
     }
 }
@@ -147,6 +158,19 @@ async fn serve(conn: UnixStream, store: Store) {
             .await
             .map(|seqs| format!("ok dropped {}: {seqs:?}", seqs.len()))
             .map_err(|e| e.to_string()),
+        Ok(Request::IncidentList) => match crate::story::gather::list(&store).await {
+            Ok(all) => Ok(all
+                .iter()
+                .map(|i| serde_json::to_string(i).unwrap_or_default() + "\n")
+                .collect::<String>()
+                + "ok"),
+            Err(e) => Err(e.to_string()),
+        },
+        Ok(Request::IncidentStory(id)) => match crate::story::gather::story(&store, &id).await {
+            Ok(Some(story)) => Ok(serde_json::to_string(&story).unwrap_or_default() + "\nok"),
+            Ok(None) => Err(format!("the store has no incident {id}")),
+            Err(e) => Err(e.to_string()),
+        },
     };
     let text = match answer {
         Ok(t) => t,

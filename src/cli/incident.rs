@@ -1,8 +1,9 @@
 //! `flink-chatops incident list|show|export`: an incident's timeline and postmortem draft from
 //! the command line.
 //!
-//! Like `audit`, these open the store folder itself, which sled lets one process at a time do:
-//! stop the bot first (a locked store is reported as such). Nothing is written.
+//! While the bot runs they ask it over its admin socket (beside the store, mode 0600) for the
+//! incidents and the story as data, and render here with the configured templates; with the bot
+//! stopped they open the store folder themselves. Nothing is written.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -43,18 +44,10 @@ pub async fn run(
     env: &HashMap<String, String>,
 ) -> anyhow::Result<()> {
     let config = Config::load(config_path.as_deref(), env.clone())?;
-    let store = open_store(&config.storage.path)?;
-    let story_of = |id: String| {
-        let store = store.clone();
-        async move {
-            story::gather::story(&store, &id)
-                .await?
-                .with_context(|| format!("the store has no incident {id}"))
-        }
-    };
+    let source = Source::new(&config).await?;
     match command {
         IncidentCommand::List => {
-            let all = story::gather::list(&store).await?;
+            let all = source.list().await?;
             if all.is_empty() {
                 println!("no incidents");
             }
@@ -64,10 +57,13 @@ pub async fn run(
         }
         IncidentCommand::Show { id } => {
             let renderer = Renderer::new(config.responses.dir.as_deref())?;
-            print!("{}", markdown::timeline(&renderer, &story_of(id).await?));
+            print!(
+                "{}",
+                markdown::timeline(&renderer, &source.story(&id).await?)
+            );
         }
         IncidentCommand::Export { id, format } => {
-            let story = story_of(id).await?;
+            let story = source.story(&id).await?;
             match format {
                 Format::Md => {
                     let renderer = Renderer::new(config.responses.dir.as_deref())?;
@@ -77,7 +73,66 @@ pub async fn run(
             }
         }
     }
-    Ok(())
+    source.close().await
+}
+
+/// Where the incidents are read: the running bot, or the store when the bot is stopped.
+enum Source<'a> {
+    Bot(&'a Config),
+    Store(Box<crate::store::Store>),
+}
+
+impl<'a> Source<'a> {
+    async fn new(config: &'a Config) -> anyhow::Result<Source<'a>> {
+        // A bot that answers holds the store; else open it (a locked store is reported).
+        if super::ops::ask_running(config, "incident list")
+            .await?
+            .is_some()
+        {
+            return Ok(Source::Bot(config));
+        }
+        Ok(Source::Store(Box::new(open_store(&config.storage.path)?)))
+    }
+
+    async fn list(&self) -> anyhow::Result<Vec<crate::incident::Incident>> {
+        match self {
+            Source::Bot(config) => {
+                let text = super::ops::ask_running(config, "incident list")
+                    .await?
+                    .context("the bot stopped answering")?;
+                text.lines()
+                    .filter(|l| l.starts_with('{'))
+                    .map(|l| serde_json::from_str(l).context("the bot's answer is unreadable"))
+                    .collect()
+            }
+            Source::Store(store) => Ok(story::gather::list(store).await?),
+        }
+    }
+
+    async fn story(&self, id: &str) -> anyhow::Result<story::Story> {
+        match self {
+            Source::Bot(config) => {
+                let text = super::ops::ask_running(config, &format!("incident story {id}"))
+                    .await?
+                    .context("the bot stopped answering")?;
+                let json = text
+                    .lines()
+                    .find(|l| l.starts_with('{'))
+                    .context("the bot's answer has no story")?;
+                Ok(serde_json::from_str(json).context("the bot's answer is unreadable")?)
+            }
+            Source::Store(store) => story::gather::story(store, id)
+                .await?
+                .with_context(|| format!("the store has no incident {id}")),
+        }
+    }
+
+    async fn close(self) -> anyhow::Result<()> {
+        if let Source::Store(store) = self {
+            store.close().await?;
+        }
+        Ok(())
+    }
 }
 
 /// `<id>  <fired> -> <resolved|open>  <alert>  <cluster/job>`

@@ -24,6 +24,25 @@ pub enum DeadCommand {
     Drop { which: String },
 }
 
+/// Asks the running bot (one request line on its admin socket); `None` when no bot answers.
+pub(super) async fn ask_running(config: &Config, line: &str) -> anyhow::Result<Option<String>> {
+    let Some(mut conn) = connect(config).await else {
+        return Ok(None);
+    };
+    conn.write_all(format!("{line}\n").as_bytes()).await?;
+    let mut answer = String::new();
+    conn.read_to_string(&mut answer).await?;
+    let answer = answer.trim_end().to_string();
+    if let Some(e) = answer
+        .lines()
+        .last()
+        .and_then(|l| l.strip_prefix("error: "))
+    {
+        bail!("{e}");
+    }
+    Ok(Some(answer))
+}
+
 /// The running bot's admin socket, if one answers.
 async fn connect(config: &Config) -> Option<tokio::net::UnixStream> {
     let path = crate::admin::socket_path(&config.storage.path);
@@ -262,7 +281,7 @@ pub async fn dead(config: &Config, command: DeadCommand) -> anyhow::Result<()> {
                     let s = store.dead_drop(w).await?;
                     format!("ok dropped {}: {s:?}", s.len())
                 }
-                crate::admin::Request::Backup => bail!("not a dead-letter request"),
+                _ => bail!("not a dead-letter request"),
             };
             store.close().await?;
             text

@@ -18,7 +18,7 @@ mod tests;
 use std::collections::BTreeSet;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::audit::{self, EventKind};
 use crate::facts::history::{JobHistory, KeptFailure};
@@ -46,14 +46,14 @@ pub struct Held<'a> {
 }
 
 /// The diagnosis as the incident's message last showed it (see `gather::shown`).
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Shown {
     pub pattern: Option<String>,
     pub root_cause: Option<String>,
 }
 
 /// What an entry is about; the postmortem draft picks its facts by kind.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Kind {
     AlertFired,
@@ -75,7 +75,7 @@ pub enum Kind {
 }
 
 /// One line of the timeline.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Entry {
     /// Its number on the timeline (1-based), which the postmortem cites as `#n`.
     pub n: usize,
@@ -88,12 +88,12 @@ pub struct Entry {
     pub who: Option<String>,
     pub what: String,
     /// The request it belongs to, if any.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request: Option<String>,
 }
 
 /// The incident's story: its timeline and the facts of its postmortem draft.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Story {
     pub incident_id: String,
     pub alert: Option<String>,
@@ -107,13 +107,13 @@ pub struct Story {
 }
 
 /// A fact of the draft and the timeline entry it comes from.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Cited {
     pub text: String,
     pub entry: usize,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Draft {
     /// The diagnosis's pattern and root cause as the incident's message last showed them.
     pub pattern: Option<String>,

@@ -1,7 +1,7 @@
 //! `flink-chatops incident list|show|export`, the real binary on a real sled store written
 //! through the library (an incident, its acknowledge request and audit entries, the job's
 //! exception history from a real Flink 2.3 answer): the export is the same document the
-//! Timeline button posts, and the JSON the same story.
+//! Timeline button posts, and the JSON the same story; with the bot running, it answers them.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -134,6 +134,12 @@ fn export_gives_the_document_the_button_posts() {
             at,
         );
         req.incident_id = Some(ID.into());
+        // Done, as its audit entries say (a Ready request would run when a bot starts).
+        req.start(at);
+        req.finish(
+            Ok(flink_chatops::guard::Done::Acknowledged { by: "Ana".into() }),
+            at,
+        );
         store.put_request("r1", &req).unwrap();
         let log = AuditLog::open(store.clone(), None, dir.path().join("heads.jsonl")).unwrap();
         for (kind, ms) in [(EventKind::Requested, 0), (EventKind::Succeeded, 400)] {
@@ -207,6 +213,29 @@ fn export_gives_the_document_the_button_posts() {
     );
 
     let (ok, _, err) = run(&config, &["show", "nope"]);
+    assert!(!ok);
+    assert!(err.contains("the store has no incident nope"), "{err}");
+
+    // While the bot runs (it holds the store), the same answers come from it.
+    let live = dir.path().join("live.toml");
+    std::fs::write(
+        &live,
+        format!(
+            "[server]\nlisten = \"127.0.0.1:{}\"\n\n[storage]\npath = \"{}\"\n\n[discord]\napi_base = \"http://127.0.0.1:9\"\ndefault_channel = 7\n",
+            crate::helpers::free_port(),
+            store_dir.display()
+        ),
+    )
+    .unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let _bot = runtime.block_on(crate::helpers::BotProcess::start(&live));
+    let (ok, out, err) = run(&live, &["export", ID, "--format", "md"]);
+    assert!(ok, "{err}");
+    assert_eq!(out, doc, "the running bot gives the same document");
+    let (ok, out, err) = run(&live, &["list"]);
+    assert!(ok, "{err}");
+    assert!(out.starts_with(ID), "{out}");
+    let (ok, _, err) = run(&live, &["show", "nope"]);
     assert!(!ok);
     assert!(err.contains("the store has no incident nope"), "{err}");
 }

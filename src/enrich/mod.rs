@@ -119,6 +119,8 @@ pub async fn gather_with(
         exceptions_url: client.ui_link(&format!("job/running/{job_id}/exceptions")),
         checkpoints_url: client.ui_link(&format!("job/running/{job_id}/checkpoints")),
     });
+    // Read once per cluster (cached by the client); a failure only leaves the line out.
+    facts.operator = deadline.bound(client.operated()).await.ok().flatten();
     let fetched = fetch(client, &job_id, wants.backpressure, deadline).await;
     let kept = match &fetched.exceptions {
         Ok(ex) => keep_history(client, &job_id, ex, deadline)

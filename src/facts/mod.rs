@@ -29,6 +29,8 @@ pub struct Facts {
     pub history: Option<history::HistoryFacts>,
     /// The TaskManager lost most recently, with the jobs that ran on it and the cluster now.
     pub task_manager_lost: Option<taskmanager::TaskManagerLoss>,
+    /// The Flink Kubernetes Operator's resource that runs the job (stop and cancel go through it).
+    pub operator: Option<crate::action::operator::Operated>,
     /// Facts that could not be fetched, each with the reason ("exceptions: no answer within 2000 ms").
     pub missing: Vec<String>,
     /// Something the reader should know about the lookup itself (e.g. no job labels).

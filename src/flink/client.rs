@@ -56,6 +56,12 @@ pub struct FlinkClient {
     pub archive: Option<crate::store::ExceptionArchive>,
     /// `clusters[].user_packages`: the jobs' own package prefixes (empty: guessed per trace).
     pub user_packages: Vec<String>,
+    /// `clusters[].operator`: the operator's resource, when configured rather than detected.
+    pub operator: Option<crate::config::OperatorConfig>,
+    /// What the JobManager's configuration said about the operator, once it answered: the
+    /// configuration of a running JobManager does not change, so pages read it once per cluster.
+    pub(crate) operated:
+        std::sync::Arc<std::sync::OnceLock<Option<crate::action::operator::Operated>>>,
     /// Shared by the clones of this client: reads skip a cluster that just refused.
     breaker: std::sync::Arc<super::breaker::Breaker>,
 }
@@ -80,6 +86,8 @@ impl FlinkClient {
             metrics: None,
             archive: None,
             user_packages: cluster.user_packages.clone(),
+            operator: cluster.operator.clone(),
+            operated: Default::default(),
             breaker: Default::default(),
         })
     }

@@ -201,6 +201,7 @@ fn rich_facts() -> Facts {
             also_lost: vec!["10.42.3.18:6122-9e8d7c".into()],
         }),
         operator: None,
+        rescale: None,
         backpressure: Some(BackpressureFacts {
             vertex: "Source: clicks -> Map".into(),
             level: "high".into(),

@@ -136,6 +136,7 @@ pub async fn gather_with(
     }
     facts.history = kept;
     more_restarts_from_history(&mut facts);
+    look_for_rescale(&mut facts, client, &job_id, deadline, alert_started_ms).await;
     let names_a_loss = facts
         .root_cause
         .as_ref()
@@ -173,6 +174,33 @@ async fn keep_history(
         .await
         .ok()?
         .ok()
+}
+
+/// A job that restarted may have been rescaled rather than failed: asks the adaptive scheduler's
+/// rescale history (one call, only for a job that restarted: restarts counted, RESTARTING, or
+/// its current run restored from a checkpoint, since Flink's restart metric lags a rescale by
+/// seconds). No history is not a missing fact: most clusters do not keep one (Flink before 2.3,
+/// the default scheduler).
+async fn look_for_rescale(
+    facts: &mut Facts,
+    client: &FlinkClient,
+    job_id: &str,
+    deadline: Deadline,
+    alert_started_ms: i64,
+) {
+    let state = facts.job.as_ref().and_then(|j| j.state.as_deref());
+    let restored = facts
+        .checkpoints
+        .as_ref()
+        .is_some_and(|c| c.last_restored.is_some());
+    if facts.restarts.unwrap_or(0) == 0 && state != Some("RESTARTING") && !restored {
+        return;
+    }
+    let Ok(history) = deadline.bound(client.rescale_history(job_id)).await else {
+        return;
+    };
+    let newest_failure = facts.root_cause.as_ref().and_then(|rc| rc.timestamp);
+    facts.rescale = crate::facts::rescale::decide(&history, newest_failure, alert_started_ms);
 }
 
 async fn look_for_lost_task_manager(

@@ -7,6 +7,7 @@ pub mod bottleneck;
 mod checkpoints;
 pub mod frames;
 pub mod history;
+pub mod rescale;
 pub mod restarts;
 pub mod root_cause;
 mod target;
@@ -31,6 +32,8 @@ pub struct Facts {
     pub task_manager_lost: Option<taskmanager::TaskManagerLoss>,
     /// The Flink Kubernetes Operator's resource that runs the job (stop and cancel go through it).
     pub operator: Option<crate::action::operator::Operated>,
+    /// The rescale (adaptive scheduler) that explains the latest restart, when no failure does.
+    pub rescale: Option<rescale::RescaleFacts>,
     /// Facts that could not be fetched, each with the reason ("exceptions: no answer within 2000 ms").
     pub missing: Vec<String>,
     /// Something the reader should know about the lookup itself (e.g. no job labels).

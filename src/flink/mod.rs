@@ -5,6 +5,7 @@ pub mod actions;
 mod breaker;
 mod client;
 mod lookups;
+mod rescales;
 pub mod types;
 
 pub use client::{FlinkClient, FlinkError};

@@ -94,6 +94,13 @@ impl Pipeline {
         } else {
             (self.look(&hook, &target, &inc).await, None)
         };
+        // A rescale is not a failure: it ranks as information whatever the alert's severity,
+        // so it waits behind real pages and joins a storm's digest.
+        let rank = if diagnosis.pattern == crate::diagnose::Pattern::Rescale {
+            rank.min(Level::Info.rank())
+        } else {
+            rank
+        };
         let mut line = LineChange::Keep;
         if delivery == Delivery::Post {
             let route = digest::Route {

@@ -18,6 +18,7 @@ mod delivery;
 mod diagnosis;
 mod enrichment;
 mod exception_history;
+mod fleet;
 mod gateway;
 mod guarded;
 mod guarded_restart;

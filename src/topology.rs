@@ -88,6 +88,24 @@ pub fn cause_of(facts: &Facts, now_ms: i64) -> Option<Cause> {
     unreachable.then_some(Cause::Cluster { cluster })
 }
 
+/// Whether a job already on the board of `cause` stays there with this newer page: unless its
+/// state is now at risk, or (for a lost TaskManager) its own newest failure came after the loss
+/// and is not a loss (its own exception after recovery). A page that no longer sees the loss
+/// (it left Flink's window) stays: the board is where its alert is followed to the end.
+pub fn stays(cause: &Cause, facts: &Facts, state_at_risk: bool) -> bool {
+    if state_at_risk {
+        return false;
+    }
+    match cause {
+        Cause::TaskManager { lost_at_ms, .. } => !facts.root_cause.as_ref().is_some_and(|rc| {
+            !rc.stale
+                && !crate::facts::taskmanager::names_a_loss(rc)
+                && rc.timestamp.is_some_and(|t| t > *lost_at_ms)
+        }),
+        Cause::Cluster { .. } => true,
+    }
+}
+
 /// Whether the page becomes a line of its cause's board rather than a message of its own.
 pub fn joins(cause: Option<&Cause>, state_at_risk: bool) -> bool {
     cause.is_some() && !state_at_risk
@@ -105,11 +123,13 @@ pub struct Board {
 }
 
 impl Board {
+    /// A new board; its id differs from any earlier board's of the same cause (a cluster down
+    /// again next week gets a message of its own, found again by its own id after a crash).
     pub fn new(channel: u64, cause: Cause, now_ms: i64) -> Board {
         Board {
             id: format!(
                 "t{}",
-                hex::encode(&Sha256::digest(format!("{channel}\n{}", cause.key()))[..12])
+                hex::encode(&Sha256::digest(format!("{channel}\n{}\n{now_ms}", cause.key()))[..12])
             ),
             channel,
             cause,
@@ -141,7 +161,23 @@ impl JobLine {
     }
 }
 
-/// A board is over when every job on it recovered.
+/// Whether a page of this cause opens a new board instead of joining `board`: only once every
+/// job of it recovered and the board is older than the window (the jobs of one loss arrive over
+/// minutes, some already running again, and all belong on one board).
+pub fn opens_anew(board: Option<&Board>, lines: &[JobLine], now_ms: i64) -> bool {
+    match board {
+        None => true,
+        Some(b) => is_resolved(lines) && now_ms - b.opened_ms > WINDOW_MS,
+    }
+}
+
+/// Where the boards of `cause` in `channel` are kept (one at a time: the current one).
+pub fn board_key(channel: u64, cause: &Cause) -> String {
+    format!("{channel}\u{1f}{}", cause.key())
+}
+
+/// A board is over when every job on it recovered; a job of the same cause after that opens a
+/// new one.
 pub fn is_resolved(lines: &[JobLine]) -> bool {
     !lines.is_empty() && lines.iter().all(JobLine::recovered)
 }

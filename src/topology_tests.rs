@@ -226,8 +226,13 @@ fn one_board_per_task_manager_and_cluster() {
         cluster: "prod".into(),
     };
     assert_ne!(a.key(), jm.key());
-    assert_eq!(Board::new(7, a.clone(), 1).id, Board::new(7, b, 99).id);
-    assert_ne!(Board::new(7, a.clone(), 1).id, Board::new(8, a, 1).id);
+    assert_eq!(board_key(7, &a), board_key(7, &b));
+    assert_ne!(board_key(7, &a), board_key(8, &a));
+    assert_ne!(
+        Board::new(7, a.clone(), 1).id,
+        Board::new(7, b, 99).id,
+        "a later board of the same cause is another message"
+    );
     assert!(
         Board::new(7, jm, 1).id.len() <= 25,
         "the id is the first post's nonce"
@@ -318,4 +323,89 @@ fn a_board_of_many_jobs_fits_in_one_message() {
         .embed
         .title
         .contains("Cluster prod unreachable: 500 job(s)"));
+}
+
+#[test]
+fn a_job_on_a_board_stays_until_its_own_failure_or_its_state_at_risk() {
+    let tm = Cause::TaskManager {
+        cluster: "prod".into(),
+        id: "10.0.0.7:6122-3f9a1c".into(),
+        host: "10.0.0.7".into(),
+        lost_at_ms: LOST,
+        how: "no longer reachable".into(),
+    };
+    let jm = Cause::Cluster {
+        cluster: "prod".into(),
+    };
+    let plain = facts(Some("RUNNING"));
+    let own_after = with(|f| {
+        f.root_cause = Some(failure(
+            "java.lang.IllegalStateException",
+            "bad record",
+            LOST + 60_000,
+            false,
+        ));
+    });
+    let own_before = with(|f| {
+        f.root_cause = Some(failure(
+            "java.lang.IllegalStateException",
+            "bad record",
+            LOST - 60_000,
+            false,
+        ));
+    });
+    let cases = [
+        ("running again", &tm, &plain, false, true),
+        (
+            "the loss left Flink's window",
+            &tm,
+            &facts(Some("RESTARTING")),
+            false,
+            true,
+        ),
+        (
+            "its own exception after recovery",
+            &tm,
+            &own_after,
+            false,
+            false,
+        ),
+        (
+            "an own failure before the loss",
+            &tm,
+            &own_before,
+            false,
+            true,
+        ),
+        ("its state at risk", &tm, &plain, true, false),
+        ("the cluster answers again", &jm, &plain, false, true),
+        ("the cluster's job at risk", &jm, &plain, true, false),
+    ];
+    for (what, cause, f, at_risk, expected) in cases {
+        assert_eq!(stays(cause, f, at_risk), expected, "{what}");
+    }
+}
+
+#[test]
+fn a_new_board_only_after_the_last_one_is_over_and_old() {
+    let b = Board::new(
+        7,
+        Cause::Cluster {
+            cluster: "prod".into(),
+        },
+        LOST,
+    );
+    let running = [line("orders", "RUNNING", false)];
+    let restarting = [line("orders", "RESTARTING", false)];
+    let later = LOST + WINDOW_MS + 1;
+    assert!(opens_anew(None, &[], LOST));
+    assert!(
+        !opens_anew(Some(&b), &running, LOST + 60_000),
+        "a job already back does not end it early"
+    );
+    assert!(
+        !opens_anew(Some(&b), &restarting, later),
+        "still restarting"
+    );
+    assert!(opens_anew(Some(&b), &running, later), "over, and long ago");
 }

@@ -1,7 +1,9 @@
-//! The fleet, on clusters of the tests' own: a JobManager started with the configuration the
-//! Flink Kubernetes Operator gives a deployment (its jobs are answered with the operator's way),
-//! and the adaptive scheduler rescaling a job through `PUT /jobs/:id/resource-requirements`
-//! (its restart is paged as a rescale, not a crash loop).
+//! The fleet, on clusters of the tests' own: a TaskManager SIGKILLed under two jobs, and a
+//! JobManager SIGKILLed under two jobs (each one incident listing the jobs, through a real
+//! Alertmanager, and no page per job); a JobManager started with the configuration the Flink
+//! Kubernetes Operator gives a deployment (its jobs are answered with the operator's way); and
+//! the adaptive scheduler rescaling a job through `PUT /jobs/:id/resource-requirements` (its
+//! restart is paged as a rescale, not a crash loop).
 
 use std::time::{Duration, Instant};
 
@@ -232,4 +234,161 @@ async fn a_rescale_is_paged_as_a_rescale_not_a_crash_loop() {
     );
     assert!(!shown.contains("restart_loop"), "{shown}");
     drop(job);
+}
+
+/// Sends one alert per job (separate Alertmanager groups) and returns the channel's messages once
+/// a topology incident lists every job; asserts no job got a page of its own.
+async fn one_incident_for(
+    app: &TestApp,
+    flink: &PrivateCluster,
+    jobs: &[&OwnJob],
+    names: &[&str],
+    alertname: &str,
+    title: &str,
+) -> String {
+    let am = Alertmanager::start(&app.addr, FAST).await;
+    for (job, name) in jobs.iter().zip(names) {
+        am.send(
+            json!({"alertname": alertname, "severity": "critical", "flink_cluster": flink.name(), "job_id": job.id, "job_name": name}),
+            json!({"summary": "test page"}),
+            false,
+        )
+        .await;
+    }
+    let lists_all = |x: &crate::recorder::Recorded| {
+        x.status == 200
+            && x.text().contains(title)
+            && names.iter().all(|n| x.text().contains(&format!("`{n}`")))
+    };
+    let seen = app
+        .recorder
+        .wait_for(
+            "one incident listing every job",
+            Duration::from_secs(90),
+            |r| r.iter().any(lists_all),
+        )
+        .await;
+    // Give a stray per-job page the time to show up before asserting there is none.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let posts: Vec<String> = app
+        .recorder
+        .calls("/messages")
+        .into_iter()
+        .filter(|x| x.method == "POST" && x.status == 200)
+        .map(|x| x.text())
+        .collect();
+    assert_eq!(
+        posts
+            .iter()
+            .filter(|t| t.contains("topology incident"))
+            .count(),
+        1,
+        "one incident, edited in place: {posts:#?}"
+    );
+    assert!(
+        !posts
+            .iter()
+            .any(|t| t.contains(&format!("[FIRING] {alertname}"))),
+        "no page of its own for a job of the incident: {posts:#?}"
+    );
+    seen.into_iter().rev().find(lists_all).unwrap().text()
+}
+
+async fn a_lost_task_manager_is_one_incident(version: &'static str) {
+    let flink = PrivateCluster::start(version).await;
+    let a = OwnJob::start(&flink.as_cluster(), "fleet-tm-a").await;
+    let b = OwnJob::start(&flink.as_cluster(), "fleet-tm-b").await;
+    let tms = flink.get("/taskmanagers").await;
+    let lost_id = tms["taskmanagers"][0]["id"].as_str().unwrap().to_string();
+    flink.kill_task_manager();
+    flink
+        .wait_until("TaskManager gone", |o| o["taskmanagers"] == 0)
+        .await;
+    flink.start_task_manager();
+    for job in [&a, &b] {
+        job.wait_until("RUNNING again", |j, _| j["state"] == "RUNNING")
+            .await;
+    }
+    let app = bot(&flink).await;
+    let text = one_incident_for(
+        &app,
+        &flink,
+        &[&a, &b],
+        &["fleet-tm-a", "fleet-tm-b"],
+        "FlinkJobUnstable",
+        "TaskManager lost on",
+    )
+    .await;
+    eprintln!("the incident (shown with --nocapture):\n{text}");
+    assert!(
+        text.contains(&format!("TaskManager `{lost_id}` on `127.0.0.1`")),
+        "names the TaskManager:\n{text}"
+    );
+    assert!(text.contains("**2 job(s) restarted"), "{text}");
+    drop((a, b));
+}
+
+#[tokio::test]
+async fn flink_2_3_a_lost_task_manager_is_one_incident() {
+    a_lost_task_manager_is_one_incident("2.3").await;
+}
+
+#[tokio::test]
+async fn flink_1_20_a_lost_task_manager_is_one_incident() {
+    a_lost_task_manager_is_one_incident("1.20").await;
+}
+
+#[tokio::test]
+async fn a_stopped_job_manager_is_one_incident_for_the_cluster() {
+    let flink = PrivateCluster::start("2.3").await;
+    let a = OwnJob::start(&flink.as_cluster(), "fleet-jm-a").await;
+    let b = OwnJob::start(&flink.as_cluster(), "fleet-jm-b").await;
+    let (a_id, b_id) = (a.id.clone(), b.id.clone());
+    flink.kill_job_manager();
+    let app = bot(&flink).await;
+    let am = Alertmanager::start(&app.addr, FAST).await;
+    for (id, name) in [(&a_id, "fleet-jm-a"), (&b_id, "fleet-jm-b")] {
+        am.send(
+            json!({"alertname": "FlinkJobNotRunning", "severity": "critical", "flink_cluster": flink.name(), "job_id": id, "job_name": name}),
+            json!({"summary": "test page"}),
+            false,
+        )
+        .await;
+    }
+    let title = format!("Cluster {} unreachable: 2 job(s)", flink.name());
+    let seen = app
+        .recorder
+        .wait_for(
+            "one incident for the cluster",
+            Duration::from_secs(60),
+            |r| {
+                r.iter()
+                    .any(|x| x.status == 200 && x.text().contains(&title))
+            },
+        )
+        .await;
+    let text = seen
+        .into_iter()
+        .rev()
+        .find(|x| x.status == 200 && x.text().contains(&title))
+        .unwrap()
+        .text();
+    eprintln!("the incident (shown with --nocapture):\n{text}");
+    assert!(
+        text.contains("`fleet-jm-a`") && text.contains("`fleet-jm-b`"),
+        "{text}"
+    );
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let posts: Vec<String> = app
+        .recorder
+        .calls("/messages")
+        .into_iter()
+        .filter(|x| x.method == "POST" && x.status == 200)
+        .map(|x| x.text())
+        .collect();
+    assert_eq!(
+        posts.len(),
+        1,
+        "one message for the cluster, no page per job: {posts:#?}"
+    );
 }

@@ -93,6 +93,13 @@ impl PrivateCluster {
         kill(pid);
     }
 
+    /// SIGKILLs the JobManager (a whole cluster stops answering).
+    pub fn kill_job_manager(&self) {
+        for pid in self.pids("standalonesession") {
+            kill(pid);
+        }
+    }
+
     pub fn start_task_manager(&self) {
         self.daemon("taskmanager.sh");
     }

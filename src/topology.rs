@@ -14,8 +14,10 @@
 //!   alerts look 10 minutes back, so a loss older than that is not what they measure);
 //! - unless the job's own newest failure came after the loss and is not a loss itself: its own
 //!   exception after recovery is a different cause, and gets a page of its own;
-//! - a job page whose every Flink call failed because the cluster did not answer joins its
-//!   cluster's board;
+//! - a job page whose every Flink call failed because the cluster did not answer (refused or
+//!   unreachable, not merely slow) joins its cluster's board, if the cluster answered the bot
+//!   before: one that never did since the bot started is more likely misconfigured than down,
+//!   and each page says what could not be looked up;
 //! - a page whose job's state is at risk (memory exhaustion: a savepoint first) keeps its own
 //!   message and buttons, as in a storm.
 //!
@@ -81,6 +83,7 @@ pub fn cause_of(facts: &Facts, now_ms: i64) -> Option<Cause> {
         }
     }
     let unreachable = job.state.is_none()
+        && facts.cluster_answered_before
         && facts
             .missing
             .iter()

@@ -163,6 +163,7 @@ fn which_board_a_page_joins() {
             "the cluster does not answer",
             {
                 let mut f = facts(None);
+                f.cluster_answered_before = true;
                 f.missing
                     .push("job state: unreachable: connection refused".into());
                 f
@@ -171,9 +172,21 @@ fn which_board_a_page_joins() {
             Some("jm"),
         ),
         (
+            "a cluster that never answered since the bot started",
+            {
+                let mut f = facts(None);
+                f.missing
+                    .push("job state: unreachable: connection refused".into());
+                f
+            },
+            LOST,
+            None,
+        ),
+        (
             "the cluster is slow, not gone",
             {
                 let mut f = facts(None);
+                f.cluster_answered_before = true;
                 f.missing.push("job state: no answer within 2000 ms".into());
                 f
             },

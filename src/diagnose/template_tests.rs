@@ -202,6 +202,7 @@ fn rich_facts() -> Facts {
         }),
         operator: None,
         rescale: None,
+        cluster_answered_before: true,
         backpressure: Some(BackpressureFacts {
             vertex: "Source: clicks -> Map".into(),
             level: "high".into(),

@@ -81,6 +81,7 @@ pub async fn gather_with(
         return facts;
     };
     let deadline = Deadline::starting_now(client.call_timeout());
+    facts.cluster_answered_before = client.has_answered();
     facts.cluster = Some(ClusterFacts {
         name: client.name.clone(),
         ui_url: client.ui_link("overview"),
@@ -119,9 +120,10 @@ pub async fn gather_with(
         exceptions_url: client.ui_link(&format!("job/running/{job_id}/exceptions")),
         checkpoints_url: client.ui_link(&format!("job/running/{job_id}/checkpoints")),
     });
-    // Read once per cluster (cached by the client); a failure only leaves the line out.
-    facts.operator = deadline.bound(client.operated()).await.ok().flatten();
     let fetched = fetch(client, &job_id, wants.backpressure, deadline).await;
+    // Read once per cluster (cached by the client), after the job's own calls so a cluster that
+    // is down is asked about the job first; a failure only leaves the line out.
+    facts.operator = deadline.bound(client.operated()).await.ok().flatten();
     let kept = match &fetched.exceptions {
         Ok(ex) => keep_history(client, &job_id, ex, deadline)
             .await

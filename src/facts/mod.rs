@@ -32,6 +32,8 @@ pub struct Facts {
     pub task_manager_lost: Option<taskmanager::TaskManagerLoss>,
     /// The Flink Kubernetes Operator's resource that runs the job (stop and cancel go through it).
     pub operator: Option<crate::action::operator::Operated>,
+    /// The cluster answered the bot before (since it started): if it does not now, it went down.
+    pub cluster_answered_before: bool,
     /// The rescale (adaptive scheduler) that explains the latest restart, when no failure does.
     pub rescale: Option<rescale::RescaleFacts>,
     /// Facts that could not be fetched, each with the reason ("exceptions: no answer within 2000 ms").

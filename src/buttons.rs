@@ -181,6 +181,8 @@ impl Available {
 pub struct Page<'a> {
     pub incident_id: &'a str,
     pub has_job: bool,
+    /// The job is run by the Flink Kubernetes Operator: stop and cancel answer with its command.
+    pub operated: bool,
     pub resolved: bool,
     /// The diagnosis's next steps (`Pattern::actions`).
     pub suggested: &'a [Offer],
@@ -224,9 +226,16 @@ pub fn for_incident(page: &Page<'_>, available: Available) -> Vec<Button> {
         .take(25)
         .map(|offer| Button {
             custom_id: encode(page.incident_id, &offer),
-            label: offer.label(),
+            label: match &offer {
+                // Pressing it calls nothing: the answer is the operator's command to paste.
+                Offer::Act(k) if page.operated && k.is_destructive() => {
+                    format!("{} (operator command)", offer.label())
+                }
+                _ => offer.label(),
+            },
             style: match &offer {
                 Offer::Status => Style::Primary,
+                Offer::Act(k) if page.operated && k.is_destructive() => Style::Secondary,
                 Offer::Act(k) if k.is_destructive() => Style::Danger,
                 Offer::Act(_) => Style::Secondary,
                 _ => Style::Secondary,
@@ -326,6 +335,7 @@ mod tests {
         Page {
             incident_id: "0123456789abcdef01234567",
             has_job,
+            operated: false,
             resolved,
             suggested,
         }
@@ -379,6 +389,49 @@ mod tests {
         ] {
             assert_eq!(decode(bad), None, "{bad:?}");
         }
+    }
+
+    #[test]
+    fn an_operator_managed_job_offers_stop_and_cancel_as_the_operator_command() {
+        let s = [suggest::SAVEPOINT, suggest::STOP, suggest::CANCEL];
+        let p = Page {
+            operated: true,
+            ..page(true, false, &s)
+        };
+        let got: Vec<(String, Style)> = for_incident(&p, ALL)
+            .into_iter()
+            .filter(|b| {
+                matches!(
+                    b.key.as_str(),
+                    "savepoint" | "stop_with_savepoint" | "cancel"
+                )
+            })
+            .map(|b| (b.label, b.style))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("Savepoint".to_string(), Style::Secondary),
+                (
+                    "Stop with savepoint (operator command)".to_string(),
+                    Style::Secondary
+                ),
+                (
+                    "Cancel job (operator command)".to_string(),
+                    Style::Secondary
+                ),
+            ]
+        );
+        // The same verbs: pressing one asks the guard, whose plan answers with the command.
+        let plain: Vec<String> = for_incident(&page(true, false, &s), ALL)
+            .into_iter()
+            .map(|b| b.custom_id)
+            .collect();
+        let operated: Vec<String> = for_incident(&p, ALL)
+            .into_iter()
+            .map(|b| b.custom_id)
+            .collect();
+        assert_eq!(plain, operated);
     }
 
     #[test]

@@ -35,6 +35,10 @@ pub struct Incident {
     /// (`story`). None for incidents paged by an older version, or only digested.
     #[serde(default)]
     pub first_paged_at: Option<DateTime<Utc>>,
+    /// Shown as a line of a topology incident (a lost TaskManager's or an unreachable
+    /// cluster's board, `topology`) instead of a message of its own: the board's key.
+    #[serde(default)]
+    pub board: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -128,14 +132,14 @@ pub fn advance<'a>(
     });
     match prev {
         Some(mut inc)
-            if (inc.message_id.is_some() || inc.digested)
+            if (inc.message_id.is_some() || inc.digested || inc.board.is_some())
                 && !(inc.is_resolved() && hook.status == Status::Firing) =>
         {
             inc.notifications += count;
             inc.firing_since = inc.firing_since.min(started);
             inc.last_notified_at = received_at;
             inc.resolved_at = resolved_at;
-            // A digested incident has no message yet: its first own message is a post.
+            // A digested (or board) incident has no message yet: its first own one is a post.
             let delivery = match inc.message_id {
                 Some(message_id) => Delivery::Edit { message_id },
                 None => Delivery::Post,
@@ -156,6 +160,7 @@ pub fn advance<'a>(
                 labels: hook.lead_alert().labels.clone(),
                 digested: false,
                 first_paged_at: None,
+                board: None,
             };
             (inc, Delivery::Post)
         }

@@ -47,3 +47,4 @@ pub mod startup;
 pub mod store;
 pub mod story;
 pub mod telemetry;
+pub mod topology;

@@ -25,6 +25,10 @@ pub struct JobSnapshot {
     pub flink_savepoint_dir: Option<String>,
     /// The TaskManagers to dump: those of the failing task, else those running the job.
     pub task_managers: Vec<TaskManagerHealth>,
+    /// The Flink Kubernetes Operator's resource that runs the job, if one does (see
+    /// `action::operator`): stop and cancel then go through it, not through REST.
+    #[serde(default)]
+    pub operator: Option<super::operator::Operated>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

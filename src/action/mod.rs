@@ -7,6 +7,7 @@
 //! renaming a variant must not change them.
 
 pub mod job;
+pub mod operator;
 pub mod plan;
 pub mod threaddump;
 

@@ -58,6 +58,9 @@ pub fn plan(
             require_running(job, "a savepoint")?;
             let target_dir = savepoint_dir(cluster, job)?;
             let trigger_id = trigger_id(request_id, kind);
+            if let Some(op) = &job.operator {
+                plan.warning = Some(unlisted_savepoint_warning(op, &trigger_id));
+            }
             plan.summary = format!("Savepoint ({}) of {who} on {on}", format_words(*format));
             plan.calls.push(Call {
                 method: Method::Post,
@@ -76,6 +79,7 @@ pub fn plan(
             };
         }
         ActionKind::StopWithSavepoint { drain, format } => {
+            refuse_operated(job, "stop", "savepoint")?;
             require_running(job, "stop-with-savepoint")?;
             let target_dir = savepoint_dir(cluster, job)?;
             let trigger_id = trigger_id(request_id, kind);
@@ -104,6 +108,7 @@ pub fn plan(
             };
         }
         ActionKind::Cancel => {
+            refuse_operated(job, "cancel", "stateless")?;
             refuse_cancel(job)?;
             plan.summary = format!("Cancel {who} on {on} (no savepoint)");
             plan.calls.push(Call {
@@ -144,6 +149,42 @@ pub fn plan(
         ActionKind::Acknowledge => plan.summary = "Acknowledge: you are on it".into(),
     }
     Ok(plan)
+}
+
+/// Stop and cancel of an operator-managed job: the operator would undo a REST cancel
+/// (it resubmits the job from its last state) and would restore from an older savepoint than a
+/// REST stop took, so the answer is the operator's own way, ready to paste. `upgrade_mode`
+/// is the suspend that does what was asked: `savepoint` for a stop, `stateless` for a cancel.
+fn refuse_operated(job: &JobSnapshot, verb: &str, upgrade_mode: &str) -> Result<(), Refusal> {
+    let Some(op) = &job.operator else {
+        return Ok(());
+    };
+    Err(Refusal::new(
+        "operator_managed",
+        format!(
+            "{} is run by the Flink Kubernetes Operator ({}): a {verb} through Flink's REST API would be undone or forgotten by the operator, so nothing was called. Suspend it through the operator instead ({}):\n```\n{}\n```",
+            job_words(job),
+            op.words(),
+            if upgrade_mode == "savepoint" {
+                "it takes a savepoint first and resumes from it when `spec.job.state` is set back to `running`"
+            } else {
+                "without a savepoint; on resume it starts from its last checkpoint or empty state, as `upgradeMode` and `initialSavepointPath` say"
+            },
+            op.suspend_command(upgrade_mode)
+        ),
+    ))
+}
+
+/// A REST savepoint of an operator-managed job works, but the operator does not know of it.
+fn unlisted_savepoint_warning(op: &super::operator::Operated, trigger_id: &str) -> String {
+    // Any new value triggers the operator's savepoint; derive it from the trigger id so the same
+    // request shows the same command.
+    let nonce = u64::from_str_radix(&trigger_id[..12], 16).unwrap_or(1);
+    format!(
+        "the job is run by the Flink Kubernetes Operator ({}): it will not list this savepoint nor restore from it on its own; for one it records, run `{}`",
+        op.words(),
+        op.savepoint_command(nonce)
+    )
 }
 
 fn refuse_cancel(job: &JobSnapshot) -> Result<(), Refusal> {

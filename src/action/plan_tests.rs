@@ -17,6 +17,7 @@ fn cluster(savepoint_dir: Option<&str>) -> ClusterConfig {
         token_env: None,
         token_file: None,
         user_packages: Vec::new(),
+        operator: None,
     }
 }
 
@@ -28,6 +29,7 @@ fn job(state: &str, age: Option<i64>) -> JobSnapshot {
         last_completed_checkpoint_age_secs: age,
         flink_savepoint_dir: None,
         task_managers: vec![],
+        operator: None,
     }
 }
 
@@ -407,4 +409,76 @@ fn ages_read_naturally() {
     assert_eq!(age_words(3600), "1 h");
     assert_eq!(age_words(3600 * 3 + 61), "3 h 1 min");
     assert_eq!(age_words(-5), "0 s");
+}
+
+fn operated(state: &str) -> JobSnapshot {
+    JobSnapshot {
+        operator: Some(crate::action::operator::Operated {
+            namespace: "flink".into(),
+            deployment: "orders".into(),
+            configured: false,
+        }),
+        ..job(state, Some(30))
+    }
+}
+
+/// Operator-managed jobs: (action, state) -> refusal reason or a plan, and what it says.
+#[test]
+fn operator_managed_jobs_stop_and_cancel_through_the_operator() {
+    let c = cluster(Some("s3://bucket/savepoints"));
+    let cases: [(ActionKind, &str, Result<(), &str>); 8] = [
+        (STOP, "RUNNING", Err("operator_managed")),
+        (STOP, "RESTARTING", Err("operator_managed")),
+        (ActionKind::Cancel, "RUNNING", Err("operator_managed")),
+        (ActionKind::Cancel, "FAILED", Err("operator_managed")),
+        (SP, "RUNNING", Ok(())),
+        (SP, "RESTARTING", Err("job_not_running")),
+        (ActionKind::ThreadDump, "RUNNING", Ok(())),
+        (ActionKind::Acknowledge, "RUNNING", Ok(())),
+    ];
+    for (kind, state, expect) in cases {
+        let got = plan(&kind, &c, &operated(state), "req-1");
+        assert_eq!(
+            got.as_ref().map(|_| ()).map_err(|r| r.reason),
+            expect,
+            "{} on a {state} operator-managed job",
+            kind.slug()
+        );
+    }
+    let stop = plan(&STOP, &c, &operated("RUNNING"), "r").unwrap_err();
+    assert!(
+        stop.message.contains("FlinkDeployment `flink/orders`"),
+        "{stop}"
+    );
+    assert!(
+        stop.message.contains(r#"kubectl -n flink patch flinkdeployment orders --type merge -p '{"spec":{"job":{"state":"suspended","upgradeMode":"savepoint"}}}'"#),
+        "{stop}"
+    );
+    let cancel = plan(&ActionKind::Cancel, &c, &operated("RUNNING"), "r").unwrap_err();
+    assert!(
+        cancel.message.contains(r#""upgradeMode":"stateless""#),
+        "{cancel}"
+    );
+    assert!(!cancel.message.contains("://"), "{cancel}");
+}
+
+#[test]
+fn a_rest_savepoint_of_an_operator_managed_job_says_the_operator_will_not_list_it() {
+    let c = cluster(Some("s3://bucket/savepoints"));
+    let p = plan(&SP, &c, &operated("RUNNING"), "req-1").unwrap();
+    assert_eq!(p.calls.len(), 1, "the savepoint itself still runs");
+    let w = p.warning.clone().unwrap();
+    assert!(w.contains("will not list this savepoint"), "{w}");
+    assert!(w.contains("savepointTriggerNonce"), "{w}");
+    // The same request shows the same command (the nonce comes from its trigger id).
+    assert_eq!(
+        plan(&SP, &c, &operated("RUNNING"), "req-1")
+            .unwrap()
+            .warning,
+        Some(w)
+    );
+    assert!(plan(&SP, &c, &job("RUNNING", None), "req-1")
+        .unwrap()
+        .warning
+        .is_none());
 }

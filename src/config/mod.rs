@@ -113,6 +113,19 @@ pub struct ClusterConfig {
     /// a library's; when empty they are guessed from each stack trace (see `facts::frames`).
     #[serde(default)]
     pub user_packages: Vec<String>,
+    /// The Flink Kubernetes Operator's `FlinkDeployment` that runs this cluster's job, when the
+    /// JobManager's own configuration does not tell (see `action::operator`): stop and cancel
+    /// are then answered with the operator's way instead of a REST call.
+    #[serde(default)]
+    pub operator: Option<OperatorConfig>,
+}
+
+/// `clusters[].operator = { namespace = "flink", deployment = "orders" }`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OperatorConfig {
+    pub namespace: String,
+    pub deployment: String,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -151,6 +164,7 @@ impl Default for Config {
                 token_env: None,
                 token_file: None,
                 user_packages: Vec::new(),
+                operator: None,
             }],
             discord: DiscordConfig::default(),
             responses: ResponsesConfig::default(),
@@ -284,6 +298,15 @@ impl Config {
                     "key `clusters[{i}].name`: duplicate cluster name {:?}",
                     c.name
                 ));
+            }
+            if let Some(op) = &c.operator {
+                for (key, value) in [("namespace", &op.namespace), ("deployment", &op.deployment)] {
+                    if !crate::action::operator::is_k8s_name(value) {
+                        return Err(format!(
+                            "key `clusters[{i}].operator.{key}`: {value:?} is not a Kubernetes name (lower-case letters, digits, '-' and '.')"
+                        ));
+                    }
+                }
             }
             for (key, url) in [
                 ("rest_url", Some(&c.rest_url)),

@@ -3,6 +3,9 @@
 //!
 //! # Precedence
 //!
+//! A restart that the adaptive scheduler's rescale history shows as a rescale, with no failure
+//! since, is [`Pattern::Rescale`] before any stage below (`facts::rescale` decides).
+//!
 //! The first stage that recognises something wins; within a stage the most specific rule comes
 //! first (see `rules.rs`):
 //!
@@ -65,11 +68,12 @@ pub enum Pattern {
     DataSkew,
     RestartLoop,
     IncompatibleState,
+    Rescale,
     Unknown,
 }
 
 impl Pattern {
-    pub const ALL: [Pattern; 17] = [
+    pub const ALL: [Pattern; 18] = [
         Pattern::HeapOom,
         Pattern::DirectOom,
         Pattern::MetaspaceOom,
@@ -86,6 +90,7 @@ impl Pattern {
         Pattern::DataSkew,
         Pattern::RestartLoop,
         Pattern::IncompatibleState,
+        Pattern::Rescale,
         Pattern::Unknown,
     ];
 
@@ -108,6 +113,7 @@ impl Pattern {
             Pattern::DataSkew => "data_skew",
             Pattern::RestartLoop => "restart_loop",
             Pattern::IncompatibleState => "incompatible_state",
+            Pattern::Rescale => "rescale",
             Pattern::Unknown => "unknown",
         }
     }
@@ -151,6 +157,8 @@ impl Pattern {
             // Throughput: find the bottleneck; rescaling needs a savepoint first.
             Pattern::Backpressure | Pattern::DataSkew => &[STATUS, THREAD_DUMP, SAVEPOINT, STOP],
             Pattern::WatermarkStall => &[STATUS, THREAD_DUMP, SILENCE],
+            // Nothing failed: the scheduler changed the job's parallelism on purpose.
+            Pattern::Rescale => &[STATUS, SILENCE],
             Pattern::Unknown => &[STATUS, SILENCE],
         }
     }
@@ -186,6 +194,15 @@ impl Diagnosis {
 
 /// Decides the failure pattern; see the module documentation for the precedence.
 pub fn diagnose(alert_name: &str, facts: &Facts) -> Diagnosis {
+    // Before everything: a restart the scheduler made on purpose, with no failure since, is not
+    // a failure whatever the alert measured (see `facts::rescale`).
+    if let Some(r) = &facts.rescale {
+        return Diagnosis::new(
+            Pattern::Rescale,
+            "Rescaled, not failed",
+            format!("the job was {}", r.line),
+        );
+    }
     // A failure from long before the alert is history, not the explanation.
     let rc = facts.root_cause.as_ref().filter(|rc| !rc.stale);
     let finding = rc

@@ -200,6 +200,9 @@ fn rich_facts() -> Facts {
             },
             also_lost: vec!["10.42.3.18:6122-9e8d7c".into()],
         }),
+        operator: None,
+        rescale: None,
+        cluster_answered_before: true,
         backpressure: Some(BackpressureFacts {
             hot: None,
             vertex: "Source: clicks -> Map".into(),

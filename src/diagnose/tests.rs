@@ -123,6 +123,17 @@ fn restarting(f: &mut Facts) {
     f.restarts = Some(57);
 }
 
+fn rescaled(f: &mut Facts) {
+    restarting(f);
+    let history = [crate::facts::rescale::RescaleEntry {
+        trigger_cause: "UPDATE_REQUIREMENT".into(),
+        terminal_state: None,
+        start_timestamp_in_millis: 1_796_623_304_807,
+        end_timestamp_in_millis: None,
+    }];
+    f.rescale = crate::facts::rescale::decide(&history, None, 1_796_623_304_807);
+}
+
 fn high_backpressure(f: &mut Facts) {
     f.backpressure = Some(BackpressureFacts {
         hot: None,
@@ -211,6 +222,8 @@ fn cases() -> Vec<Case> {
         ("unstable, opaque cause", Trace(OPAQUE), nothing, "FlinkJobUnstable", RestartLoop),
         ("restarting, foreign alert", Trace(OPAQUE), restarting, "SomeTeamAlert", RestartLoop),
         ("not running while restarting", None, restarting, "FlinkJobNotRunning", RestartLoop),
+        ("rescaled, not failed", None, rescaled, "FlinkJobUnstable", Rescale),
+        ("rescaled while an old failure is on record", Trace(OPAQUE), rescaled, "FlinkJobNotRunning", Rescale),
         ("failure label type=User", Trace(OPAQUE), user_label, "FlinkJobNotRunning", UserCodeBug),
         ("opaque cause, foreign alert", Trace(OPAQUE), nothing, "SomeTeamAlert", Unknown),
         ("nothing known at all", None, nothing, "FlinkJobNotRunning", Unknown),

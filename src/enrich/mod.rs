@@ -88,6 +88,7 @@ pub async fn gather_with(
         return facts;
     };
     let deadline = Deadline::starting_now(client.call_timeout());
+    facts.cluster_answered_before = client.has_answered();
     facts.cluster = Some(ClusterFacts {
         name: client.name.clone(),
         ui_url: client.ui_link("overview"),
@@ -127,6 +128,9 @@ pub async fn gather_with(
         checkpoints_url: client.ui_link(&format!("job/running/{job_id}/checkpoints")),
     });
     let fetched = fetch(client, &job_id, wants, deadline).await;
+    // Read once per cluster (cached by the client), after the job's own calls so a cluster that
+    // is down is asked about the job first; a failure only leaves the line out.
+    facts.operator = deadline.bound(client.operated()).await.ok().flatten();
     let kept = match &fetched.exceptions {
         Ok(ex) => keep_history(client, &job_id, ex, deadline)
             .await
@@ -141,6 +145,7 @@ pub async fn gather_with(
     }
     facts.history = kept;
     more_restarts_from_history(&mut facts);
+    look_for_rescale(&mut facts, client, &job_id, deadline, alert_started_ms).await;
     let names_a_loss = facts
         .root_cause
         .as_ref()
@@ -182,6 +187,33 @@ async fn keep_history(
         .await
         .ok()?
         .ok()
+}
+
+/// A job that restarted may have been rescaled rather than failed: asks the adaptive scheduler's
+/// rescale history (one call, only for a job that restarted: restarts counted, RESTARTING, or
+/// its current run restored from a checkpoint, since Flink's restart metric lags a rescale by
+/// seconds). No history is not a missing fact: most clusters do not keep one (Flink before 2.3,
+/// the default scheduler).
+async fn look_for_rescale(
+    facts: &mut Facts,
+    client: &FlinkClient,
+    job_id: &str,
+    deadline: Deadline,
+    alert_started_ms: i64,
+) {
+    let state = facts.job.as_ref().and_then(|j| j.state.as_deref());
+    let restored = facts
+        .checkpoints
+        .as_ref()
+        .is_some_and(|c| c.last_restored.is_some());
+    if facts.restarts.unwrap_or(0) == 0 && state != Some("RESTARTING") && !restored {
+        return;
+    }
+    let Ok(history) = deadline.bound(client.rescale_history(job_id)).await else {
+        return;
+    };
+    let newest_failure = facts.root_cause.as_ref().and_then(|rc| rc.timestamp);
+    facts.rescale = crate::facts::rescale::decide(&history, newest_failure, alert_started_ms);
 }
 
 async fn look_for_lost_task_manager(

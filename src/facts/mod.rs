@@ -8,6 +8,7 @@ mod checkpoints;
 pub mod frames;
 pub mod history;
 pub mod logs;
+pub mod rescale;
 pub mod restarts;
 pub mod root_cause;
 mod target;
@@ -35,6 +36,12 @@ pub struct Facts {
     pub watermark: Option<watermarks::WatermarkFacts>,
     /// The cause in Flink's logs, looked for when the REST answers end in a generic failure.
     pub log: Option<logs::LogFacts>,
+    /// The Flink Kubernetes Operator's resource that runs the job (stop and cancel go through it).
+    pub operator: Option<crate::action::operator::Operated>,
+    /// The cluster answered the bot before (since it started): if it does not now, it went down.
+    pub cluster_answered_before: bool,
+    /// The rescale (adaptive scheduler) that explains the latest restart, when no failure does.
+    pub rescale: Option<rescale::RescaleFacts>,
     /// Facts that could not be fetched, each with the reason ("exceptions: no answer within 2000 ms").
     pub missing: Vec<String>,
     /// Something the reader should know about the lookup itself (e.g. no job labels).

@@ -56,6 +56,15 @@ pub struct FlinkClient {
     pub archive: Option<crate::store::ExceptionArchive>,
     /// `clusters[].user_packages`: the jobs' own package prefixes (empty: guessed per trace).
     pub user_packages: Vec<String>,
+    /// `clusters[].operator`: the operator's resource, when configured rather than detected.
+    pub operator: Option<crate::config::OperatorConfig>,
+    /// What the JobManager's configuration said about the operator, once it answered: the
+    /// configuration of a running JobManager does not change, so pages read it once per cluster.
+    pub(crate) operated:
+        std::sync::Arc<std::sync::OnceLock<Option<crate::action::operator::Operated>>>,
+    /// Set once the cluster answered anything since the bot started (shared by the clones):
+    /// a cluster that stops answering is down, one that never answered may be misconfigured.
+    answered: std::sync::Arc<std::sync::atomic::AtomicBool>,
     /// Shared by the clones of this client: reads skip a cluster that just refused.
     pub(crate) breaker: std::sync::Arc<super::breaker::Breaker>,
 }
@@ -80,8 +89,16 @@ impl FlinkClient {
             metrics: None,
             archive: None,
             user_packages: cluster.user_packages.clone(),
+            operator: cluster.operator.clone(),
+            operated: Default::default(),
+            answered: Default::default(),
             breaker: Default::default(),
         })
+    }
+
+    /// Whether the cluster has answered a read (even with an error status) since the bot started.
+    pub fn has_answered(&self) -> bool {
+        self.answered.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The deadline of one call; enrichment also uses it as the deadline of all its calls.
@@ -207,6 +224,10 @@ impl FlinkClient {
         self.breaker.check(started)?;
         let result = self.fetch(path).await;
         self.breaker.record(&result, std::time::Instant::now());
+        if matches!(result, Ok(_) | Err(FlinkError::Status { .. })) {
+            self.answered
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+        }
         if let Some(m) = &self.metrics {
             m.record(&self.name, path, &result, started);
         }

@@ -5,6 +5,7 @@
 use super::client::segment;
 use super::types::*;
 use super::{FlinkClient, FlinkError};
+use crate::action::operator::{self, Operated};
 use crate::action::plan::is_task_manager_id;
 use crate::action::{JobSnapshot, TaskManagerHealth};
 
@@ -18,12 +19,21 @@ impl FlinkClient {
     /// Flink's own default savepoint directory, if the cluster sets one.
     pub async fn default_savepoint_dir(&self) -> Result<Option<String>, FlinkError> {
         let entries: Vec<ConfigEntry> = self.get("jobmanager/config").await?;
-        Ok(SAVEPOINT_DIR_KEYS.iter().find_map(|key| {
-            entries
-                .iter()
-                .find(|e| e.key == *key && !e.value.trim().is_empty())
-                .map(|e| e.value.clone())
-        }))
+        Ok(savepoint_dir_of(&entries))
+    }
+
+    /// The Flink Kubernetes Operator's resource that runs this cluster's job: the configured
+    /// one without a call, else what the JobManager's configuration says (`action::operator`).
+    pub async fn operated(&self) -> Result<Option<Operated>, FlinkError> {
+        if self.operator.is_some() {
+            return Ok(operator::detect(self.operator.as_ref(), &[]));
+        }
+        if let Some(known) = self.operated.get() {
+            return Ok(known.clone());
+        }
+        let entries: Vec<ConfigEntry> = self.get("jobmanager/config").await?;
+        let found = operated_by(None, &entries);
+        Ok(self.operated.get_or_init(|| found).clone())
     }
 
     /// The newest completed savepoint of the job triggered at or after `since_ms`, from its
@@ -169,15 +179,39 @@ impl FlinkClient {
         } else {
             Vec::new()
         };
+        // One read of the JobManager's configuration serves both the savepoint directory and
+        // the operator; when it fails the job counts as not operator-managed unless configured.
+        let entries: Vec<ConfigEntry> = self.get("jobmanager/config").await.unwrap_or_default();
         Ok(JobSnapshot {
             id: job.jid,
             name: Some(job.name),
             state: job.state,
             last_completed_checkpoint_age_secs: age,
-            flink_savepoint_dir: self.default_savepoint_dir().await.unwrap_or(None),
+            flink_savepoint_dir: savepoint_dir_of(&entries),
             task_managers,
+            operator: operated_by(self.operator.as_ref(), &entries),
         })
     }
+}
+
+fn savepoint_dir_of(entries: &[ConfigEntry]) -> Option<String> {
+    SAVEPOINT_DIR_KEYS.iter().find_map(|key| {
+        entries
+            .iter()
+            .find(|e| e.key == *key && !e.value.trim().is_empty())
+            .map(|e| e.value.clone())
+    })
+}
+
+fn operated_by(
+    configured: Option<&crate::config::OperatorConfig>,
+    entries: &[ConfigEntry],
+) -> Option<Operated> {
+    let pairs: Vec<(String, String)> = entries
+        .iter()
+        .map(|e| (e.key.clone(), e.value.clone()))
+        .collect();
+    operator::detect(configured, &pairs)
 }
 
 /// Flink reports the last heartbeat's time in a field named `timeSinceLastHeartbeat`; accept a

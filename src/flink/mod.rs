@@ -6,6 +6,7 @@ mod breaker;
 mod client;
 mod logs;
 mod lookups;
+mod rescales;
 pub mod types;
 
 pub use client::{FlinkClient, FlinkError};

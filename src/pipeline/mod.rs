@@ -17,6 +17,7 @@ mod digest;
 mod outbox;
 mod process;
 mod queue;
+mod topology;
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -46,6 +47,8 @@ pub struct Pipeline {
     urgent_signal: Notify,
     /// Storm detection and the digests waiting for an edit.
     digests: digest::Digests,
+    /// Topology incidents (lost TaskManagers, unreachable clusters) waiting for an edit.
+    boards: topology::Boards,
     metrics: Arc<crate::metrics::Metrics>,
     shutdown: Shutdown,
     /// Buttons and commands are answered, so an incident's state line can change.
@@ -118,6 +121,7 @@ impl Pipeline {
             ready_signal: Notify::new(),
             urgent_signal: Notify::new(),
             digests: Default::default(),
+            boards: Default::default(),
             shutdown: Shutdown::default(),
             metrics,
         }
@@ -154,6 +158,7 @@ impl Pipeline {
         }
         tokio::spawn(self.clone().scan_due());
         tokio::spawn(self.clone().edit_digests());
+        tokio::spawn(self.clone().edit_boards());
         let mut last: Option<u64> = None;
         let mut last_post: Option<u64> = None;
         loop {

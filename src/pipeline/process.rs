@@ -94,6 +94,29 @@ impl Pipeline {
         } else {
             (self.look(&hook, &target, &inc).await, None)
         };
+        // A rescale is not a failure: it ranks as information whatever the alert's severity,
+        // so it waits behind real pages and joins a storm's digest.
+        let rank = if diagnosis.pattern == crate::diagnose::Pattern::Rescale {
+            rank.min(Level::Info.rank())
+        } else {
+            rank
+        };
+        // A job page sharing a lost TaskManager or an unreachable cluster with others becomes a
+        // line of that cause's one incident (see `topology`); the record takes it out of the
+        // inbox (and its posting mark, if one was written while Flink was asked).
+        if delivery == Delivery::Post && !inc.digested {
+            let on_board = super::topology::OnBoard {
+                key,
+                new_id,
+                batch: &batch,
+                hook: &hook,
+                facts: &facts,
+                diagnosis: &diagnosis,
+            };
+            if self.to_board(&mut inc, on_board).await {
+                return;
+            }
+        }
         let mut line = LineChange::Keep;
         if delivery == Delivery::Post {
             let route = digest::Route {

@@ -106,6 +106,7 @@ pub(crate) fn buttons(input: &RenderInput<'_>) -> Vec<crate::buttons::Button> {
     let page = crate::buttons::Page {
         incident_id: &input.incident.id,
         has_job: input.facts.job.is_some(),
+        operated: input.facts.operator.is_some(),
         resolved: input.incident.is_resolved(),
         suggested: &input.diagnosis.actions,
     };
@@ -229,6 +230,16 @@ pub fn fact_fields(facts: &Facts) -> Vec<Field> {
     }
     if let Some(c) = &facts.cluster {
         fields.push(Field::new("Cluster", c.name.clone(), true));
+    }
+    if let Some(op) = &facts.operator {
+        fields.push(Field::new(
+            "Run by",
+            format!(
+                "Flink Kubernetes Operator, {}: stop and cancel go through it",
+                op.words()
+            ),
+            false,
+        ));
     }
     if let Some(r) = facts.restarts {
         fields.push(Field::new("Restarts", r.to_string(), true));

@@ -17,6 +17,7 @@
 //! - `exception_history`: cluster + job id -> the job's failures kept beyond Flink's own (see
 //!   `history.rs`).
 //! - `digests`, `digest_lines`: each channel's storm digest and its lines (see `digests.rs`).
+//! - `topology`: the boards of lost TaskManagers and unreachable clusters (see `topology.rs`).
 //! - `outbox`, `shown`: Discord work that is not a page (a request's message and files, an
 //!   incident's one-line state), and what the way out has shown (see `outbox.rs`).
 //!
@@ -43,6 +44,7 @@ mod posts;
 mod recover;
 mod requests;
 mod retention;
+mod topology;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

@@ -101,6 +101,7 @@ fn incident(group: &str, id: &str, fired: i64, resolved: Option<i64>) -> Inciden
         labels: Default::default(),
         digested: false,
         first_paged_at: Some(at(fired)),
+        board: None,
     }
 }
 

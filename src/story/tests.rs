@@ -34,6 +34,7 @@ fn incident() -> Incident {
         labels: [("alertname".to_string(), "FlinkJobUnstable".to_string())].into(),
         digested: false,
         first_paged_at: Some(t(0) + Duration::seconds(12)),
+        board: None,
     }
 }
 

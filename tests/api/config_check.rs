@@ -234,3 +234,30 @@ fn check_config_validates_the_policy_and_says_who_may_do_what() {
         "the key is never printed: {text}"
     );
 }
+
+#[test]
+fn an_operator_deployment_must_be_a_kubernetes_name() {
+    let cluster = "[[clusters]]\nname = \"prod\"\nrest_url = \"http://flink:8081\"\n";
+    let (ok, text) = check(
+        &format!(
+            "{cluster}operator = {{ namespace = \"flink\", deployment = \"orders; rm -rf x\" }}\n"
+        ),
+        &[],
+    );
+    assert!(!ok);
+    assert!(
+        text.contains("clusters[0].operator.deployment") && text.contains("Kubernetes name"),
+        "{text}"
+    );
+    let (ok, text) = check(
+        &format!("{cluster}operator = {{ namespace = \"flink\" }}\n"),
+        &[],
+    );
+    assert!(!ok);
+    assert!(text.contains("deployment"), "{text}");
+    let (ok, text) = check(
+        &format!("{cluster}operator = {{ namespace = \"flink\", deployment = \"orders\" }}\n"),
+        &[],
+    );
+    assert!(ok, "{text}");
+}

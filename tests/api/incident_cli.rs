@@ -86,6 +86,7 @@ fn export_gives_the_document_the_button_posts() {
             labels: [("alertname".to_string(), "FlinkJobUnstable".to_string())].into(),
             digested: false,
             first_paged_at: Some(fired + chrono::Duration::seconds(9)),
+            board: None,
         };
         store
             .record_delivery(&Delivered {

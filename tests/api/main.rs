@@ -18,6 +18,7 @@ mod delivery;
 mod diagnosis;
 mod enrichment;
 mod exception_history;
+mod fleet;
 mod gateway;
 mod gateway_supervision;
 mod guarded;

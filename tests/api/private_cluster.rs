@@ -31,6 +31,12 @@ impl PrivateCluster {
     /// Starts the cluster (`version` "2.3" or "1.20") and waits until its TaskManager is
     /// registered.
     pub async fn start(version: &'static str) -> PrivateCluster {
+        PrivateCluster::start_with(version, "").await
+    }
+
+    /// Like [`PrivateCluster::start`], with more lines of `config.yaml` (the adaptive
+    /// scheduler, the keys the Kubernetes operator writes).
+    pub async fn start_with(version: &'static str, extra_conf: &str) -> PrivateCluster {
         let home = PathBuf::from(required_env(match version {
             "2.3" => "FLINK23_HOME",
             _ => "FLINK120_HOME",
@@ -48,7 +54,7 @@ impl PrivateCluster {
             dir,
             _running: running,
         };
-        cluster.write_conf(rest, free_port());
+        cluster.write_conf(rest, free_port(), extra_conf);
         cluster.daemon("jobmanager.sh");
         cluster.daemon("taskmanager.sh");
         cluster
@@ -90,6 +96,13 @@ impl PrivateCluster {
             .last()
             .expect("a TaskManager was started");
         kill(pid);
+    }
+
+    /// SIGKILLs the JobManager (a whole cluster stops answering).
+    pub fn kill_job_manager(&self) {
+        for pid in self.pids("standalonesession") {
+            kill(pid);
+        }
     }
 
     pub fn start_task_manager(&self) {
@@ -142,7 +155,7 @@ impl PrivateCluster {
         out
     }
 
-    fn write_conf(&self, rest: u16, rpc: u16) {
+    fn write_conf(&self, rest: u16, rpc: u16, extra_conf: &str) {
         let d = self.dir.path();
         for sub in ["conf", "pid", "log", "tmp", "blob", "web-upload", "web-tmp"] {
             std::fs::create_dir_all(d.join(sub)).unwrap();
@@ -205,7 +218,7 @@ execution.checkpointing.savepoint-dir: file://{savepoints}
             checkpoints = p("checkpoints"),
             savepoints = p("savepoints"),
         );
-        std::fs::write(d.join("conf").join("config.yaml"), conf).unwrap();
+        std::fs::write(d.join("conf").join("config.yaml"), conf + extra_conf).unwrap();
     }
 }
 

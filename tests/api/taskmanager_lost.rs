@@ -80,7 +80,8 @@ async fn a_killed_task_manager_is_named_in_its_page(version: &'static str) {
     );
     assert!(!text.contains("Enrichment unavailable"), "{text}");
 
-    // The job's own page: its newest failure is the loss, so it names the TaskManager too.
+    // The job's own alert: its newest failure is the loss, so it becomes a line of the lost
+    // TaskManager's one incident (see tests/api/fleet.rs) instead of a page of its own.
     let app = spawn_app(AppOptions {
         clusters: vec![(flink.name(), flink.url.clone())],
         call_timeout_ms: 10_000,
@@ -94,12 +95,13 @@ async fn a_killed_task_manager_is_named_in_its_page(version: &'static str) {
     .await;
     let text = msg.text();
     assert!(
-        text.contains("pattern taskmanager_lost"),
+        text.contains("topology incident"),
         "a job failing from a lost TaskManager:\n{text}"
     );
     assert!(
-        text.contains(&format!("TaskManager `{lost_id}` on host `127.0.0.1`")),
-        "the job's page names the lost TaskManager:\n{text}"
+        text.contains(&format!("TaskManager `{lost_id}` on `127.0.0.1`"))
+            && text.contains("`tm-lost-victim` · **RUNNING**"),
+        "the incident names the lost TaskManager and the job:\n{text}"
     );
     drop(job);
 }

@@ -35,6 +35,7 @@ fn client(url: &str) -> FlinkClient {
         token_env: None,
         token_file: None,
         user_packages: Vec::new(),
+        operator: None,
     };
     FlinkClient::new(
         &cluster,

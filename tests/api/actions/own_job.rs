@@ -74,6 +74,7 @@ impl Cluster {
             token_env: None,
             token_file: None,
             user_packages: Vec::new(),
+            operator: None,
         }
     }
 

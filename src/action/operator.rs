@@ -19,6 +19,7 @@
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::config::is_k8s_name;
 use crate::config::OperatorConfig;
 
 /// The key only the operator writes into a deployment's Flink configuration.
@@ -103,17 +104,6 @@ pub fn detect(
         deployment: deployment.to_string(),
         configured: false,
     })
-}
-
-/// A DNS-1123 name as Kubernetes requires of namespaces and resources: lower-case letters,
-/// digits, '-' and '.', starting and ending with a letter or digit, at most 253 characters.
-pub fn is_k8s_name(name: &str) -> bool {
-    let edge = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit();
-    !name.is_empty()
-        && name.len() <= 253
-        && name.bytes().all(|b| edge(b) || b == b'-' || b == b'.')
-        && edge(name.as_bytes()[0])
-        && edge(name.as_bytes()[name.len() - 1])
 }
 
 #[cfg(test)]

@@ -120,6 +120,17 @@ pub struct ClusterConfig {
     pub operator: Option<OperatorConfig>,
 }
 
+/// A DNS-1123 name as Kubernetes requires of namespaces and resources: lower-case letters,
+/// digits, '-' and '.', starting and ending with a letter or digit, at most 253 characters.
+pub fn is_k8s_name(name: &str) -> bool {
+    let edge = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit();
+    !name.is_empty()
+        && name.len() <= 253
+        && name.bytes().all(|b| edge(b) || b == b'-' || b == b'.')
+        && edge(name.as_bytes()[0])
+        && edge(name.as_bytes()[name.len() - 1])
+}
+
 /// `clusters[].operator = { namespace = "flink", deployment = "orders" }`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -301,7 +312,7 @@ impl Config {
             }
             if let Some(op) = &c.operator {
                 for (key, value) in [("namespace", &op.namespace), ("deployment", &op.deployment)] {
-                    if !crate::action::operator::is_k8s_name(value) {
+                    if !is_k8s_name(value) {
                         return Err(format!(
                             "key `clusters[{i}].operator.{key}`: {value:?} is not a Kubernetes name (lower-case letters, digits, '-' and '.')"
                         ));

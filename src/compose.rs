@@ -32,6 +32,7 @@ pub async fn facts(clusters: &Clusters, hook: &Webhook, target: &Target) -> Fact
         backpressure: wants_backpressure(lead.name()),
         task_managers: wants_task_managers(lead.name()),
         watermarks: lead.name().to_ascii_lowercase().contains("watermark"),
+        restarts: wants_rescale_check(lead.name()),
     };
     enrich::gather_with(clusters, target, wants, started).await
 }
@@ -66,6 +67,13 @@ pub fn message(
 
 /// An alert about TaskManagers (`FlinkTaskManagerLost`) needs the cluster's jobs looked at for
 /// the one that went away; the alert itself names only the JobManager.
+/// A restart alert (the shipped `FlinkJobUnstable` counts restarts): a rescale restarts the job
+/// too, so its history is worth one call even before Flink's own counters show the restart.
+fn wants_rescale_check(alert_name: &str) -> bool {
+    let n = alert_name.to_ascii_lowercase();
+    n.contains("unstable") || n.contains("restart")
+}
+
 fn wants_task_managers(alert_name: &str) -> bool {
     alert_name.to_ascii_lowercase().contains("taskmanager")
 }

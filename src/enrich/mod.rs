@@ -32,6 +32,9 @@ pub struct Wants {
     pub task_managers: bool,
     /// Read the source subtasks' watermarks (a call or two per source vertex).
     pub watermarks: bool,
+    /// The alert is about restarts: ask for the rescale history even when Flink's restart count
+    /// and checkpoint restore do not show one yet (both lag a rescale, seen on a busy cluster).
+    pub restarts: bool,
 }
 
 /// [`gather_with`] asking for back-pressure or not, and for a lost TaskManager only when the
@@ -47,6 +50,7 @@ pub async fn gather(
         backpressure: lookup_backpressure,
         task_managers: false,
         watermarks: lookup_backpressure,
+        restarts: false,
     };
     gather_with(clusters, target, wants, alert_started_ms).await
 }
@@ -145,7 +149,15 @@ pub async fn gather_with(
     }
     facts.history = kept;
     more_restarts_from_history(&mut facts);
-    look_for_rescale(&mut facts, client, &job_id, deadline, alert_started_ms).await;
+    look_for_rescale(
+        &mut facts,
+        client,
+        &job_id,
+        deadline,
+        alert_started_ms,
+        wants.restarts,
+    )
+    .await;
     let names_a_loss = facts
         .root_cause
         .as_ref()
@@ -200,13 +212,18 @@ async fn look_for_rescale(
     job_id: &str,
     deadline: Deadline,
     alert_started_ms: i64,
+    about_restarts: bool,
 ) {
     let state = facts.job.as_ref().and_then(|j| j.state.as_deref());
     let restored = facts
         .checkpoints
         .as_ref()
         .is_some_and(|c| c.last_restored.is_some());
-    if facts.restarts.unwrap_or(0) == 0 && state != Some("RESTARTING") && !restored {
+    if !about_restarts
+        && facts.restarts.unwrap_or(0) == 0
+        && state != Some("RESTARTING")
+        && !restored
+    {
         return;
     }
     let Ok(history) = deadline.bound(client.rescale_history(job_id)).await else {

@@ -38,6 +38,8 @@ const RESTART_NOISE: &[&str] = &[
     "checkpoint coordinator is suspending",
     "not all required tasks are currently running",
     "received a checkpoint request for unknown task",
+    // Logged when a failing job's checkpoint coordinator stops (seen on 2.3 under load).
+    "periodic checkpoint scheduler is shut down",
 ];
 
 /// Chat-sized: the longest message quoted from a log line.

@@ -587,3 +587,17 @@ Caused by: org.apache.flink.util.SerializedThrowable: org.apache.flink.runtime.c
     let got = find_cause(&shipped, &query(job, "2026-12-07 06:27:35,000")).unwrap();
     assert_eq!(got.line(), "`java.io.IOException`: No space left on device");
 }
+
+/// A failing job's checkpoint coordinator stopping its timer (2.3.0, seen in CI under load): a
+/// consequence of the restart, never the cause.
+#[test]
+fn a_checkpoint_scheduler_shut_down_by_a_restart_is_not_a_cause() {
+    let job = "5d0c1f6a2b3c4d5e6f708192a3b4c5d6";
+    let log = format!("2026-12-07 07:31:25,282 WARN  org.apache.flink.runtime.checkpoint.CheckpointFailureManager [] - Failed to trigger or complete checkpoint 9 for job {job}. (0 consecutive failed attempts so far)\n\
+org.apache.flink.runtime.checkpoint.CheckpointException: Periodic checkpoint scheduler is shut down.\n\
+\tat org.apache.flink.runtime.checkpoint.CheckpointCoordinator.onTriggerFailure(CheckpointCoordinator.java:1045)\n");
+    assert_eq!(
+        find_cause(&log, &query(job, "2026-12-07 07:31:26,000")),
+        None
+    );
+}

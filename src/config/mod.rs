@@ -6,6 +6,7 @@
 
 mod alertmanager;
 mod discord;
+mod operator;
 pub mod policy;
 pub mod retention;
 pub mod secrets;
@@ -17,6 +18,7 @@ use serde::Deserialize;
 
 pub use alertmanager::AlertmanagerConfig;
 pub use discord::{DiscordConfig, RouteConfig, DISCORD_API_BASE, GATEWAY_BUILT};
+pub use operator::{is_k8s_name, OperatorConfig};
 pub use policy::{AuditConfig, PolicyConfig, Principal};
 pub use secrets::{FlinkAuth, Secrets};
 
@@ -118,25 +120,6 @@ pub struct ClusterConfig {
     /// are then answered with the operator's way instead of a REST call.
     #[serde(default)]
     pub operator: Option<OperatorConfig>,
-}
-
-/// A DNS-1123 name as Kubernetes requires of namespaces and resources: lower-case letters,
-/// digits, '-' and '.', starting and ending with a letter or digit, at most 253 characters.
-pub fn is_k8s_name(name: &str) -> bool {
-    let edge = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit();
-    !name.is_empty()
-        && name.len() <= 253
-        && name.bytes().all(|b| edge(b) || b == b'-' || b == b'.')
-        && edge(name.as_bytes()[0])
-        && edge(name.as_bytes()[name.len() - 1])
-}
-
-/// `clusters[].operator = { namespace = "flink", deployment = "orders" }`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct OperatorConfig {
-    pub namespace: String,
-    pub deployment: String,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -7,6 +7,8 @@
 # Clusters are left running for the next run; `tests/env/teardown.sh` stops them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Before any cargo command: cargo reads /dev/null, which some machines have as a regular file.
+tests/env/null-device.sh
 
 command -v cargo >/dev/null || { echo "tests/run.sh: cargo is missing (install Rust with rustup)" >&2; exit 1; }
 

@@ -2,7 +2,9 @@
 //!
 //! A resolved incident is kept for the window after it resolved, then removed with its id
 //! index entry, its note, its digest line and its finished requests; a job's exception history
-//! goes once its newest failure is older than the window. Never removed here: firing incidents,
+//! goes once its newest failure is older than the window; a topology incident (a lost TaskManager
+//! or cluster, `store/topology.rs`) goes with its job lines once it was opened before the window
+//! and every job on it recovered. Never removed here: firing incidents,
 //! anything still pending (inbox entries, a post in progress, a refill not yet done, a request
 //! not finished), dead letters (`flink-chatops dead`), the audit log (append-only), and every
 //! tree this file does not name (e.g. `outbox`). The `shown` records of a removed incident or
@@ -82,6 +84,14 @@ pub mod decide {
         !matches!(run, "succeeded" | "failed" | "denied" | "expired")
     }
 
+    /// A topology incident goes once it was opened before `cutoff_ms`, every job line on it
+    /// recovered (`recovered`, one per line; none left is over too) and no post of it is in
+    /// progress. A page of the same cause after that opens a new board anyway
+    /// (`topology::opens_anew`: the window is at least an hour, the board's ten minutes).
+    pub fn board(opened_ms: i64, recovered: &[bool], posting: bool, cutoff_ms: i64) -> bool {
+        !posting && opened_ms < cutoff_ms && recovered.iter().all(|r| *r)
+    }
+
     /// A job's kept exception history goes once its newest failure is before `cutoff_ms`.
     pub fn history(newest_failure_ms: Option<i64>, cutoff_ms: i64) -> bool {
         newest_failure_ms.is_some_and(|t| t < cutoff_ms)
@@ -100,6 +110,8 @@ pub struct Pruned {
     pub requests: usize,
     pub digest_lines: usize,
     pub histories: usize,
+    /// Topology incidents (boards), each with its job lines.
+    pub boards: usize,
     /// Incidents past the window kept because something still waits on them.
     pub kept_pending: usize,
     /// The inbox was too long to check against: incidents were left for the next pass.
@@ -154,6 +166,7 @@ struct Trees {
     posting: sled::Tree,
     due: sled::Tree,
     history: sled::Tree,
+    topology: sled::Tree,
     /// What the way out showed (see `outbox.rs`): goes with its incident or request.
     shown: sled::Tree,
 }
@@ -175,7 +188,7 @@ impl Store {
     ) -> Result<Pruned, StoreError> {
         let cutoff_ms =
             now.timestamp_millis() - i64::try_from(window.as_millis()).unwrap_or(i64::MAX / 2);
-        let db = self.db.clone();
+        let (db, db2) = (self.db.clone(), self.db.clone());
         let t = Trees {
             incidents: self.incidents.clone(),
             ids: self.incident_ids.clone(),
@@ -191,6 +204,10 @@ impl Store {
                 .run("retention open", move || {
                     Ok(db.open_tree("exception_history")?)
                 })
+                .await?,
+            topology: self
+                .guard
+                .run("retention open", move || Ok(db2.open_tree("topology")?))
                 .await?,
         };
         let mut out = Pruned::default();
@@ -224,6 +241,18 @@ impl Store {
             pause,
             &t.history.clone(),
             move |t, batch, out| prune_histories(t, batch, cutoff_ms, out),
+            &t,
+            &mut out,
+        )
+        .await?;
+        self.walk(
+            pause,
+            &t.topology.clone(),
+            move |t, batch, out| {
+                out.boards +=
+                    super::topology::prune_boards(&t.topology, &t.posting, batch, cutoff_ms)?;
+                Ok(())
+            },
             &t,
             &mut out,
         )
@@ -330,6 +359,7 @@ impl Pruned {
         self.requests += o.requests;
         self.digest_lines += o.digest_lines;
         self.histories += o.histories;
+        self.boards += o.boards;
         self.kept_pending += o.kept_pending;
         self.deferred |= o.deferred;
     }

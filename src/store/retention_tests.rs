@@ -81,6 +81,95 @@ fn which_superseded_ids_requests_and_histories_go() {
     ] {
         assert_eq!(decide::history(newest, cutoff), want, "{newest:?}");
     }
+    // (opened, lines recovered, posting) -> the board goes
+    for (opened, lines, posting, want) in [
+        (cutoff - 1, &[true, true][..], false, true),
+        (cutoff - 1, &[][..], false, true),
+        (cutoff - 1, &[true, false][..], false, false),
+        (cutoff - 1, &[true][..], true, false),
+        (cutoff, &[true][..], false, false),
+    ] {
+        assert_eq!(
+            decide::board(opened, lines, posting, cutoff),
+            want,
+            "{opened} {lines:?} {posting}"
+        );
+    }
+}
+
+/// Boards of lost TaskManagers, as the pipeline writes them (`crate::topology`).
+#[tokio::test]
+async fn a_pass_removes_topology_incidents_that_are_over_and_old_with_their_lines() {
+    use crate::topology::{board_key, Board, Cause, JobLine};
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let (now, window) = (at(0), Duration::from_secs(90 * 86_400));
+    let line = |id: &str, state: &str, resolved: bool| JobLine {
+        incident_id: id.into(),
+        job: format!("job of {id}"),
+        state: state.into(),
+        restarts: Some(1),
+        alert: "FlinkJobUnstable".into(),
+        firing_since_ms: 0,
+        resolved,
+    };
+    let tm = |id: &str| Cause::TaskManager {
+        cluster: "prod".into(),
+        id: id.into(),
+        host: "10.0.0.1".into(),
+        lost_at_ms: 0,
+        how: "heartbeat timed out".into(),
+    };
+    // (TaskManager, opened days ago, its lines, a post in progress)
+    let boards = [
+        (
+            "tm-over",
+            -100,
+            vec![line("a", "RUNNING", false), line("b", "", true)],
+            false,
+        ),
+        (
+            "tm-stuck",
+            -100,
+            vec![line("c", "RUNNING", false), line("d", "RESTARTING", false)],
+            false,
+        ),
+        ("tm-recent", -10, vec![line("e", "RUNNING", false)], false),
+        ("tm-posting", -100, vec![line("f", "RUNNING", false)], true),
+    ];
+    let mut keys = Vec::new();
+    for (tm_id, days, lines, posting) in &boards {
+        let board = Board::new(7, tm(tm_id), at(*days).timestamp_millis());
+        let key = board_key(7, &board.cause);
+        store.put_board(&key, &board).unwrap();
+        for l in lines {
+            store.put_board_line(&key, &l.incident_id, Some(l)).unwrap();
+        }
+        if *posting {
+            store.mark_posting(&board.id).unwrap();
+        }
+        keys.push(key);
+    }
+    store.durable().await.unwrap();
+
+    let pruned = store.prune(now, window).await.unwrap();
+
+    assert_eq!(pruned.boards, 1, "{pruned:?}");
+    assert!(store.board::<Board>(&keys[0]).unwrap().is_none());
+    assert!(
+        store.board_lines::<JobLine>(&keys[0]).unwrap().is_empty(),
+        "its lines went with it"
+    );
+    for key in &keys[1..] {
+        assert!(store.board::<Board>(key).unwrap().is_some(), "{key}");
+        assert!(
+            !store.board_lines::<JobLine>(key).unwrap().is_empty(),
+            "{key}"
+        );
+    }
+    assert_eq!(store.board_keys().unwrap().len(), 3);
+    let again = store.prune(now, window).await.unwrap();
+    assert_eq!(again.boards, 0, "{again:?}");
 }
 
 fn at(days: i64) -> DateTime<Utc> {

@@ -26,11 +26,16 @@ pub struct Application {
     limits: Limits,
     pipeline: Arc<Pipeline>,
     store: Store,
+    /// Set at shutdown: the gateway closes its connection (1000) and drops its receiver.
+    stopping: tokio::sync::watch::Sender<bool>,
 }
 
 /// How long a shutdown waits for deliveries in flight to finish and record; what is not recorded
 /// by then stays in the inbox and is delivered after the restart. Below systemd's 90 s default.
 const DELIVERY_GRACE: Duration = Duration::from_secs(20);
+
+/// How long a shutdown waits for the gateway's close handshake (it waits 1 s for the answer).
+const GATEWAY_GRACE: Duration = Duration::from_secs(2);
 
 /// Why the server stopped.
 enum Stop {
@@ -113,6 +118,7 @@ impl Application {
         )?;
         tokio::spawn(guard.clone().run());
         let gateway = Arc::new(crate::readiness::GatewayHealth::new());
+        let (stopping, stopping_rx) = tokio::sync::watch::channel(false);
         let interactions = crate::interact::start(
             &config,
             &secrets,
@@ -120,6 +126,7 @@ impl Application {
             store.clone(),
             guard,
             gateway.clone(),
+            stopping_rx,
         )?;
         if gateway.is_on() {
             metrics.register(gateway.collectors())?;
@@ -144,6 +151,7 @@ impl Application {
             limits,
             pipeline,
             store,
+            stopping,
         })
     }
 
@@ -161,6 +169,7 @@ impl Application {
             limits,
             pipeline,
             store,
+            stopping,
         } = self;
         tracing::info!(addr = %listener.local_addr()?, max_connections = limits.max_connections, "listening");
         let stop = async {
@@ -172,6 +181,10 @@ impl Application {
         // 1. Stop accepting; requests in progress finish (their answers depend on the store).
         match listen::serve(listener, router, limits, stop).await {
             Stop::Signal => {
+                // The gateway says goodbye (Discord ends the session now, not after missed
+                // heartbeats); its task drops its receiver when done, or had none.
+                let _ = stopping.send(true);
+                let _ = tokio::time::timeout(GATEWAY_GRACE, stopping.closed()).await;
                 // 2. Deliveries in flight finish and record; 3. only then the store stops.
                 if !pipeline.stop(DELIVERY_GRACE).await {
                     tracing::warn!(grace = ?DELIVERY_GRACE, "deliveries still in flight at shutdown; they are delivered again after the restart");

@@ -253,6 +253,7 @@ pub fn start(
     store: Store,
     guard: Arc<crate::guard::Guard>,
     gateway_health: Arc<crate::readiness::GatewayHealth>,
+    stopping: tokio::sync::watch::Receiver<bool>,
 ) -> anyhow::Result<Option<axum::Router>> {
     let d = &config.discord;
     let token = secrets.discord_token.as_ref();
@@ -292,11 +293,11 @@ pub fn start(
     }
     // Without the feature, `gateway` is never on (`GATEWAY_BUILT`) and the health stays "off".
     #[cfg(not(feature = "gateway"))]
-    let _ = gateway_health;
+    let _ = (gateway_health, stopping);
     #[cfg(feature = "gateway")]
     if gateway {
         let http = register::http_client(token, &d.api_base, Some(app_id));
-        gateway::spawn(state.clone(), http, d, gateway_health);
+        gateway::spawn(state.clone(), http, d, gateway_health, stopping);
     }
     let router = match &d.public_key {
         Some(key) => {

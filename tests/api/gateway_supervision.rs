@@ -299,3 +299,45 @@ async fn gateway_refused_with_the_endpoint_on_leaves_the_bot_ready_and_the_endpo
     let help = answer["content"].as_str().unwrap_or("");
     assert!(help.contains("**/flink status**"), "{answer}");
 }
+
+/// SIGTERM: the bot closes its gateway connection with 1000 before it exits, so Discord ends the
+/// session at once instead of keeping it until heartbeats are missed (the real binary, as
+/// systemd or Kubernetes stops it).
+#[tokio::test]
+async fn a_stopping_bot_closes_its_gateway_connection_with_1000() {
+    let peer = GatewayPeer::start(300).await;
+    let recorder = crate::recorder::Recorder::start().await;
+    recorder.set_gateway(&peer.url);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bot.toml");
+    let config = config_toml(
+        &AppOptions::default(),
+        &recorder.base_url,
+        dir.path(),
+        free_port(),
+    );
+    std::fs::write(&file, config).unwrap();
+    let app_id = payloads::APP_ID.to_string();
+    let mut env = vec![
+        ("FLINK_CHATOPS__DISCORD__APPLICATION_ID", app_id.as_str()),
+        ("FLINK_CHATOPS__DISCORD__GATEWAY", "true"),
+    ];
+    env.extend_from_slice(FAST);
+    let mut bot = crate::process::Bot::start(&file, &env, None).await;
+    peer.wait_for("a heartbeat", WAIT, |f| f.iter().any(|v| v["op"] == 1))
+        .await;
+    assert!(peer.closes().is_empty(), "{:?}", peer.closes());
+
+    bot.sigterm();
+    let status = bot.exited(WAIT).await;
+
+    assert!(status.success(), "{status}:\n{}", bot.log());
+    assert_eq!(peer.closes(), [1000], "{}", bot.log());
+    assert_eq!(peer.connections().len(), 1, "no reconnect while stopping");
+    assert!(
+        bot.log()
+            .contains("gateway closed (1000): the bot is stopping"),
+        "{}",
+        bot.log()
+    );
+}

@@ -6,7 +6,8 @@
 //! [`step::next_step`] decides what follows: RESUME at READY's `resume_gateway_url`, IDENTIFY
 //! at the URL of `GET /gateway/bot` within Discord's budget, each after a backoff with jitter
 //! when connections keep failing, or stop for good on a close code that never heals, reported
-//! on `/readyz` and `flink_chatops_gateway_up`.
+//! on `/readyz` and `flink_chatops_gateway_up`. When the bot stops (SIGTERM), the connection is
+//! closed with 1000, so Discord ends the session at once instead of waiting out its heartbeats.
 
 pub mod session;
 pub mod step;
@@ -90,24 +91,29 @@ async fn answer(state: Arc<InteractState>, interaction: Interaction) {
     }
 }
 
-/// Starts the gateway as `discord` configures it, reporting to `health`.
+/// Starts the gateway as `discord` configures it, reporting to `health`, until `stopping` turns
+/// true (the task then closes the connection and ends, dropping its `stopping`).
 pub fn spawn(
     state: Arc<InteractState>,
     http: Http,
     discord: &crate::config::DiscordConfig,
     health: Arc<GatewayHealth>,
+    mut stopping: tokio::sync::watch::Receiver<bool>,
 ) {
     health.start(discord.public_key.is_some());
-    tokio::spawn(run(state, http, Options::from_config(discord), health));
+    let options = Options::from_config(discord);
+    tokio::spawn(async move { run(state, http, options, health, &mut stopping).await });
     tracing::info!("interactions: gateway on");
 }
 
-/// Connects and keeps the gateway connected until a close code that never heals.
+/// Connects and keeps the gateway connected until a close code that never heals, or until
+/// `stopping` (then the open connection is closed with 1000 first).
 pub async fn run(
     state: Arc<InteractState>,
     http: Http,
     options: Options,
     health: Arc<GatewayHealth>,
+    stopping: &mut tokio::sync::watch::Receiver<bool>,
 ) {
     let handler = Handler {
         state,
@@ -131,7 +137,11 @@ pub async fn run(
             }
             Step::Resume { after } | Step::Identify { after } => *after,
         };
-        tokio::time::sleep(after).await;
+        // Stopping between connections (a backoff, GET /gateway/bot): nothing to close.
+        tokio::select! {
+            _ = tokio::time::sleep(after) => {}
+            _ = session::stop_asked(stopping) => return,
+        }
         if !first {
             health.reconnects.inc();
         }
@@ -145,10 +155,14 @@ pub async fn run(
                     options.hello_timeout,
                     session::jitter(),
                     &handler,
+                    stopping,
                 )
                 .await
             }
-            _ => match identify_url(&http, &health, last_identify).await {
+            _ => match tokio::select! {
+                url = identify_url(&http, &health, last_identify) => url,
+                _ = session::stop_asked(stopping) => return,
+            } {
                 Ok(url) => {
                     session::run(
                         Open::Identify { url: &url },
@@ -156,6 +170,7 @@ pub async fn run(
                         options.hello_timeout,
                         session::jitter(),
                         &handler,
+                        stopping,
                     )
                     .await
                 }
@@ -172,6 +187,13 @@ pub async fn run(
                 },
             },
         };
+        if matches!(outcome.ended, Ended::Stopping) {
+            if let Some(socket) = outcome.socket {
+                session::close(socket, 1000, true).await;
+            }
+            tracing::info!("gateway closed (1000): the bot is stopping");
+            return;
+        }
         if outcome.identified_at.is_some() {
             last_identify = outcome.identified_at;
         }

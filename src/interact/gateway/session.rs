@@ -96,6 +96,7 @@ pub async fn run(
     hello_timeout: Duration,
     jitter: f64,
     events: &dyn Events,
+    stopping: &mut tokio::sync::watch::Receiver<bool>,
 ) -> Outcome {
     let (url, mut session) = match &open {
         Open::Identify { url } => (url.to_string(), None),
@@ -159,6 +160,7 @@ pub async fn run(
                 continue;
             }
             frame = ws.next() => frame,
+            _ = stop_asked(stopping) => break Ended::Stopping,
         };
         let text = match frame {
             Some(Ok(Message::Text(text))) => text,
@@ -232,6 +234,12 @@ pub async fn run(
         session,
         socket: open.then_some(ws),
     }
+}
+
+/// Resolves once `stopping` is true (at once if it already is). The value's guard is dropped
+/// here: it must not be held across the caller's awaits.
+pub async fn stop_asked(stopping: &mut tokio::sync::watch::Receiver<bool>) {
+    let _ = stopping.wait_for(|s| *s).await;
 }
 
 /// Closes a socket the bot ends itself (1000 ends the session, 4000 keeps it resumable). A

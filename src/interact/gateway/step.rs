@@ -45,6 +45,8 @@ pub enum Ended {
     ReconnectAsked,
     /// INVALID_SESSION (opcode 9) and whether Discord said it is resumable.
     InvalidSession { resumable: bool },
+    /// The bot is stopping: the supervisor closes the connection (1000) and ends.
+    Stopping,
 }
 
 impl std::fmt::Display for Ended {
@@ -59,6 +61,7 @@ impl std::fmt::Display for Ended {
             Ended::InvalidSession { resumable } => {
                 write!(f, "invalid session (resumable: {resumable})")
             }
+            Ended::Stopping => f.write_str("the bot is stopping"),
         }
     }
 }

@@ -40,6 +40,7 @@ pub mod pipeline;
 pub mod policy;
 pub mod readiness;
 pub mod render;
+pub mod roster;
 pub mod server;
 pub mod severity;
 pub mod silences;

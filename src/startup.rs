@@ -131,6 +131,17 @@ impl Application {
         if gateway.is_on() {
             metrics.register(gateway.collectors())?;
         }
+        // Each cluster's jobs as it last answered, for the incident of a cluster that stops.
+        if config.flink.roster_every_ms > 0 {
+            let watch = crate::roster::watch::Watch::new(
+                store.clone(),
+                clusters.clone(),
+                Duration::from_millis(config.flink.roster_every_ms),
+            )
+            .context("creating the roster metrics")?;
+            metrics.register(watch.collectors())?;
+            tokio::spawn(Arc::new(watch).run());
+        }
         let pipeline = Arc::new(Pipeline::new(
             store.clone(),
             clusters,

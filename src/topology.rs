@@ -29,6 +29,7 @@ use sha2::{Digest, Sha256};
 
 use crate::facts::Facts;
 use crate::message::{colors, Embed, Message};
+use crate::roster::Roster;
 
 /// How long after a loss a job page still joins its board.
 pub const WINDOW_MS: i64 = 10 * 60 * 1000;
@@ -148,6 +149,10 @@ pub struct JobLine {
     pub incident_id: String,
     /// The job's name, else its id.
     pub job: String,
+    /// The job's id ("" in lines kept before it was recorded): which job of the cluster's roster
+    /// this line is.
+    #[serde(default)]
+    pub job_id: String,
     /// Flink's state at the newest page ("" when the cluster did not answer).
     pub state: String,
     pub restarts: Option<i64>,
@@ -189,8 +194,8 @@ pub fn is_resolved(lines: &[JobLine]) -> bool {
 const LINES_BUDGET: usize = 3_400;
 
 /// The board's message: the cause and the count, then one line per job, those not yet
-/// recovered first.
-pub fn render(board: &Board, lines: &[JobLine]) -> Message {
+/// recovered first; for a cluster, then the other jobs it ran when it last answered (`roster`).
+pub fn render(board: &Board, lines: &[JobLine], roster: Option<&Roster>) -> Message {
     let total = lines.len();
     let running = lines.iter().filter(|l| l.recovered()).count();
     let over = is_resolved(lines);
@@ -242,6 +247,9 @@ pub fn render(board: &Board, lines: &[JobLine]) -> Message {
     if shown < sorted.len() {
         description.push_str(&format!("… and {} more, all kept.", sorted.len() - shown));
     }
+    if let (Cause::Cluster { .. }, Some(roster)) = (&board.cause, roster) {
+        description.push_str(&quiet_jobs(roster, lines));
+    }
     Message {
         embed: Embed {
             title,
@@ -257,6 +265,53 @@ pub fn render(board: &Board, lines: &[JobLine]) -> Message {
         ..Default::default()
     }
     .fit()
+}
+
+/// Room the roster's quiet jobs may take (after the lines' budget and the head).
+const QUIET_BUDGET: usize = 400;
+
+/// The jobs of the cluster's last answer that have no line: down as well, with no alert (yet).
+fn quiet_jobs(roster: &Roster, lines: &[JobLine]) -> String {
+    let has_line = |id: &str, name: &str| {
+        lines
+            .iter()
+            .any(|l| l.job_id == id || (l.job_id.is_empty() && l.job == name))
+    };
+    let quiet: Vec<String> = roster
+        .jobs
+        .iter()
+        .filter(|j| !has_line(&j.id, &j.name))
+        .map(|j| format!("`{}` ({})", j.name, j.state))
+        .collect();
+    let mut text = format!(
+        "\n\nWhen it last answered, at {}, the cluster ran {} job(s)",
+        hhmm(roster.at_ms),
+        roster.jobs.len()
+    );
+    if quiet.is_empty() {
+        text.push_str(", all of them listed above.");
+        return text;
+    }
+    text.push_str(&format!(
+        "; {} of them with no alert here (yet): ",
+        quiet.len()
+    ));
+    let mut used = 0;
+    let mut listed = 0;
+    for q in &quiet {
+        if used + q.len() > QUIET_BUDGET {
+            break;
+        }
+        text.push_str(if listed == 0 { "" } else { ", " });
+        text.push_str(q);
+        used += q.len() + 2;
+        listed += 1;
+    }
+    if listed < quiet.len() {
+        text.push_str(&format!(" … and {} more", quiet.len() - listed));
+    }
+    text.push('.');
+    text
 }
 
 fn line_text(l: &JobLine) -> String {

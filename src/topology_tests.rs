@@ -266,6 +266,7 @@ fn line(job: &str, state: &str, resolved: bool) -> JobLine {
     JobLine {
         incident_id: format!("inc-{job}"),
         job: job.into(),
+        job_id: format!("id-{job}"),
         state: state.into(),
         restarts: Some(1),
         alert: "FlinkJobUnstable".into(),
@@ -292,7 +293,7 @@ fn the_board_counts_and_lists_its_jobs_and_resolves_when_all_recovered() {
         line("payments", "RESTARTING", false),
         line("clicks", "RESTARTING", true),
     ];
-    let m = render(&board, &lines);
+    let m = render(&board, &lines, None);
     assert_eq!(m.embed.title, "TaskManager lost on prod: 3 job(s)");
     assert!(
         m.embed.description.starts_with("TaskManager `10.0.0.7:6122-3f9a1c` on `10.0.0.7` lost at 06:01 UTC (no longer reachable): **3 job(s) restarted, 2 running again, 1 still restarting.**"),
@@ -308,7 +309,7 @@ fn the_board_counts_and_lists_its_jobs_and_resolves_when_all_recovered() {
     assert!(!is_resolved(&lines));
     lines[1].state = "RUNNING".into();
     assert!(is_resolved(&lines));
-    let m = render(&board, &lines);
+    let m = render(&board, &lines, None);
     assert!(m.embed.title.starts_with("[RESOLVED]"), "{}", m.embed.title);
     assert!(!is_resolved(&[]));
 }
@@ -325,7 +326,7 @@ fn a_board_of_many_jobs_fits_in_one_message() {
     let lines: Vec<JobLine> = (0..500)
         .map(|i| line(&format!("job-{i:03}"), "", false))
         .collect();
-    let m = render(&board, &lines);
+    let m = render(&board, &lines, None);
     assert!(m.embed.description.chars().count() <= 4_096);
     assert!(
         m.embed.description.contains("more, all kept"),
@@ -421,4 +422,66 @@ fn a_new_board_only_after_the_last_one_is_over_and_old() {
         "still restarting"
     );
     assert!(opens_anew(Some(&b), &running, later), "over, and long ago");
+}
+
+#[test]
+fn a_cluster_board_lists_the_jobs_of_its_last_answer_that_have_no_line() {
+    use crate::roster::{Roster, RosterJob};
+    let board = Board::new(
+        7,
+        Cause::Cluster {
+            cluster: "prod".into(),
+        },
+        LOST,
+    );
+    let job = |name: &str| RosterJob {
+        id: format!("id-{name}"),
+        name: name.into(),
+        state: "RUNNING".into(),
+    };
+    let roster = Roster {
+        at_ms: LOST - 60_000,
+        jobs: vec![job("billing"), job("clicks"), job("orders")],
+    };
+    let lines = vec![line("orders", "", false)];
+    let m = render(&board, &lines, Some(&roster));
+    let d = &m.embed.description;
+    assert!(
+        d.contains("When it last answered, at 06:00 UTC, the cluster ran 3 job(s); 2 of them with no alert here (yet): `billing` (RUNNING), `clicks` (RUNNING)."),
+        "{d}"
+    );
+    assert_eq!(m.embed.title, "Cluster prod unreachable: 1 job(s)");
+    // Every job alerting: said so, nothing listed twice.
+    let all: Vec<JobLine> = ["billing", "clicks", "orders"]
+        .iter()
+        .map(|n| line(n, "", false))
+        .collect();
+    let m = render(&board, &all, Some(&roster));
+    assert!(
+        m.embed
+            .description
+            .ends_with("the cluster ran 3 job(s), all of them listed above."),
+        "{}",
+        m.embed.description
+    );
+    // A line kept before job ids were recorded matches by name.
+    let mut old = line("billing", "", false);
+    old.job_id.clear();
+    let m = render(&board, &[old], Some(&roster));
+    assert!(!m.embed.description.contains("`billing` (RUNNING)"));
+    // Hundreds of quiet jobs still fit one message; a TaskManager's board has no roster part.
+    let many = Roster {
+        at_ms: LOST,
+        jobs: (0..500).map(|i| job(&format!("job-{i:03}"))).collect(),
+    };
+    let lines: Vec<JobLine> = (0..500)
+        .map(|i| line(&format!("alerting-{i:03}"), "", false))
+        .collect();
+    let m = render(&board, &lines, Some(&many));
+    assert!(m.embed.description.chars().count() <= 4_096);
+    assert!(
+        m.embed.description.contains("more"),
+        "{}",
+        m.embed.description
+    );
 }

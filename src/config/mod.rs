@@ -87,6 +87,9 @@ pub struct FlinkConfig {
     /// Deadline for calls that act (savepoint, stop, cancel, thread dump): longer than
     /// enrichment's, since a thread dump of a busy TaskManager takes seconds.
     pub action_timeout_ms: u64,
+    /// How often each cluster is asked which jobs it runs (`crate::roster`), so that a cluster
+    /// that stops answering is one incident listing all of them. 0 turns it off.
+    pub roster_every_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -201,6 +204,7 @@ impl Default for FlinkConfig {
             cluster_label: "flink_cluster".into(),
             refill_after_ms: 30_000,
             action_timeout_ms: 30_000,
+            roster_every_ms: 60_000,
         }
     }
 }

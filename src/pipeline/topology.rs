@@ -89,6 +89,13 @@ impl Pipeline {
                         .map(|j| j.name.clone().unwrap_or_else(|| j.id.clone()))
                 })
                 .unwrap_or_else(|| "?".into()),
+            job_id: p
+                .facts
+                .job
+                .as_ref()
+                .map(|j| j.id.clone())
+                .or_else(|| inc.job.as_ref().map(|j| j.id.clone()))
+                .unwrap_or_default(),
             state: p
                 .facts
                 .job
@@ -186,7 +193,18 @@ impl Pipeline {
         if lines.is_empty() && board.message_id.is_none() {
             return Ok(());
         }
-        let message = topology::render(&board, &lines);
+        // A cluster's board also lists the jobs of its last answer (`crate::roster`).
+        let roster = match &board.cause {
+            topology::Cause::Cluster { cluster } => self
+                .store
+                .roster::<crate::roster::Roster>(cluster)
+                .unwrap_or_else(|e| {
+                    tracing::warn!(error = %e, cluster, "cannot read the cluster's roster");
+                    None
+                }),
+            topology::Cause::TaskManager { .. } => None,
+        };
+        let message = topology::render(&board, &lines, roster.as_ref());
         let delivery = board
             .message_id
             .map_or(Delivery::Post, |message_id| Delivery::Edit { message_id });

@@ -44,6 +44,7 @@ mod posts;
 mod recover;
 mod requests;
 mod retention;
+mod roster;
 mod topology;
 
 use std::collections::HashMap;

@@ -107,6 +107,7 @@ async fn a_pass_removes_topology_incidents_that_are_over_and_old_with_their_line
     let line = |id: &str, state: &str, resolved: bool| JobLine {
         incident_id: id.into(),
         job: format!("job of {id}"),
+        job_id: format!("job-{id}"),
         state: state.into(),
         restarts: Some(1),
         alert: "FlinkJobUnstable".into(),

@@ -39,6 +39,11 @@ async fn bot(flink: &PrivateCluster) -> TestApp {
     }
     // Private clusters share two cores with every other test.
     opts.call_timeout_ms = 10_000;
+    // The clusters' jobs, asked every second (crate::roster; a minute by default).
+    opts.extra.push((
+        "FLINK_CHATOPS__FLINK__ROSTER_EVERY_MS".into(),
+        "1000".into(),
+    ));
     spawn_app(opts).await
 }
 
@@ -343,8 +348,26 @@ async fn a_stopped_job_manager_is_one_incident_for_the_cluster() {
     let flink = PrivateCluster::start("2.3").await;
     let a = OwnJob::start(&flink.as_cluster(), "fleet-jm-a").await;
     let b = OwnJob::start(&flink.as_cluster(), "fleet-jm-b").await;
+    // A third job that no alert will name (the cluster's two slots are taken: it waits for one,
+    // in a state that is not terminal, which is all the roster asks).
+    let _c = OwnJob::submit_unslotted(
+        &flink.as_cluster(),
+        "harness.HealthyJob",
+        "fleet-jm-c",
+        &["--rate", "20"],
+    )
+    .await;
     let (a_id, b_id) = (a.id.clone(), b.id.clone());
     let app = bot(&flink).await;
+    // The bot has asked the cluster for its jobs (every second here) and kept all three.
+    crate::metrics::wait_for_metrics(&app, "the cluster's three jobs", |t| {
+        crate::metrics::try_sample(
+            t,
+            "flink_chatops_cluster_jobs",
+            &[("flink_cluster", &flink.name())],
+        ) == Some(3.0)
+    })
+    .await;
     let am = Alertmanager::start(&app.addr, FAST).await;
     // The bot sees the cluster answer first (a cluster that never answered is not "down").
     am.send(
@@ -389,6 +412,13 @@ async fn a_stopped_job_manager_is_one_incident_for_the_cluster() {
     eprintln!("the incident (shown with --nocapture):\n{text}");
     assert!(
         text.contains("`fleet-jm-a`") && text.contains("`fleet-jm-b`"),
+        "{text}"
+    );
+    // The job no alert named is listed too, from the cluster's last answer.
+    assert!(
+        text.contains(
+            "the cluster ran 3 job(s); 1 of them with no alert here (yet): `fleet-jm-c` ("
+        ),
         "{text}"
     );
     tokio::time::sleep(Duration::from_secs(3)).await;

@@ -43,7 +43,7 @@ fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
         .unwrap_or_else(|| panic!("no sample {name} {labels:?} in the scrape:\n{text}"))
 }
 
-fn try_sample(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+pub(crate) fn try_sample(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
     text.lines()
         .filter(|l| !l.starts_with('#'))
         .filter_map(|l| l.rsplit_once(' '))
@@ -58,7 +58,11 @@ fn try_sample(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
 }
 
 /// Scrapes until `ok` holds (generous: other builds share the CPU), panicking with the last scrape.
-async fn wait_for_metrics(app: &TestApp, what: &str, ok: impl Fn(&str) -> bool) -> String {
+pub(crate) async fn wait_for_metrics(
+    app: &TestApp,
+    what: &str,
+    ok: impl Fn(&str) -> bool,
+) -> String {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let text = scrape(app).await;
@@ -389,17 +393,27 @@ async fn a_429_and_a_flink_outage_move_their_counters() {
     let page = sample(&text, "flink_chatops_page_latency_seconds_sum", &[]);
     assert!(page >= 5.0, "the page waited out the 429: {page} s");
 
-    // The outage: calls counted as unreachable, none as answered, the page incomplete.
-    let refused = sample(
-        &text,
-        "flink_chatops_flink_calls_total",
-        &[
-            ("flink_cluster", "default"),
-            ("endpoint", "/jobs/:id"),
-            ("outcome", "unreachable"),
-        ],
-    );
+    // The outage: calls counted as unreachable, none as answered, the page incomplete. Which
+    // endpoint meets the refusal first depends on timing (the roster's `/jobs/overview` at start
+    // or the page's `/jobs/:id`; for a second after a refusal, reads are not tried or counted).
+    let refused: f64 = text
+        .lines()
+        .filter(|l| {
+            l.starts_with("flink_chatops_flink_calls_total{")
+                && l.contains("flink_cluster=\"default\"")
+                && l.contains("outcome=\"unreachable\"")
+        })
+        .map(|l| l.rsplit_once(' ').unwrap().1.parse::<f64>().unwrap())
+        .sum();
     assert!(refused >= 1.0, "{text}");
+    assert_eq!(
+        sample(
+            &text,
+            "flink_chatops_cluster_up",
+            &[("flink_cluster", "default")]
+        ),
+        0.0
+    );
     let answered: f64 = text
         .lines()
         .filter(|l| {

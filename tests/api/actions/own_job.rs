@@ -99,7 +99,8 @@ impl Cluster {
 pub struct OwnJob {
     pub cluster: Cluster,
     pub id: String,
-    _slot: SemaphorePermit<'static>,
+    /// One of the tests' two jobs at a time (`None`: see [`OwnJob::submit_unslotted`]).
+    _slot: Option<SemaphorePermit<'static>>,
 }
 
 impl OwnJob {
@@ -148,6 +149,17 @@ impl OwnJob {
         OwnJob::submit_from(cluster, class, name, args, None).await
     }
 
+    /// Like [`OwnJob::submit`], without taking one of the tests' two job permits: for a job on a
+    /// test's own cluster that is meant to wait for a slot (it takes none while it waits).
+    pub async fn submit_unslotted(
+        cluster: &Cluster,
+        class: &str,
+        name: &str,
+        args: &[&str],
+    ) -> OwnJob {
+        OwnJob::run_jar(cluster, class, name, args, None, None).await
+    }
+
     async fn submit_from(
         cluster: &Cluster,
         class: &str,
@@ -155,9 +167,20 @@ impl OwnJob {
         args: &[&str],
         savepoint: Option<&str>,
     ) -> OwnJob {
+        let slot = SLOTS.acquire().await.unwrap();
+        OwnJob::run_jar(cluster, class, name, args, savepoint, Some(slot)).await
+    }
+
+    async fn run_jar(
+        cluster: &Cluster,
+        class: &str,
+        name: &str,
+        args: &[&str],
+        savepoint: Option<&str>,
+        slot: Option<SemaphorePermit<'static>>,
+    ) -> OwnJob {
         let mut program = vec!["--name", name];
         program.extend_from_slice(args);
-        let slot = SLOTS.acquire().await.unwrap();
         let http = reqwest::Client::new();
         let jar_id = upload(&http, cluster).await;
         let mut request = json!({

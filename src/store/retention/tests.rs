@@ -374,7 +374,7 @@ async fn a_pass_removes_only_resolved_incidents_past_the_window_with_what_hangs_
     // A later page for the same group starts a new incident cleanly: nothing of the old one
     // is found under the group or the new id.
     let mut hook = crate::alertmanager::Webhook::parse(include_bytes!(
-        "../../tests/data/am-FlinkJobUnstable-firing.json"
+        "../../../tests/data/am-FlinkJobUnstable-firing.json"
     ))
     .unwrap();
     hook.group_key = "g-old".into();

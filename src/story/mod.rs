@@ -7,8 +7,11 @@
 //! it), and the exception history the bot keeps for the job (Flink's own timestamps, including
 //! failures Flink itself has since dropped). Nothing is inferred: a fact the bot holds without a
 //! time is listed in `unplaced`, not guessed onto the timeline. Reading the sources is
-//! `gather.rs`; turning a story into Markdown is `markdown.rs`.
+//! `gather.rs`; a request's steps are `actions.rs`; the draft's facts are `draft.rs`; turning a
+//! story into Markdown is `markdown.rs`.
 
+mod actions;
+mod draft;
 pub mod gather;
 pub mod markdown;
 
@@ -20,9 +23,9 @@ use std::collections::BTreeSet;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::audit::{self, EventKind};
+use crate::audit;
 use crate::facts::history::{JobHistory, KeptFailure};
-use crate::guard::{Note, Request, Run};
+use crate::guard::{Note, Request};
 use crate::incident::Incident;
 
 /// How long before the alert fired a job's failures still belong to its incident: alert rules
@@ -196,10 +199,10 @@ pub fn assemble(held: &Held<'_>) -> Story {
             .filter(|e| e.event.request_id.as_deref() == Some(req.id.as_str()))
             .collect();
         if audited.is_empty() {
-            from_request(req, &mut entries);
+            actions::from_request(req, &mut entries);
         } else {
             for e in audited {
-                entries.extend(from_audit(e, req));
+                entries.extend(actions::from_audit(e, req));
             }
         }
     }
@@ -213,7 +216,7 @@ pub fn assemble(held: &Held<'_>) -> Story {
     for (i, e) in entries.iter_mut().enumerate() {
         e.n = i + 1;
     }
-    let draft = draft(held, &entries);
+    let draft = draft::draft(held, &entries);
     Story {
         incident_id: inc.id.clone(),
         alert,
@@ -319,161 +322,6 @@ fn first_line(s: &str) -> &str {
     s.lines().next().unwrap_or("")
 }
 
-/// A request's steps from its audit entries (the chained record of who did what).
-fn from_audit(e: &audit::Entry, req: &Request) -> Option<Entry> {
-    let at = Utc.timestamp_millis_opt(e.at_ms).single()?;
-    let ev = &e.event;
-    let who = ev.actor.as_ref().map(|a| a.name.clone());
-    let action = ev.action.as_deref().unwrap_or("action");
-    let target = target(req);
-    let detail = |k: &str| {
-        ev.detail
-            .get(k)
-            .and_then(|v| v.as_str())
-            .map(str::to_string)
-    };
-    let (kind, what) = match ev.kind {
-        EventKind::Requested => (Kind::Requested, format!("requested {action} of {target}")),
-        EventKind::Approved if who.is_none() => (
-            Kind::Approved,
-            format!(
-                "{action} approved: {}",
-                detail("reason").unwrap_or_else(|| "no approval needed".into())
-            ),
-        ),
-        EventKind::Approved => match ev.detail.get("confirmed").and_then(|v| v.as_bool()) {
-            Some(yes) => (
-                Kind::Approved,
-                format!(
-                    "confirmed {action}{}",
-                    if yes {
-                        ""
-                    } else {
-                        " without the struggling TaskManagers"
-                    }
-                ),
-            ),
-            None => {
-                let votes = ev.detail.get("votes").and_then(|v| v.as_u64());
-                let needed = ev.detail.get("needed").and_then(|v| v.as_u64());
-                let count = match (votes, needed) {
-                    (Some(v), Some(n)) => format!(" ({v} of {n})"),
-                    _ => String::new(),
-                };
-                (Kind::Approved, format!("approved {action}{count}"))
-            }
-        },
-        EventKind::Denied => (Kind::Denied, format!("denied {action}")),
-        EventKind::Expired => (
-            Kind::Expired,
-            format!("{action} request expired unanswered"),
-        ),
-        EventKind::Executing => (Kind::Started, format!("{action} started on {target}")),
-        EventKind::Succeeded => (
-            Kind::Succeeded,
-            format!(
-                "{action} done: {}",
-                detail("result").unwrap_or_else(|| "succeeded".into())
-            ),
-        ),
-        EventKind::Failed => (
-            Kind::Failed,
-            format!(
-                "{action} failed: {}",
-                detail("reason").unwrap_or_else(|| "no reason recorded".into())
-            ),
-        ),
-        EventKind::Refused => (
-            Kind::Refused,
-            format!(
-                "a click on {action} was refused: {}",
-                detail("reason").unwrap_or_default()
-            ),
-        ),
-        // Not written for requests today; shown as the audit log names them.
-        other => (Kind::Noted, format!("{} {action}", other.as_str())),
-    };
-    Some(Entry {
-        n: 0,
-        at,
-        kind,
-        source: format!("audit #{}", e.seq),
-        who,
-        what,
-        request: Some(req.id.clone()),
-    })
-}
-
-/// A request's steps from its stored record, when the audit log has none for it (a store
-/// without the chain, or entries beyond what was read). The record keeps the last run state
-/// only, so a finished request shows no start.
-fn from_request(req: &Request, entries: &mut Vec<Entry>) {
-    let action = req.plan.kind.slug();
-    let source = format!("request {}", req.id);
-    let mut push = |at, kind, who: Option<String>, what: String| {
-        entries.push(Entry {
-            n: 0,
-            at,
-            kind,
-            source: source.clone(),
-            who,
-            what,
-            request: Some(req.id.clone()),
-        })
-    };
-    push(
-        req.created_at,
-        Kind::Requested,
-        Some(req.approval.requester.name.clone()),
-        format!("requested {action} of {}", target(req)),
-    );
-    for v in &req.approval.votes {
-        push(
-            v.at,
-            Kind::Approved,
-            Some(v.by.name.clone()),
-            format!("approved {action}"),
-        );
-    }
-    match &req.run {
-        Run::Running { since } => push(
-            *since,
-            Kind::Started,
-            None,
-            format!("{action} started on {}", target(req)),
-        ),
-        Run::Succeeded { result, at, .. } => push(
-            *at,
-            Kind::Succeeded,
-            None,
-            format!("{action} done: {result}"),
-        ),
-        Run::Failed { reason, at } => push(
-            *at,
-            Kind::Failed,
-            None,
-            format!("{action} failed: {reason}"),
-        ),
-        Run::Denied { by, at } => push(
-            *at,
-            Kind::Denied,
-            Some(by.clone()),
-            format!("denied {action}"),
-        ),
-        Run::Expired { at } => push(
-            *at,
-            Kind::Expired,
-            None,
-            format!("{action} request expired unanswered"),
-        ),
-        Run::Confirm | Run::Waiting | Run::Ready => {}
-    }
-}
-
-fn target(req: &Request) -> String {
-    format!("{}/{}", req.plan.cluster, req.plan.job_id)
-}
-
 /// What the incident's note says that no request on the timeline accounts for.
 fn noted(held: &Held<'_>, unplaced: &mut Vec<String>) {
     let acked: BTreeSet<&str> = held
@@ -488,83 +336,6 @@ fn noted(held: &Held<'_>, unplaced: &mut Vec<String>) {
                 "acknowledged by {by} (the request that did it is no longer stored)"
             ));
         }
-    }
-}
-
-fn cite(e: &Entry, text: String) -> Cited {
-    Cited { text, entry: e.n }
-}
-
-/// The postmortem draft's facts, each taken from one timeline entry.
-fn draft(held: &Held<'_>, entries: &[Entry]) -> Draft {
-    let first = |k: Kind| entries.iter().find(|e| e.kind == k);
-    let fired = first(Kind::AlertFired);
-    let page = first(Kind::FirstPage);
-    let first_failure = first(Kind::Failure);
-    let last_failure = entries.iter().rev().find(|e| e.kind == Kind::Failure);
-    let resolved = first(Kind::Resolved);
-    let start = match (first_failure, fired) {
-        (Some(f), Some(a)) if f.at < a.at => Some(f),
-        (_, a) => a,
-    };
-    let response = entries
-        .iter()
-        .filter(|e| e.request.is_some())
-        .map(|e| {
-            let who = e.who.as_deref().map_or(String::new(), |w| format!("{w}: "));
-            cite(
-                e,
-                format!("{} UTC {who}{}", e.at.format("%H:%M:%S"), e.what),
-            )
-        })
-        .collect();
-    let restore_point = held
-        .requests
-        .iter()
-        .filter_map(|r| match &r.run {
-            Run::Succeeded {
-                done: Some(done),
-                at,
-                ..
-            } => savepoint(done).map(|loc| (r, *at, loc)),
-            _ => None,
-        })
-        .max_by_key(|(_, at, _)| *at)
-        .and_then(|(r, _, loc)| {
-            let e = entries
-                .iter()
-                .rev()
-                .find(|e| e.request.as_deref() == Some(&r.id) && e.kind == Kind::Succeeded)?;
-            Some(cite(e, loc.to_string()))
-        });
-    Draft {
-        pattern: held.shown.pattern.clone(),
-        root_cause: held.shown.root_cause.clone(),
-        first_failure: first_failure.map(|e| cite(e, failure_text(e))),
-        last_failure: last_failure.map(|e| cite(e, failure_text(e))),
-        impact_start: start.map(|e| cite(e, stamp(e.at))),
-        impact_end: resolved.map(|e| cite(e, stamp(e.at))),
-        impact_minutes: start
-            .zip(resolved)
-            .map(|(s, r)| (r.at - s.at).num_minutes()),
-        alert_fired: fired.map(|e| cite(e, stamp(e.at))),
-        first_page: page.map(|e| cite(e, stamp(e.at))),
-        detection_seconds: fired.zip(page).map(|(a, p)| (p.at - a.at).num_seconds()),
-        response,
-        restore_point,
-    }
-}
-
-fn failure_text(e: &Entry) -> String {
-    let cause = e.what.strip_prefix("job failed: ").unwrap_or(&e.what);
-    format!("{} at {}", cause, stamp(e.at))
-}
-
-fn savepoint(done: &crate::guard::done::Done) -> Option<&str> {
-    use crate::guard::done::Done;
-    match done {
-        Done::Savepoint { location } | Done::Stopped { location, .. } => Some(location),
-        _ => None,
     }
 }
 

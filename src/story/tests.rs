@@ -5,10 +5,10 @@ use chrono::{Duration, TimeZone, Utc};
 
 use super::*;
 use crate::action::{plan, ActionKind, JobSnapshot, SavepointFormat};
-use crate::audit::{seal, AuditEvent};
+use crate::audit::{seal, AuditEvent, EventKind};
 use crate::config::ClusterConfig;
 use crate::facts::history::KeptFailure;
-use crate::guard::Done;
+use crate::guard::{Done, Run};
 use crate::incident::IncidentJob;
 use crate::policy::{Approval, Person, Principal, State, Vote};
 

@@ -134,6 +134,7 @@ impl Pipeline {
                     }
                 }
                 inc.remember_job(&facts);
+                inc.saw(&facts, &diagnosis.title, false);
                 self.digest_line(key, inc, new_id, &batch, &hook, rank)
                     .await;
                 return;
@@ -166,6 +167,7 @@ impl Pipeline {
                 inc.message_id = Some(message_id);
                 inc.first_paged_at.get_or_insert_with(chrono::Utc::now);
                 inc.remember_job(&facts);
+                inc.saw(&facts, &diagnosis.title, false);
                 let refill = (!facts.is_complete() && !inc.is_resolved())
                     .then(|| self.refill_item(key, &inc, 1))
                     .flatten();
@@ -206,7 +208,8 @@ impl Pipeline {
         });
         let mut next = None;
         let mut shown = None;
-        if let (Some(inc), Ok(hook)) = (still, Webhook::parse(&body)) {
+        let mut looked = None;
+        if let (Some(mut inc), Ok(hook)) = (still, Webhook::parse(&body)) {
             if let Some(message_id) = inc.message_id {
                 let target = self.target(&hook);
                 let delivery = Delivery::Edit { message_id };
@@ -222,6 +225,8 @@ impl Pipeline {
                 let sent = self.send(&inc, delivery, page, false).await;
                 if sent.is_ok() {
                     shown = self.page_copy(&inc, &message);
+                    inc.saw(&facts, &diagnosis.title, true);
+                    looked = Some(inc.clone());
                 }
                 match sent {
                     Ok(_) if !facts.is_complete() && due.attempt < REFILL_ATTEMPTS => {
@@ -241,6 +246,9 @@ impl Pipeline {
             }
             if let Some((k, v)) = &shown {
                 self.store.put_shown_raw(k, v.clone())?;
+            }
+            if let Some(inc) = &looked {
+                self.store.put_incident(key, inc)?;
             }
             Ok(())
         })

@@ -115,6 +115,7 @@ impl Pipeline {
         .await;
         inc.board = Some(board_key.clone());
         inc.remember_job(p.facts);
+        inc.saw(p.facts, &p.diagnosis.title, false);
         self.record(
             Delivered {
                 group_key: p.key,

@@ -209,6 +209,22 @@ impl Store {
         decode_incident(key, value.as_deref())
     }
 
+    /// Writes a group's incident record when no delivery does (a refill's look at Flink;
+    /// deliveries write theirs with [`Store::record_delivery`]). Durable after the next
+    /// [`Store::durable`].
+    pub fn put_incident<T: serde::Serialize>(
+        &self,
+        key: &str,
+        incident: &T,
+    ) -> Result<(), StoreError> {
+        let bytes = serde_json::to_vec(incident).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let (incidents, k) = (self.incidents.clone(), key.as_bytes().to_vec());
+        self.guard.run_blocking("incident write", move || {
+            incidents.insert(k, bytes)?;
+            Ok(())
+        })
+    }
+
     /// The incident with this id, if the store still has it.
     pub fn incident_by_id<T: DeserializeOwned>(&self, id: &str) -> Result<Option<T>, StoreError> {
         let (ids, id) = (self.incident_ids.clone(), id.as_bytes().to_vec());

@@ -65,7 +65,22 @@ pub(super) fn draft(held: &Held<'_>, entries: &[Entry]) -> Draft {
         detection_seconds: fired.zip(page).map(|(a, p)| (p.at - a.at).num_seconds()),
         response,
         restore_point,
+        restored_from: restored_from(held, entries),
     }
+}
+
+/// The newest look at Flink that knew what the run restored from, cited by its entry.
+fn restored_from(held: &Held<'_>, entries: &[Entry]) -> Option<Cited> {
+    let seen = held
+        .incident
+        .seen
+        .iter()
+        .rev()
+        .find(|s| s.restored_from.is_some())?;
+    let e = entries.iter().find(|e| {
+        e.kind == Kind::FlinkSaid && e.at == seen.at && e.source == super::looks::source(seen.look)
+    })?;
+    Some(cite(e, seen.restored_from.clone()?))
 }
 
 fn failure_text(e: &Entry) -> String {

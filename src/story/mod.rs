@@ -13,6 +13,7 @@
 mod actions;
 mod draft;
 pub mod gather;
+mod looks;
 pub mod markdown;
 
 #[cfg(test)]
@@ -61,6 +62,8 @@ pub struct Shown {
 pub enum Kind {
     AlertFired,
     FirstPage,
+    /// What Flink said at a page, an update or a refill (`incident::seen`).
+    FlinkSaid,
     Notified,
     Failure,
     FailureRepeated,
@@ -137,6 +140,9 @@ pub struct Draft {
     pub response: Vec<Cited>,
     /// The newest savepoint a request from this incident took.
     pub restore_point: Option<Cited>,
+    /// What the job's run restored from, as Flink said at the newest page or refill that knew.
+    #[serde(default)]
+    pub restored_from: Option<Cited>,
 }
 
 /// Assembles the story (pure): entries in time order, numbered, and the draft's facts.
@@ -191,6 +197,7 @@ pub fn assemble(held: &Held<'_>) -> Story {
             "alert resolved (endsAt)".into(),
         ));
     }
+    looks::entries(inc, &mut entries);
     failures(held, &mut entries, &mut unplaced);
     for req in held.requests {
         let audited: Vec<&audit::Entry> = held
@@ -210,7 +217,12 @@ pub fn assemble(held: &Held<'_>) -> Story {
     unplaced.push(
         "which alerts joined the group and when (the store keeps the group, not each alert)".into(),
     );
-    unplaced.push("the facts at each page and refill (the store keeps only the message as last sent; its pattern and root cause are in the summary)".into());
+    if inc.seen.is_empty() {
+        unplaced.push(
+            "what Flink said at each page and refill (not recorded by the version that sent them)"
+                .into(),
+        );
+    }
     // Stable: same-time entries keep the order they were found in (alert, page, request steps).
     entries.sort_by_key(|e| e.at);
     for (i, e) in entries.iter_mut().enumerate() {

@@ -35,6 +35,7 @@ fn incident() -> Incident {
         digested: false,
         first_paged_at: Some(t(0) + Duration::seconds(12)),
         board: None,
+        seen: Vec::new(),
     }
 }
 
@@ -368,7 +369,7 @@ fn markdown_cites_every_fact_and_keeps_table_cells_whole() {
         "- First failure: java.lang.RuntimeException: boom (on tm-1) at 2026-12-07 02:55:00 UTC (#1)",
         "- Time to the first page: 12 s",
         "- Duration: 45 min",
-        "- Savepoint `file:/sp/1` (#5)",
+        "- Savepoint taken from chat: `file:/sp/1` (#5)",
         "## Follow-ups",
         "| 1 | 2026-12-07 02:55:00 UTC | flink exception history |  | job failed: java.lang.RuntimeException: boom (on tm-1) |",
         "| 4 | 2026-12-07 03:05:00 UTC | request r2 | b\\|o | requested savepoint of prod/j1 |",
@@ -411,4 +412,63 @@ fn the_diagnosis_is_read_back_from_the_message_as_last_sent() {
         }
     );
     assert_eq!(gather::shown(&Message::default()), Shown::default());
+}
+
+#[test]
+fn what_flink_said_at_each_look_is_on_the_timeline_and_the_restore_point_in_the_draft() {
+    use crate::incident::seen::{Look, Seen};
+    let look = |at: DateTime<Utc>, look: Look, state: &str, restored: Option<&str>| Seen {
+        at,
+        look,
+        diagnosis: "Restart loop".into(),
+        state: Some(state.into()),
+        restarts: Some(4),
+        root_cause: Some("java.lang.RuntimeException: poison record".into()),
+        root_cause_at_ms: Some(t(-2).timestamp_millis()),
+        checkpoint: Some((12, t(-10).timestamp_millis())),
+        restored_from: restored.map(String::from),
+        complete: restored.is_some(),
+    };
+    let mut inc = incident();
+    inc.seen = vec![
+        look(t(0) + Duration::seconds(12), Look::Page, "RESTARTING", None),
+        look(
+            t(1),
+            Look::Refill,
+            "RUNNING",
+            Some("checkpoint `file:/cp/chk-12` (id 12)"),
+        ),
+    ];
+    let note = Note::default();
+    let s = assemble(&Held {
+        incident: &inc,
+        note: &note,
+        requests: &[],
+        audit: &[],
+        history: None,
+        shown: Shown::default(),
+    });
+    let got = lines(&s);
+    assert_eq!(
+        got[2],
+        "3 03:00:12 flink, at the first page [-] Flink said: job RESTARTING; 4 restart(s); diagnosis: Restart loop; root cause java.lang.RuntimeException: poison record (failed 2026-12-07 02:58:00 UTC); last checkpoint #12 completed 2026-12-07 02:50:00 UTC; some facts could not be fetched"
+    );
+    assert!(
+        got[3].starts_with("4 03:01:00 flink, at a refill [-] Flink said: job RUNNING;")
+            && got[3].ends_with("restored from checkpoint `file:/cp/chk-12` (id 12)"),
+        "{}",
+        got[3]
+    );
+    let restored = s.draft.restored_from.as_ref().unwrap();
+    assert_eq!(restored.text, "checkpoint `file:/cp/chk-12` (id 12)");
+    assert_eq!(restored.entry, 4);
+    assert!(
+        !s.unplaced.iter().any(|u| u.contains("what Flink said")),
+        "{:?}",
+        s.unplaced
+    );
+    // An incident paged before looks were kept says so.
+    let old = story(&[], &[], None);
+    assert!(old.unplaced.iter().any(|u| u.contains("what Flink said")));
+    assert!(old.draft.restored_from.is_none());
 }

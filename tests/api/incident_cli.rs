@@ -87,6 +87,7 @@ fn export_gives_the_document_the_button_posts() {
             digested: false,
             first_paged_at: Some(fired + chrono::Duration::seconds(9)),
             board: None,
+            seen: Vec::new(),
         };
         store
             .record_delivery(&Delivered {

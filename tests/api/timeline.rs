@@ -110,11 +110,15 @@ async fn the_timeline_tells_who_did_what_and_the_button_posts_it_once() {
     .await;
     assert!(ephemeral, "{answer}");
     let shown = text(&answer);
+    eprintln!("/flink timeline (shown with --nocapture):\n{shown}");
     in_order(
         &shown,
         &[
             "alert FlinkCheckpointTooOld started firing",
             "first page posted to Discord",
+            // What the real cluster said at the page, kept with the incident.
+            "Flink said: job RUNNING;",
+            "last checkpoint #",
             "**User 5** requested acknowledge",
             "**User 3** requested savepoint",
             "**User 6** approved savepoint (1 of 1)",
@@ -168,6 +172,7 @@ async fn the_timeline_tells_who_did_what_and_the_button_posts_it_once() {
         "a thread started on a message has the message's id"
     );
     let doc = String::from_utf8(post.files[0].1.clone()).unwrap();
+    eprintln!("the story file (shown with --nocapture):\n{doc}");
     for want in [
         "# Postmortem draft: chatops-timeline",
         "- Alert: FlinkCheckpointTooOld (#1)",
@@ -182,7 +187,7 @@ async fn the_timeline_tells_who_did_what_and_the_button_posts_it_once() {
     }
     let restore = doc
         .lines()
-        .find(|l| l.starts_with("- Savepoint `file:"))
+        .find(|l| l.starts_with("- Savepoint taken from chat: `file:"))
         .unwrap_or_else(|| panic!("no restore point in\n{doc}"));
     assert!(restore.contains(&savepoint), "{restore}");
     tokio::time::sleep(Duration::from_secs(3)).await;

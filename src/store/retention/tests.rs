@@ -192,6 +192,7 @@ fn incident(group: &str, id: &str, fired: i64, resolved: Option<i64>) -> Inciden
         digested: false,
         first_paged_at: Some(at(fired)),
         board: None,
+        seen: Vec::new(),
     }
 }
 

@@ -7,6 +7,8 @@ use sha2::{Digest, Sha256};
 
 use crate::alertmanager::{Status, Webhook};
 
+pub mod seen;
+
 /// What the store keeps per Alertmanager group.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Incident {
@@ -39,6 +41,10 @@ pub struct Incident {
     /// cluster's board, `topology`) instead of a message of its own: the board's key.
     #[serde(default)]
     pub board: Option<String>,
+    /// What Flink said at the first page and the newest updates and refills (`seen`), for the
+    /// incident's timeline.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub seen: Vec<seen::Seen>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -93,6 +99,20 @@ impl Incident {
                 name: job.name.clone(),
             });
         }
+    }
+
+    /// Keeps what Flink said for this delivery (see [`seen`]): a refill's look, else the first
+    /// page's or an update's.
+    pub fn saw(&mut self, facts: &crate::facts::Facts, diagnosis: &str, refill: bool) {
+        let look = match (refill, self.seen.is_empty()) {
+            (true, _) => seen::Look::Refill,
+            (false, true) => seen::Look::Page,
+            (false, false) => seen::Look::Update,
+        };
+        seen::keep(
+            &mut self.seen,
+            seen::Seen::of(facts, diagnosis, look, Utc::now()),
+        );
     }
 
     pub fn is_resolved(&self) -> bool {
@@ -161,6 +181,7 @@ pub fn advance<'a>(
                 digested: false,
                 first_paged_at: None,
                 board: None,
+                seen: Vec::new(),
             };
             (inc, Delivery::Post)
         }

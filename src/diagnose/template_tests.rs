@@ -162,6 +162,7 @@ fn rich_facts() -> Facts {
             }),
         }),
         restarts: Some(57),
+        downtime_ms: Some(0),
         history: Some(crate::facts::history::HistoryFacts {
             first: crate::facts::history::KeptFailure {
                 timestamp: 1_795_230_000_000,

@@ -312,7 +312,7 @@ async fn fetch(client: &FlinkClient, job_id: &str, wants: Wants, deadline: Deadl
         details_then_backpressure,
         deadline.bound(client.exceptions(job_id)),
         deadline.bound(client.checkpoints(job_id)),
-        deadline.bound(client.job_metrics(job_id, &["numRestarts"])),
+        deadline.bound(client.job_metrics(job_id, &["numRestarts", "downtime"])),
     );
     Fetched {
         details,
@@ -352,6 +352,7 @@ fn assemble(facts: &mut Facts, f: Fetched, alert_started_ms: i64) {
         }
         restarts::Restarts::Unknown(why) => facts.missing.push(format!("restarts: {why}")),
     }
+    facts.downtime_ms = restarts::downtime_ms(&f.metrics);
     match f.exceptions {
         Ok(ex) => {
             facts.root_cause = root_cause::root_cause(&ex).map(|mut rc| {

@@ -27,6 +27,9 @@ pub struct Facts {
     pub root_cause: Option<RootCause>,
     pub checkpoints: Option<CheckpointFacts>,
     pub restarts: Option<i64>,
+    /// Flink's `downtime` gauge at the look: how long the current outage has lasted (0 while
+    /// the job runs); `None` when Flink did not say.
+    pub downtime_ms: Option<i64>,
     pub backpressure: Option<BackpressureFacts>,
     /// The first failure of the job as the bot kept it, beyond Flink's own history.
     pub history: Option<history::HistoryFacts>,

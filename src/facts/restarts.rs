@@ -53,6 +53,16 @@ pub fn decide(
     }
 }
 
+/// Flink's `downtime` gauge: how long the job's current outage has lasted, in milliseconds (0
+/// while it runs, -1 once it finished); `None` when the metric did not answer or is negative.
+pub fn downtime_ms(metrics: &Result<Vec<Metric>, FlinkError>) -> Option<i64> {
+    metrics
+        .as_ref()
+        .ok()
+        .and_then(|m| metric(m, "downtime"))
+        .filter(|ms| *ms >= 0)
+}
+
 fn metric(metrics: &[Metric], id: &str) -> Option<i64> {
     metrics
         .iter()

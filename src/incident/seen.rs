@@ -39,6 +39,9 @@ pub struct Seen {
     pub state: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restarts: Option<i64>,
+    /// Flink's `downtime` gauge when the job was down (above 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub downtime_ms: Option<i64>,
     /// `class: message` of the root cause, cut to [`TEXT_MAX`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub root_cause: Option<String>,
@@ -63,6 +66,7 @@ impl Seen {
             diagnosis: cut(diagnosis),
             state: facts.job.as_ref().and_then(|j| j.state.clone()),
             restarts: facts.restarts,
+            downtime_ms: facts.downtime_ms.filter(|ms| *ms > 0),
             root_cause: facts
                 .root_cause
                 .as_ref()
@@ -124,6 +128,7 @@ mod tests {
             diagnosis: "Restart loop".into(),
             state: Some(state.into()),
             restarts: Some(n),
+            downtime_ms: None,
             root_cause: None,
             root_cause_at_ms: None,
             checkpoint: None,

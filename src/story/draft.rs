@@ -66,6 +66,7 @@ pub(super) fn draft(held: &Held<'_>, entries: &[Entry]) -> Draft {
         response,
         restore_point,
         restored_from: restored_from(held, entries),
+        downtime: downtime(held, entries),
     }
 }
 
@@ -77,10 +78,32 @@ fn restored_from(held: &Held<'_>, entries: &[Entry]) -> Option<Cited> {
         .iter()
         .rev()
         .find(|s| s.restored_from.is_some())?;
-    let e = entries.iter().find(|e| {
+    Some(cite(
+        look_entry(seen, entries)?,
+        seen.restored_from.clone()?,
+    ))
+}
+
+/// The look at which Flink's `downtime` gauge was highest, cited by its entry.
+fn downtime(held: &Held<'_>, entries: &[Entry]) -> Option<Cited> {
+    let seen = held
+        .incident
+        .seen
+        .iter()
+        .filter(|s| s.downtime_ms.is_some())
+        .max_by_key(|s| s.downtime_ms)?;
+    let text = format!(
+        "{} (Flink's downtime gauge)",
+        super::looks::duration(seen.downtime_ms?)
+    );
+    Some(cite(look_entry(seen, entries)?, text))
+}
+
+/// The timeline entry of one look at Flink.
+fn look_entry<'e>(seen: &crate::incident::seen::Seen, entries: &'e [Entry]) -> Option<&'e Entry> {
+    entries.iter().find(|e| {
         e.kind == Kind::FlinkSaid && e.at == seen.at && e.source == super::looks::source(seen.look)
-    })?;
-    Some(cite(e, seen.restored_from.clone()?))
+    })
 }
 
 fn failure_text(e: &Entry) -> String {

@@ -20,6 +20,16 @@ pub(super) fn source(look: Look) -> &'static str {
     }
 }
 
+/// "2 min 5 s", "40 s", "1 h 3 min".
+pub(super) fn duration(ms: i64) -> String {
+    let s = ms / 1000;
+    match s {
+        s if s >= 3600 => format!("{} h {} min", s / 3600, s % 3600 / 60),
+        s if s >= 60 => format!("{} min {} s", s / 60, s % 60),
+        s => format!("{s} s"),
+    }
+}
+
 /// One line: the job's state and restarts, the diagnosis, the root cause, the newest checkpoint,
 /// what the run restored from, and whether anything could not be fetched.
 pub(super) fn said(s: &Seen) -> String {
@@ -34,6 +44,9 @@ pub(super) fn said(s: &Seen) -> String {
     }];
     if let Some(n) = s.restarts {
         parts.push(format!("{n} restart(s)"));
+    }
+    if let Some(ms) = s.downtime_ms {
+        parts.push(format!("down for {}", duration(ms)));
     }
     parts.push(format!("diagnosis: {}", s.diagnosis));
     if let Some(rc) = &s.root_cause {

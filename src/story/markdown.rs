@@ -88,6 +88,7 @@ pub fn context(story: &Story) -> Value {
             "response": d.response.iter().map(|c| json!({"text": c.text, "entry": c.entry})).collect::<Vec<_>>(),
             "restore_point": cited(&d.restore_point),
             "restored_from": cited(&d.restored_from),
+            "downtime": cited(&d.downtime),
         },
     })
 }

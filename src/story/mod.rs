@@ -143,6 +143,9 @@ pub struct Draft {
     /// What the job's run restored from, as Flink said at the newest page or refill that knew.
     #[serde(default)]
     pub restored_from: Option<Cited>,
+    /// The longest outage Flink's `downtime` gauge reported at a look.
+    #[serde(default)]
+    pub downtime: Option<Cited>,
 }
 
 /// Assembles the story (pure): entries in time order, numbered, and the draft's facts.

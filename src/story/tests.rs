@@ -423,6 +423,7 @@ fn what_flink_said_at_each_look_is_on_the_timeline_and_the_restore_point_in_the_
         diagnosis: "Restart loop".into(),
         state: Some(state.into()),
         restarts: Some(4),
+        downtime_ms: restored.is_none().then_some(125_000),
         root_cause: Some("java.lang.RuntimeException: poison record".into()),
         root_cause_at_ms: Some(t(-2).timestamp_millis()),
         checkpoint: Some((12, t(-10).timestamp_millis())),
@@ -451,7 +452,7 @@ fn what_flink_said_at_each_look_is_on_the_timeline_and_the_restore_point_in_the_
     let got = lines(&s);
     assert_eq!(
         got[2],
-        "3 03:00:12 flink, at the first page [-] Flink said: job RESTARTING; 4 restart(s); diagnosis: Restart loop; root cause java.lang.RuntimeException: poison record (failed 2026-12-07 02:58:00 UTC); last checkpoint #12 completed 2026-12-07 02:50:00 UTC; some facts could not be fetched"
+        "3 03:00:12 flink, at the first page [-] Flink said: job RESTARTING; 4 restart(s); down for 2 min 5 s; diagnosis: Restart loop; root cause java.lang.RuntimeException: poison record (failed 2026-12-07 02:58:00 UTC); last checkpoint #12 completed 2026-12-07 02:50:00 UTC; some facts could not be fetched"
     );
     assert!(
         got[3].starts_with("4 03:01:00 flink, at a refill [-] Flink said: job RUNNING;")
@@ -462,6 +463,9 @@ fn what_flink_said_at_each_look_is_on_the_timeline_and_the_restore_point_in_the_
     let restored = s.draft.restored_from.as_ref().unwrap();
     assert_eq!(restored.text, "checkpoint `file:/cp/chk-12` (id 12)");
     assert_eq!(restored.entry, 4);
+    let down = s.draft.downtime.as_ref().unwrap();
+    assert_eq!(down.text, "2 min 5 s (Flink's downtime gauge)");
+    assert_eq!(down.entry, 3);
     assert!(
         !s.unplaced.iter().any(|u| u.contains("what Flink said")),
         "{:?}",

@@ -177,6 +177,49 @@ async fn gateway_refusing_the_token_stops_the_gateway_and_says_so() {
     assert_eq!(stored.status(), 200);
 }
 
+/// Discord refuses the token before any connection (401 on `GET /gateway/bot`, as for a reset
+/// token): the gateway stops at once, says why, and never connects.
+#[tokio::test]
+async fn a_token_refused_by_get_gateway_bot_stops_the_gateway_and_says_so() {
+    let peer = GatewayPeer::start(45_000).await;
+    let recorder = crate::recorder::Recorder::start().await;
+    recorder.set_gateway(&peer.url);
+    recorder.refuse_token();
+    let mut env = vec![
+        (
+            "FLINK_CHATOPS__DISCORD__APPLICATION_ID".to_string(),
+            payloads::APP_ID.to_string(),
+        ),
+        ("FLINK_CHATOPS__DISCORD__GATEWAY".into(), "true".into()),
+    ];
+    env.extend(FAST.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    let app = spawn_app(AppOptions {
+        recorder: Some(recorder),
+        extra: env,
+        ..Default::default()
+    })
+    .await;
+    let (code, body) = gateway_status(&app, "down", WAIT).await;
+    assert_eq!(code, 503, "the gateway was the only way in: {body}");
+    let reason = body["gateway"]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("401") && reason.contains("token"),
+        "{reason}"
+    );
+    assert_eq!(metric(&app, "flink_chatops_gateway_up").await, 0.0);
+    tokio::time::sleep(Duration::from_millis(3 * MAX_MS)).await;
+    assert!(peer.connections().is_empty(), "never connected");
+    assert_eq!(
+        app.recorder
+            .reads()
+            .iter()
+            .filter(|r| r.path.ends_with("/gateway/bot"))
+            .count(),
+        1,
+        "asked once, not again and again"
+    );
+}
+
 #[tokio::test]
 async fn gateway_without_hello_is_dropped_and_tried_again_with_backoff() {
     let peer = GatewayPeer::start(45_000).await;

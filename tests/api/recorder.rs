@@ -118,6 +118,8 @@ struct Inner {
     next_id: u64,
     /// What `GET /gateway` answers: the local gateway peer's ws:// URL.
     gateway_url: Option<String>,
+    /// `GET /gateway/bot` answers 401, as Discord does for a token it does not accept.
+    token_refused: bool,
     /// Discord's rate limits, when a test turns them on ([`Recorder::rate_limit`]).
     limiter: Limiter,
     /// Faults for the first call that matches, each used once ([`Recorder::inject_on`]).
@@ -176,6 +178,12 @@ impl Recorder {
     #[allow(dead_code)] // used by the gateway tests
     pub fn set_gateway(&self, url: &str) {
         self.inner.lock().unwrap().gateway_url = Some(url.to_string());
+    }
+
+    /// Discord no longer accepts the bot's token: `GET /gateway/bot` answers 401.
+    #[allow(dead_code)] // used by the gateway tests
+    pub fn refuse_token(&self) {
+        self.inner.lock().unwrap().token_refused = true;
     }
 
     /// A fault for the first call that matches `on` (the others are answered normally).
@@ -719,8 +727,29 @@ async fn commands(
 }
 
 /// `GET /gateway/bot`: the URL and a fresh daily IDENTIFY budget, as Discord answers a bot.
-async fn gateway_bot(State(inner): State<Arc<Mutex<Inner>>>) -> Response {
-    match inner.lock().unwrap().gateway_url.clone() {
+async fn gateway_bot(State(inner): State<Arc<Mutex<Inner>>>, headers: HeaderMap) -> Response {
+    let mut g = inner.lock().unwrap();
+    let call = Call {
+        method: Method::GET,
+        path: "/api/v10/gateway/bot".into(),
+        channel_id: 0,
+        headers: &headers,
+        body: &Bytes::new(),
+    };
+    let status = match (g.token_refused, &g.gateway_url) {
+        (true, _) => 401,
+        (false, None) => 503,
+        (false, Some(_)) => 200,
+    };
+    record(&mut g, &call, None, status);
+    if g.token_refused {
+        return (
+            StatusCode::UNAUTHORIZED,
+            Json(json!({"message": "401: Unauthorized", "code": 0})),
+        )
+            .into_response();
+    }
+    match g.gateway_url.clone() {
         Some(url) => Json(json!({ "url": url, "shards": 1, "session_start_limit": {
             "total": 1000, "remaining": 1000, "reset_after": 86_400_000, "max_concurrency": 1 } }))
         .into_response(),

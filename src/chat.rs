@@ -1,7 +1,9 @@
 //! Chat-neutral identities: where, in which message, by whom (the actor with its roles is
-//! `policy::Actor`). No serenity here, so the pure
-//! code (buttons, policy, audit) never depends on Discord's model, and a swapped `u64` between a
-//! user and a role is a type error, not an authorization bug.
+//! `policy::Actor`). No serenity here, so the pure code (buttons, policy, guard) never depends on
+//! Discord's model. The authorization path uses them end to end (policy grants, the actor, the
+//! people on a request), so a user id where a role id belongs is a type error, not an
+//! authorization bug. Each is a plain number on the wire (`serde(transparent)`): stored requests
+//! and the config read as before.
 
 use serde::{Deserialize, Serialize};
 
@@ -35,8 +37,4 @@ id_type!(
 id_type!(
     /// A guild role; policy grants are by role or by user.
     RoleId
-);
-id_type!(
-    /// A guild (server).
-    GuildId
 );

@@ -13,6 +13,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::chat::{RoleId, UserId};
+
 /// Every action the policy governs: slug, distinct approvals needed by default, and whether
 /// anyone may request it when the policy names no one.
 pub const ACTIONS: [(&str, u8, bool); 7] = [
@@ -34,12 +36,12 @@ const MAX_EXPIRY_MINUTES: u32 = 24 * 60;
 #[serde(try_from = "String", into = "String")]
 pub enum Principal {
     Everyone,
-    Role(u64),
-    User(u64),
+    Role(RoleId),
+    User(UserId),
 }
 
 impl Principal {
-    pub fn matches(&self, user: u64, roles: &[u64]) -> bool {
+    pub fn matches(&self, user: UserId, roles: &[RoleId]) -> bool {
         match self {
             Principal::Everyone => true,
             Principal::Role(r) => roles.contains(r),
@@ -69,8 +71,8 @@ impl TryFrom<String> for Principal {
         let (kind, id) = s.split_once(':').ok_or_else(bad)?;
         let id: u64 = id.parse().ok().filter(|id| *id > 0).ok_or_else(bad)?;
         match kind {
-            "role" => Ok(Principal::Role(id)),
-            "user" => Ok(Principal::User(id)),
+            "role" => Ok(Principal::Role(RoleId(id))),
+            "user" => Ok(Principal::User(UserId(id))),
             _ => Err(bad()),
         }
     }

@@ -333,7 +333,7 @@ pub(crate) fn event(kind: EventKind, req: &Request, actor: Option<&Actor>) -> Au
         .with_action(req.plan.kind.slug())
         .with_request(req.id.clone());
     if let Some(a) = actor {
-        e = e.with_actor(a.user, a.name.clone());
+        e = e.with_actor(a.user.0, a.name.clone());
     }
     e
 }

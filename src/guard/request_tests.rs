@@ -10,8 +10,8 @@ use crate::policy::{Person, Principal, State};
 
 fn actor(user: u64) -> Actor {
     Actor {
-        user,
-        roles: vec![7],
+        user: crate::chat::UserId(user),
+        roles: vec![crate::chat::RoleId(7)],
         name: format!("u{user}"),
     }
 }
@@ -30,13 +30,13 @@ fn request(needed: u8) -> Request {
     let approval = Approval {
         action: "acknowledge".into(),
         requester: Person {
-            user: 1,
+            user: crate::chat::UserId(1),
             name: "u1".into(),
         },
         requested_at: now,
         expires_at: now + Duration::minutes(15),
         needed,
-        approvers: vec![Principal::Role(7)],
+        approvers: vec![Principal::Role(crate::chat::RoleId(7))],
         votes: vec![],
         dry_run: false,
         state: if needed == 0 {

@@ -196,9 +196,14 @@ pub fn actor(member: Option<&Member>, user: &User) -> Actor {
         .or_else(|| user.global_name.clone())
         .unwrap_or_else(|| user.name.clone());
     Actor {
-        user: user.id.get(),
+        user: crate::chat::UserId(user.id.get()),
         roles: member
-            .map(|m| m.roles.iter().map(|r| r.get()).collect())
+            .map(|m| {
+                m.roles
+                    .iter()
+                    .map(|r| crate::chat::RoleId(r.get()))
+                    .collect()
+            })
             .unwrap_or_default(),
         name,
     }

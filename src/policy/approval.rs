@@ -13,7 +13,7 @@ use super::{allowed, decide_request, Actor, Policy, Principal, Refusal};
 /// A person as recorded in an approval (roles are not kept: they matter only at the click).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Person {
-    pub user: u64,
+    pub user: crate::chat::UserId,
     pub name: String,
 }
 

@@ -21,8 +21,8 @@ pub use approval::{Approval, Person, Progress, State, Vote};
 /// Whoever clicked or typed, as the chat reported them: the user and the roles they hold.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Actor {
-    pub user: u64,
-    pub roles: Vec<u64>,
+    pub user: crate::chat::UserId,
+    pub roles: Vec<crate::chat::RoleId>,
     pub name: String,
 }
 

@@ -28,8 +28,8 @@ requesters = ["role:{OPS}", "user:7"]
 
 fn actor(user: u64, roles: &[u64]) -> Actor {
     Actor {
-        user,
-        roles: roles.to_vec(),
+        user: crate::chat::UserId(user),
+        roles: roles.iter().map(|r| crate::chat::RoleId(*r)).collect(),
         name: format!("u{user}"),
     }
 }
@@ -209,7 +209,7 @@ fn deny_by_an_approver_or_withdrawal_by_the_requester_ends_it() {
         "{r}"
     );
     a.deny(&actor(3, &[LEADS]), t0()).unwrap();
-    assert!(matches!(a.state, State::Denied { ref by, .. } if by.user == 3));
+    assert!(matches!(a.state, State::Denied { ref by, .. } if by.user == crate::chat::UserId(3)));
     let r = a.approve(&actor(4, &[LEADS]), t0()).unwrap_err();
     assert_eq!(r.to_string(), "this cancel request was already denied");
 

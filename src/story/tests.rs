@@ -54,13 +54,13 @@ fn request(id: &str, kind: ActionKind, by: &str, at: DateTime<Utc>) -> Request {
     let approval = Approval {
         action: p.kind.slug().into(),
         requester: Person {
-            user: 1,
+            user: crate::chat::UserId(1),
             name: by.into(),
         },
         requested_at: at,
         expires_at: at + Duration::minutes(15),
         needed: 0,
-        approvers: vec![Principal::Role(7)],
+        approvers: vec![Principal::Role(crate::chat::RoleId(7))],
         votes: vec![],
         dry_run: false,
         state: State::Approved { at },
@@ -206,7 +206,7 @@ fn audit_entries_tell_the_requests_and_the_record_fills_in_for_unaudited_ones() 
     sp.approval.needed = 1;
     sp.approval.votes.push(Vote {
         by: Person {
-            user: 3,
+            user: crate::chat::UserId(3),
             name: "cy".into(),
         },
         at: t(6),

@@ -117,13 +117,13 @@ fn export_gives_the_document_the_button_posts() {
         let approval = Approval {
             action: "acknowledge".into(),
             requester: Person {
-                user: 1,
+                user: flink_chatops::chat::UserId(1),
                 name: "Ana".into(),
             },
             requested_at: at,
             expires_at: at + chrono::Duration::minutes(15),
             needed: 0,
-            approvers: vec![Principal::Role(7)],
+            approvers: vec![Principal::Role(flink_chatops::chat::RoleId(7))],
             votes: vec![],
             dry_run: false,
             state: State::Approved { at },

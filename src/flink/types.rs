@@ -43,26 +43,27 @@ pub struct JobDetails {
     pub vertices: Vec<Vertex>,
     /// The job graph: which vertex feeds which (the bottleneck search walks it downstream).
     #[serde(default)]
-    pub plan: Option<Plan>,
+    pub plan: Option<JobGraph>,
 }
 
-/// `plan` of `/jobs/:id`: one node per vertex (same ids), each naming the vertices it reads.
+/// `plan` of `/jobs/:id` (Flink's name; the job graph, not an action's `action::plan`): one node
+/// per vertex (same ids), each naming the vertices it reads.
 #[derive(Debug, Clone, Default, Deserialize)]
-pub struct Plan {
+pub struct JobGraph {
     #[serde(default)]
-    pub nodes: Vec<PlanNode>,
+    pub nodes: Vec<GraphNode>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
-pub struct PlanNode {
+pub struct GraphNode {
     pub id: String,
     /// Absent on sources.
     #[serde(default)]
-    pub inputs: Vec<PlanInput>,
+    pub inputs: Vec<GraphInput>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
-pub struct PlanInput {
+pub struct GraphInput {
     pub id: String,
 }
 

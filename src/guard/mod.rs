@@ -43,7 +43,7 @@ pub use request::{Approved, Request, Run};
 
 /// What a request is about.
 #[derive(Debug, Clone)]
-pub struct Target {
+pub struct RequestTarget {
     pub cluster: String,
     pub job_id: String,
     pub incident_id: Option<String>,
@@ -109,7 +109,7 @@ impl Guard {
         &self,
         actor: &Actor,
         kind: ActionKind,
-        target: Target,
+        target: RequestTarget,
     ) -> Result<Request, Refusal> {
         let now = Utc::now();
         let slug = kind.slug();

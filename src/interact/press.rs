@@ -11,7 +11,7 @@ use super::reply::{Refusal, Reply};
 use super::{within_budget, Answer, InteractState};
 use crate::action::ActionKind;
 use crate::buttons::{self, Offer, Pressed};
-use crate::guard::{Approved, Target};
+use crate::guard::{Approved, RequestTarget};
 use crate::incident::Incident;
 use crate::policy::Actor;
 
@@ -162,7 +162,7 @@ async fn request(
         )
     });
     // The request's message goes into the incident's thread; the way out starts it if needed.
-    let target = Target {
+    let target = RequestTarget {
         cluster,
         job_id,
         incident_id: Some(incident.id.clone()),

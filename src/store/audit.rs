@@ -35,7 +35,7 @@ impl Store {
     ) -> Result<Entry, StoreError> {
         let (db, event, key) = (self.db.clone(), event.clone(), key.map(<[u8]>::to_vec));
         let entry = self
-            .guard
+            .thread
             .run("audit append", move || {
                 append(&db, &event, now_ms, key.as_deref())
             })
@@ -47,7 +47,7 @@ impl Store {
     /// The newest entry.
     pub fn audit_last(&self) -> Result<Option<Entry>, StoreError> {
         let db = self.db.clone();
-        self.guard
+        self.thread
             .run_blocking("audit read", move || match db.open_tree(TREE)?.last()? {
                 Some((k, v)) => Ok(Some(decode(&k, &v).map_err(corrupt)?)),
                 None => Ok(None),
@@ -56,7 +56,7 @@ impl Store {
 
     pub fn audit_get(&self, seq: u64) -> Result<Option<Entry>, StoreError> {
         let db = self.db.clone();
-        self.guard.run_blocking("audit read", move || {
+        self.thread.run_blocking("audit read", move || {
             match db.open_tree(TREE)?.get(seq.to_be_bytes())? {
                 Some(v) => Ok(Some(decode(&seq.to_be_bytes(), &v).map_err(corrupt)?)),
                 None => Ok(None),
@@ -67,7 +67,7 @@ impl Store {
     /// Entry `seq` as stored, or why it cannot be read as that entry (tampering).
     fn audit_checked(&self, seq: u64) -> Result<Option<Result<Entry, Break>>, StoreError> {
         let db = self.db.clone();
-        self.guard.run_blocking("audit read", move || {
+        self.thread.run_blocking("audit read", move || {
             Ok(db
                 .open_tree(TREE)?
                 .get(seq.to_be_bytes())?
@@ -78,7 +78,7 @@ impl Store {
     /// Up to `limit` entries from `from_seq` on, oldest first.
     pub fn audit_range(&self, from_seq: u64, limit: usize) -> Result<Vec<Entry>, StoreError> {
         let db = self.db.clone();
-        self.guard.run_blocking("audit read", move || {
+        self.thread.run_blocking("audit read", move || {
             db.open_tree(TREE)?
                 .range(from_seq.to_be_bytes()..)
                 .take(limit)
@@ -98,7 +98,7 @@ impl Store {
         job_id: Option<&str>,
     ) -> Result<Vec<Entry>, StoreError> {
         let (db, job_id) = (self.db.clone(), job_id.map(str::to_string));
-        self.guard.run_blocking("audit read", move || {
+        self.thread.run_blocking("audit read", move || {
             let mut out = Vec::new();
             for item in db.open_tree(TREE)?.iter().rev() {
                 if out.len() >= limit {
@@ -125,7 +125,7 @@ impl Store {
     pub fn audit_raw(
         &self,
     ) -> Result<impl Iterator<Item = Result<Vec<u8>, StoreError>>, StoreError> {
-        self.guard.check()?;
+        self.thread.check()?;
         Ok(self.audit_tree()?.iter().values().map(|v| Ok(v?.to_vec())))
     }
 
@@ -136,7 +136,7 @@ impl Store {
         published: &[Head],
         key: Option<&[u8]>,
     ) -> Result<Result<Summary, Break>, StoreError> {
-        self.guard.check()?;
+        self.thread.check()?;
         let mut v = Verifier::new(published, key);
         for item in self.audit_tree()?.iter() {
             let (k, value) = item?;

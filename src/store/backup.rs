@@ -134,7 +134,7 @@ impl Store {
     pub async fn backup<W: AsyncWrite + Unpin>(&self, w: &mut W) -> Result<Copied, BackupError> {
         let db = self.db.clone();
         let (ids_from, names) = self
-            .guard
+            .thread
             .run("backup start", move || {
                 let names = db
                     .tree_names()
@@ -158,7 +158,7 @@ impl Store {
             loop {
                 let (db, name, from) = (self.db.clone(), name.clone(), after.clone());
                 let batch = self
-                    .guard
+                    .thread
                     .run("backup read", move || {
                         let tree = db.open_tree(name)?;
                         let range = match &from {
@@ -337,7 +337,7 @@ impl Store {
     ) -> Result<(usize, usize), BackupError> {
         let (db, requests) = (self.db.clone(), self.requests.clone());
         let counts = self
-            .guard
+            .thread
             .run("restore audit", move || {
                 let tree = db.open_tree("audit")?;
                 let mut last = match tree.last()? {

@@ -3,7 +3,7 @@
 //! The disk does ~7,500 fsyncs/s for one writer; paying one sync per webhook would cap intake
 //! there. Writers that arrive while a sync is running are served together by the next one, so
 //! the cost of a sync is shared by everyone who was waiting for it. A writer waits at most
-//! `storage.timeout_ms`; a flush that fails or hangs marks the store failed (see `guard`).
+//! `storage.timeout_ms`; a flush that fails or hangs marks the store failed (see `thread`).
 
 use prometheus::{Histogram, HistogramOpts};
 use std::fs::File;
@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::guard::{Guard, Health};
+use super::thread::{Health, StoreThread};
 use super::StoreError;
 
 type Waiter = oneshot::Sender<Result<(), String>>;
@@ -25,12 +25,16 @@ type Request = Option<Waiter>;
 pub struct Committer {
     tx: mpsc::UnboundedSender<Request>,
     commits: Arc<AtomicU64>,
-    guard: Guard,
+    thread: StoreThread,
     pub metrics: CommitMetrics,
 }
 
 impl Committer {
-    pub(super) fn start(db: sled::Db, path: &Path, guard: Guard) -> Result<Committer, StoreError> {
+    pub(super) fn start(
+        db: sled::Db,
+        path: &Path,
+        thread: StoreThread,
+    ) -> Result<Committer, StoreError> {
         // sled 0.34's flush() ends in sync_file_range on Linux, which neither writes metadata
         // nor flushes the device cache: it survives a crash of the process but not of the
         // machine. An fdatasync of its log file after each flush makes a 200 mean "on disk"
@@ -45,13 +49,13 @@ impl Committer {
             log,
             rx,
             commits.clone(),
-            guard.health().clone(),
+            thread.health().clone(),
             metrics.clone(),
         ));
         Ok(Committer {
             tx,
             commits,
-            guard,
+            thread,
             metrics,
         })
     }
@@ -59,15 +63,15 @@ impl Committer {
     /// Resolves once a flush that started after this call has completed, or fails after
     /// `storage.timeout_ms`.
     pub async fn durable(&self) -> Result<(), StoreError> {
-        self.guard.check()?;
+        self.thread.check()?;
         let stopped = || StoreError::Flush("the commit task has stopped".into());
         let (tx, rx) = oneshot::channel();
         self.tx.send(Some(tx)).map_err(|_| stopped())?;
-        match tokio::time::timeout(self.guard.timeout(), rx).await {
+        match tokio::time::timeout(self.thread.timeout(), rx).await {
             Ok(Ok(Ok(()))) => Ok(()),
             Ok(Ok(Err(e))) => Err(StoreError::Flush(e)),
             Ok(Err(_)) => Err(stopped()),
-            Err(_) => Err(self.guard.timed_out("flush")),
+            Err(_) => Err(self.thread.timed_out("flush")),
         }
     }
 

@@ -47,7 +47,7 @@ fn keys(tree: &sled::Tree, which: &Which) -> Result<Vec<u64>, StoreError> {
 impl Store {
     pub fn dead_letters(&self) -> Result<Vec<DeadLetter>, StoreError> {
         let tree = self.dead.clone();
-        self.guard.run_blocking("dead list", move || {
+        self.thread.run_blocking("dead list", move || {
             tree.iter()
                 .map(|item| {
                     let (k, v) = item?;
@@ -76,7 +76,7 @@ impl Store {
             self.pending.clone(),
         );
         let replayed = self
-            .guard
+            .thread
             .run("dead replay", move || {
                 let mut done = Vec::new();
                 for old in keys(&dead, &which)? {
@@ -109,7 +109,7 @@ impl Store {
     pub async fn dead_drop(&self, which: Which) -> Result<Vec<u64>, StoreError> {
         let dead = self.dead.clone();
         let dropped = self
-            .guard
+            .thread
             .run("dead drop", move || {
                 let mut done = Vec::new();
                 for seq in keys(&dead, &which)? {

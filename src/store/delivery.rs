@@ -54,7 +54,7 @@ impl Store {
             self.digest_lines.clone(),
         );
         let (pending, count) = (self.pending_index.clone(), self.pending.clone());
-        self.guard.run_blocking("delivery record", move || {
+        self.thread.run_blocking("delivery record", move || {
             let (shown_tree, incidents, ids, inbox, posting, due_tree, lines) = trees;
             if let Some((k, v)) = shown {
                 shown_tree.insert(k.as_bytes(), v)?;

@@ -35,7 +35,7 @@ impl Store {
     ) -> Result<Option<T>, StoreError> {
         let tree = self.digests.clone();
         let value = self
-            .guard
+            .thread
             .run_blocking("digest read", move || Ok(tree.get(channel.to_be_bytes())?))?;
         value
             .map(|v| {
@@ -53,7 +53,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let bytes = serde_json::to_vec(header).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let tree = self.digests.clone();
-        self.guard.run_blocking("digest write", move || {
+        self.thread.run_blocking("digest write", move || {
             tree.insert(channel.to_be_bytes(), bytes)?;
             Ok(())
         })
@@ -63,7 +63,7 @@ impl Store {
     pub fn start_digest<T: Serialize>(&self, channel: u64, header: &T) -> Result<(), StoreError> {
         let bytes = serde_json::to_vec(header).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let (digests, lines) = (self.digests.clone(), self.digest_lines.clone());
-        self.guard.run_blocking("digest start", move || {
+        self.thread.run_blocking("digest start", move || {
             for item in lines.scan_prefix(channel.to_be_bytes()).keys() {
                 lines.remove(item?)?;
             }
@@ -75,7 +75,7 @@ impl Store {
     /// The lines of `channel`'s digest (unordered: the digest sorts them).
     pub fn digest_lines<T: DeserializeOwned>(&self, channel: u64) -> Result<Vec<T>, StoreError> {
         let tree = self.digest_lines.clone();
-        let raw: Vec<Vec<u8>> = self.guard.run_blocking("digest lines", move || {
+        let raw: Vec<Vec<u8>> = self.thread.run_blocking("digest lines", move || {
             tree.scan_prefix(channel.to_be_bytes())
                 .values()
                 .map(|v| Ok(v?.to_vec()))
@@ -92,7 +92,7 @@ impl Store {
     /// Channels that have a digest (to bring their messages up to date after a restart).
     pub fn digest_channels(&self) -> Result<Vec<u64>, StoreError> {
         let tree = self.digests.clone();
-        self.guard.run_blocking("digest list", move || {
+        self.thread.run_blocking("digest list", move || {
             tree.iter()
                 .keys()
                 .map(|k| {

@@ -25,7 +25,7 @@ impl Store {
     pub fn schedule_due(&self, item: &DueItem, body: &[u8]) -> Result<Vec<u8>, StoreError> {
         let (key, value) = due_record(item, body);
         let (tree, k) = (self.due.clone(), key.clone());
-        self.guard.run_blocking("due write", move || {
+        self.thread.run_blocking("due write", move || {
             tree.insert(k, value)?;
             Ok(())
         })?;
@@ -41,7 +41,7 @@ impl Store {
     ) -> Result<Vec<DueItem>, StoreError> {
         let end = (now_ms.max(0) as u64 + 1).to_be_bytes();
         let (tree, after) = (self.due.clone(), after.map(<[u8]>::to_vec));
-        self.guard.run_blocking("due scan", move || {
+        self.thread.run_blocking("due scan", move || {
             let range = match &after {
                 Some(a) => tree.range::<&[u8], _>((
                     std::ops::Bound::Excluded(&a[..]),
@@ -63,7 +63,7 @@ impl Store {
     pub fn due_body(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         let (tree, k) = (self.due.clone(), key.to_vec());
         let value = self
-            .guard
+            .thread
             .run_blocking("due read", move || Ok(tree.get(k)?))?;
         match value {
             Some(v) => decode(key, &v).map(|(_, body)| Some(body.to_vec())),
@@ -74,7 +74,7 @@ impl Store {
     /// Durable after the next [`Store::durable`].
     pub fn remove_due(&self, key: &[u8]) -> Result<(), StoreError> {
         let (tree, k) = (self.due.clone(), key.to_vec());
-        self.guard.run_blocking("due remove", move || {
+        self.thread.run_blocking("due remove", move || {
             tree.remove(k)?;
             Ok(())
         })
@@ -83,7 +83,7 @@ impl Store {
     /// When the earliest scheduled item is due.
     pub fn next_due_ms(&self) -> Result<Option<i64>, StoreError> {
         let tree = self.due.clone();
-        self.guard.run_blocking("due read", move || {
+        self.thread.run_blocking("due read", move || {
             Ok(match tree.first()? {
                 Some((k, _)) => Some(due_ms(&k)?),
                 None => None,
@@ -94,7 +94,7 @@ impl Store {
     /// Scheduled refills; 0 when the store cannot answer (it is then failed, see `guard`).
     pub fn due_count(&self) -> usize {
         let tree = self.due.clone();
-        self.guard
+        self.thread
             .run_blocking("due count", move || Ok(tree.len()))
             .unwrap_or(0)
     }

@@ -25,7 +25,7 @@ impl Store {
     pub async fn exception_archive(&self) -> Result<ExceptionArchive, StoreError> {
         let db = self.db.clone();
         let tree = self
-            .guard
+            .thread
             .run("history open", move || {
                 Ok(db.open_tree("exception_history")?)
             })
@@ -59,7 +59,7 @@ impl ExceptionArchive {
         let tree = self.tree.clone();
         let result = self
             .store
-            .guard
+            .thread
             .run("history record", move || {
                 let mut history: JobHistory = match tree.get(&key)? {
                     Some(v) => serde_json::from_slice(&v)
@@ -86,7 +86,7 @@ impl ExceptionArchive {
     pub async fn read(&self, cluster: &str, job_id: &str) -> Result<JobHistory, StoreError> {
         let (tree, key) = (self.tree.clone(), key(cluster, job_id));
         self.store
-            .guard
+            .thread
             .run("history read", move || match tree.get(&key)? {
                 Some(v) => serde_json::from_slice(&v)
                     .map_err(|e| StoreError::Corrupt(format!("exception history: {e}"))),

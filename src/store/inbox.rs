@@ -112,7 +112,7 @@ impl Store {
             self.visible.clone(),
             self.pending.clone(),
         );
-        self.guard
+        self.thread
             .run("insert", move || {
                 let mut pending = index.lock().expect("store order lock");
                 Ok(match pending.get(&hash) {
@@ -145,7 +145,7 @@ impl Store {
             return Ok(Vec::new());
         }
         let inbox = self.inbox.clone();
-        self.guard.run_blocking("inbox scan", move || {
+        self.thread.run_blocking("inbox scan", move || {
             inbox
                 .range(start.to_be_bytes()..=end.to_be_bytes())
                 .take(limit)
@@ -167,7 +167,7 @@ impl Store {
     #[cfg(test)]
     pub fn entries(&self, seqs: &[u64]) -> Result<Vec<InboxEntry>, StoreError> {
         let (inbox, seqs) = (self.inbox.clone(), seqs.to_vec());
-        self.guard.run_blocking("inbox read", move || {
+        self.thread.run_blocking("inbox read", move || {
             let mut out = Vec::with_capacity(seqs.len());
             for seq in seqs {
                 if let Some(v) = inbox.get(seq.to_be_bytes())? {
@@ -183,24 +183,25 @@ impl Store {
     /// when their keys share a [`GroupId`]), each with its group's stored incident record.
     pub fn group_work(&self, seqs: &[u64]) -> Result<Vec<GroupBatch>, StoreError> {
         let (inbox, incidents, seqs) = (self.inbox.clone(), self.incidents.clone(), seqs.to_vec());
-        self.guard.run_blocking("inbox and incident read", move || {
-            let mut out: Vec<GroupBatch> = Vec::with_capacity(1);
-            for seq in seqs {
-                let Some(v) = inbox.get(seq.to_be_bytes())? else {
-                    continue;
-                };
-                let entry = decode_entry(&seq.to_be_bytes(), &v)?;
-                match out.iter_mut().find(|b| b.group_key == entry.group_key) {
-                    Some(batch) => batch.entries.push(entry),
-                    None => out.push(GroupBatch {
-                        group_key: entry.group_key.clone(),
-                        incident: incidents.get(entry.group_key.as_bytes())?,
-                        entries: vec![entry],
-                    }),
+        self.thread
+            .run_blocking("inbox and incident read", move || {
+                let mut out: Vec<GroupBatch> = Vec::with_capacity(1);
+                for seq in seqs {
+                    let Some(v) = inbox.get(seq.to_be_bytes())? else {
+                        continue;
+                    };
+                    let entry = decode_entry(&seq.to_be_bytes(), &v)?;
+                    match out.iter_mut().find(|b| b.group_key == entry.group_key) {
+                        Some(batch) => batch.entries.push(entry),
+                        None => out.push(GroupBatch {
+                            group_key: entry.group_key.clone(),
+                            incident: incidents.get(entry.group_key.as_bytes())?,
+                            entries: vec![entry],
+                        }),
+                    }
                 }
-            }
-            Ok(out)
-        })
+                Ok(out)
+            })
     }
 
     /// Entries not yet delivered; from memory, so it answers even when sled does not.
@@ -216,14 +217,14 @@ impl Store {
             self.pending_index.clone(),
             self.pending.clone(),
         );
-        self.guard
+        self.thread
             .run_blocking("inbox remove", move || done.apply(&inbox, &index, &count))
     }
 
     /// When the oldest pending entry was received (ms since the epoch); `None` if none is pending.
     pub fn oldest_pending_ms(&self) -> Result<Option<i64>, StoreError> {
         let inbox = self.inbox.clone();
-        self.guard
+        self.thread
             .run_blocking("inbox read", move || match inbox.first()? {
                 Some((_, v)) => Ok(Some(decode_header(&v).map(|_| received_at(&v))?)),
                 None => Ok(None),

@@ -24,7 +24,7 @@
 //! Resolved incidents and what hangs off them are removed after `storage.retention` (see
 //! `retention.rs`); no other tree is pruned by age.
 //!
-//! No sled call runs on the caller's thread: [`guard`] runs them on the store thread under
+//! No sled call runs on the caller's thread: [`thread`] runs them on the store thread under
 //! `storage.timeout_ms` and latches the first failure (sled keeps it forever); [`recover`] then
 //! waits for the disk to take writes again, when the bot exits to be restarted on the same store.
 
@@ -35,7 +35,6 @@ mod dead;
 mod delivery;
 mod digests;
 mod due;
-mod guard;
 mod history;
 mod inbox;
 mod instance;
@@ -45,6 +44,7 @@ mod recover;
 mod requests;
 mod retention;
 mod roster;
+mod thread;
 mod topology;
 
 use std::collections::HashMap;
@@ -61,12 +61,12 @@ pub use dead::{DeadLetter, Which};
 pub use delivery::Delivered;
 pub use digests::LineChange;
 pub use due::DueItem;
-use guard::Guard;
 pub use history::ExceptionArchive;
 use inbox::{decode_entry, encode_entry, Completed};
 pub use inbox::{Accepted, GroupBatch, GroupId, InboxEntry, Pending};
 pub use outbox::With;
 pub use retention::Pruned;
+use thread::StoreThread;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -130,7 +130,7 @@ pub struct Store {
     visible: Arc<AtomicU64>,
     /// `pending_index.len()`, readable without its lock (which a stuck sled call may hold).
     pending: Arc<AtomicUsize>,
-    guard: Guard,
+    thread: StoreThread,
     path: PathBuf,
     /// Random, made once per store; mixed into incident ids so two stores never share one.
     instance: Arc<str>,
@@ -176,7 +176,7 @@ impl Store {
         // Stores written before the index moved to memory kept it in a tree of its own.
         db.drop_tree("seen")?;
         let instance = instance::instance_id(&db.open_tree("meta")?)?;
-        let guard = Guard::start(timeout)?;
+        let thread = StoreThread::start(timeout)?;
         Ok(Store {
             instance,
             due: db.open_tree("due")?,
@@ -186,7 +186,7 @@ impl Store {
             digest_lines: db.open_tree("digest_lines")?,
             outbox: db.open_tree("outbox")?,
             shown: db.open_tree("shown")?,
-            committer: Committer::start(db.clone(), path, guard.clone())?,
+            committer: Committer::start(db.clone(), path, thread.clone())?,
             incidents: db.open_tree("incidents")?,
             incident_ids: db.open_tree("incident_ids")?,
             requests: db.open_tree("requests")?,
@@ -196,7 +196,7 @@ impl Store {
             pending: Arc::new(AtomicUsize::new(pending.len())),
             pending_index: Arc::new(Mutex::new(pending)),
             visible: Arc::new(AtomicU64::new(visible)),
-            guard,
+            thread,
             path: path.to_path_buf(),
         })
     }
@@ -204,7 +204,7 @@ impl Store {
     pub fn incident<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, StoreError> {
         let (incidents, k) = (self.incidents.clone(), key.as_bytes().to_vec());
         let value = self
-            .guard
+            .thread
             .run_blocking("incident read", move || Ok(incidents.get(k)?))?;
         decode_incident(key, value.as_deref())
     }
@@ -219,7 +219,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let bytes = serde_json::to_vec(incident).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let (incidents, k) = (self.incidents.clone(), key.as_bytes().to_vec());
-        self.guard.run_blocking("incident write", move || {
+        self.thread.run_blocking("incident write", move || {
             incidents.insert(k, bytes)?;
             Ok(())
         })
@@ -229,7 +229,7 @@ impl Store {
     pub fn incident_by_id<T: DeserializeOwned>(&self, id: &str) -> Result<Option<T>, StoreError> {
         let (ids, id) = (self.incident_ids.clone(), id.as_bytes().to_vec());
         let key = self
-            .guard
+            .thread
             .run_blocking("incident index read", move || Ok(ids.get(id)?))?;
         match key {
             Some(key) => self.incident(&String::from_utf8_lossy(&key)),
@@ -245,7 +245,7 @@ impl Store {
         F: Fn(&T) -> bool + Send + 'static,
     {
         let tree = self.incidents.clone();
-        self.guard.run_blocking("incident scan", move || {
+        self.thread.run_blocking("incident scan", move || {
             let mut out = Vec::new();
             for item in tree.iter() {
                 let (_, v) = item?;
@@ -263,7 +263,7 @@ impl Store {
     pub fn incident_group(&self, id: &str) -> Result<Option<String>, StoreError> {
         let (ids, id) = (self.incident_ids.clone(), id.as_bytes().to_vec());
         let key = self
-            .guard
+            .thread
             .run_blocking("incident index read", move || Ok(ids.get(id)?))?;
         Ok(key.map(|k| String::from_utf8_lossy(&k).into_owned()))
     }
@@ -291,7 +291,7 @@ impl Store {
     /// A cheap liveness probe of the storage engine for `/readyz`, under the deadline.
     pub async fn check(&self) -> Result<(), StoreError> {
         let db = self.db.clone();
-        self.guard
+        self.thread
             .run("readyz probe", move || {
                 db.get(b"__readyz")?;
                 Ok(())
@@ -301,13 +301,13 @@ impl Store {
 
     /// Why the store failed, once it has (it is not used again in this process).
     pub fn failure(&self) -> Option<String> {
-        self.guard.health().failure()
+        self.thread.health().failure()
     }
 
     /// Resolves once the store has failed and its disk takes writes again: the moment to exit
     /// and be restarted on the same store (see [`recover`]).
     pub async fn recoverable(&self) {
-        recover::wait(self.guard.health().clone(), self.path.clone()).await
+        recover::wait(self.thread.health().clone(), self.path.clone()).await
     }
 
     /// Last step of a shutdown, after the pipeline has recorded: one final commit, then the

@@ -53,7 +53,7 @@ impl Store {
             self.requests.clone(),
             self.notes.clone(),
         );
-        self.guard.run_blocking("outbox write", move || {
+        self.thread.run_blocking("outbox write", move || {
             match with {
                 With::Nothing => {}
                 With::Request { id, value } => {
@@ -90,7 +90,7 @@ impl Store {
         limit: usize,
     ) -> Result<Vec<(u64, T)>, StoreError> {
         let tree = self.outbox.clone();
-        let raw = self.guard.run_blocking("outbox scan", move || {
+        let raw = self.thread.run_blocking("outbox scan", move || {
             let start = after.map_or(0, |s| s.saturating_add(1));
             tree.range(start.to_be_bytes()..)
                 .take(limit)
@@ -113,7 +113,7 @@ impl Store {
     pub fn outbox_item<T: DeserializeOwned>(&self, seq: u64) -> Result<Option<T>, StoreError> {
         let tree = self.outbox.clone();
         let value = self
-            .guard
+            .thread
             .run_blocking("outbox read", move || Ok(tree.get(seq.to_be_bytes())?))?;
         value
             .map(|v| {
@@ -126,7 +126,7 @@ impl Store {
     /// Items still queued.
     pub fn outbox_len(&self) -> usize {
         let tree = self.outbox.clone();
-        self.guard
+        self.thread
             .run_blocking("outbox count", move || Ok(tree.len()))
             .unwrap_or(0)
     }
@@ -144,7 +144,7 @@ impl Store {
             self.shown.clone(),
             self.posting.clone(),
         );
-        self.guard.run_blocking("outbox done", move || {
+        self.thread.run_blocking("outbox done", move || {
             for (k, v) in shown {
                 shown_tree.insert(k.as_bytes(), v)?;
             }
@@ -160,7 +160,7 @@ impl Store {
     pub fn shown<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, StoreError> {
         let (tree, k) = (self.shown.clone(), key.as_bytes().to_vec());
         let value = self
-            .guard
+            .thread
             .run_blocking("shown read", move || Ok(tree.get(k)?))?;
         value
             .map(|v| {
@@ -179,7 +179,7 @@ impl Store {
     /// [`Store::put_shown`] of a value already in JSON.
     pub fn put_shown_raw(&self, key: &str, bytes: Vec<u8>) -> Result<(), StoreError> {
         let (tree, k) = (self.shown.clone(), key.as_bytes().to_vec());
-        self.guard.run_blocking("shown write", move || {
+        self.thread.run_blocking("shown write", move || {
             tree.insert(k, bytes)?;
             Ok(())
         })

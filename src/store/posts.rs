@@ -13,7 +13,7 @@ impl Store {
     /// have reached Discord). Durable after the next [`Store::durable`].
     pub fn mark_posting(&self, incident_id: &str) -> Result<bool, StoreError> {
         let (tree, k) = (self.posting.clone(), incident_id.as_bytes().to_vec());
-        self.guard.run_blocking("posting mark", move || {
+        self.thread.run_blocking("posting mark", move || {
             Ok(tree.insert(k, &[][..])?.is_some())
         })
     }
@@ -21,14 +21,14 @@ impl Store {
     /// Whether a post for this incident was started and not recorded.
     pub fn is_posting(&self, incident_id: &str) -> Result<bool, StoreError> {
         let (tree, k) = (self.posting.clone(), incident_id.as_bytes().to_vec());
-        self.guard
+        self.thread
             .run_blocking("posting read", move || Ok(tree.contains_key(k)?))
     }
 
     /// The post is recorded (or given up on). Durable after the next [`Store::durable`].
     pub fn clear_posting(&self, incident_id: &str) -> Result<(), StoreError> {
         let (tree, k) = (self.posting.clone(), incident_id.as_bytes().to_vec());
-        self.guard.run_blocking("posting clear", move || {
+        self.thread.run_blocking("posting clear", move || {
             tree.remove(k)?;
             Ok(())
         })
@@ -52,7 +52,7 @@ impl Store {
             kept.push((e.seq.to_be_bytes(), value));
         }
         let tree = self.dead.clone();
-        self.guard.run_blocking("dead write", move || {
+        self.thread.run_blocking("dead write", move || {
             for (k, v) in kept {
                 tree.insert(k, v)?;
             }
@@ -65,7 +65,7 @@ impl Store {
     /// 0 when the store cannot answer (it is then failed, see `guard`).
     pub fn dead_count(&self) -> usize {
         let tree = self.dead.clone();
-        self.guard
+        self.thread
             .run_blocking("dead count", move || Ok(tree.len()))
             .unwrap_or(0)
     }

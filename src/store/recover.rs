@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::guard::Health;
+use super::thread::Health;
 
 /// Written and synced as the test: room for sled to reopen and take new webhooks, with margin.
 const PROBE_BYTES: usize = 8 * 1024 * 1024;

@@ -1,7 +1,7 @@
 //! Guarded requests (`requests` tree): id -> the request as JSON. Transitions are made by one
-//! owner under its lock (`guard`), which reads, changes and writes back, then waits for the
+//! owner under its lock (`thread`), which reads, changes and writes back, then waits for the
 //! group commit; the store only keeps them. Like every store call, each runs on the store
-//! thread under `storage.timeout_ms` (see `store::guard`).
+//! thread under `storage.timeout_ms` (see `store::thread`).
 
 use serde::{de::DeserializeOwned, Serialize};
 
@@ -11,7 +11,7 @@ impl Store {
     pub fn request<T: DeserializeOwned>(&self, id: &str) -> Result<Option<T>, StoreError> {
         let (tree, key) = (self.requests.clone(), id.as_bytes().to_vec());
         let value = self
-            .guard
+            .thread
             .run_blocking("request read", move || Ok(tree.get(key)?))?;
         match value {
             Some(v) => serde_json::from_slice(&v)
@@ -25,7 +25,7 @@ impl Store {
     pub fn put_request<T: Serialize>(&self, id: &str, request: &T) -> Result<(), StoreError> {
         let bytes = serde_json::to_vec(request).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let (tree, key) = (self.requests.clone(), id.as_bytes().to_vec());
-        self.guard.run_blocking("request write", move || {
+        self.thread.run_blocking("request write", move || {
             tree.insert(key, bytes)?;
             Ok(())
         })
@@ -34,7 +34,7 @@ impl Store {
     /// Every stored request (the worker filters the open ones; they are few).
     pub fn requests<T: DeserializeOwned>(&self) -> Result<Vec<T>, StoreError> {
         let tree = self.requests.clone();
-        let raw = self.guard.run_blocking("request scan", move || {
+        let raw = self.thread.run_blocking("request scan", move || {
             tree.iter()
                 .map(|item| {
                     let (k, v) = item?;
@@ -60,7 +60,7 @@ impl Store {
     ) -> Result<T, StoreError> {
         let (tree, key) = (self.notes.clone(), incident_id.as_bytes().to_vec());
         let value = self
-            .guard
+            .thread
             .run_blocking("note read", move || Ok(tree.get(key)?))?;
         match value {
             Some(v) => serde_json::from_slice(&v)
@@ -76,7 +76,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let bytes = serde_json::to_vec(note).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let (tree, key) = (self.notes.clone(), incident_id.as_bytes().to_vec());
-        self.guard.run_blocking("note write", move || {
+        self.thread.run_blocking("note write", move || {
             tree.insert(key, bytes)?;
             Ok(())
         })
@@ -85,7 +85,7 @@ impl Store {
     /// A fresh, store-unique id (sled's monotonic id, never reused across restarts).
     pub fn next_id(&self) -> Result<u64, StoreError> {
         let db = self.db.clone();
-        self.guard
+        self.thread
             .run_blocking("id allocation", move || Ok(db.generate_id()?))
     }
 }

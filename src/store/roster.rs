@@ -14,7 +14,7 @@ impl Store {
     pub fn roster<T: DeserializeOwned>(&self, cluster: &str) -> Result<Option<T>, StoreError> {
         let (tree, k) = (self.rosters()?, cluster.as_bytes().to_vec());
         let value = self
-            .guard
+            .thread
             .run_blocking("roster read", move || Ok(tree.get(k)?))?;
         value
             .map(|v| {
@@ -26,7 +26,7 @@ impl Store {
     pub fn put_roster<T: Serialize>(&self, cluster: &str, roster: &T) -> Result<(), StoreError> {
         let bytes = serde_json::to_vec(roster).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let (tree, k) = (self.rosters()?, cluster.as_bytes().to_vec());
-        self.guard.run_blocking("roster write", move || {
+        self.thread.run_blocking("roster write", move || {
             tree.insert(k, bytes)?;
             Ok(())
         })

@@ -93,7 +93,7 @@ pub(super) async fn reopen(path: &std::path::Path) -> Store {
 
 #[tokio::test]
 async fn a_call_past_its_deadline_fails_the_store_and_later_calls_never_run() {
-    let guard = guard::Guard::start(std::time::Duration::from_secs(2)).unwrap();
+    let guard = thread::StoreThread::start(std::time::Duration::from_secs(2)).unwrap();
     // Stands in for a sled call stuck after ENOSPC (the store thread is only held, not lost).
     let stuck = guard
         .run("stuck call", || {
@@ -131,7 +131,7 @@ async fn a_call_past_its_deadline_fails_the_store_and_later_calls_never_run() {
 
 #[tokio::test]
 async fn an_io_error_fails_the_store_but_a_corrupt_record_does_not() {
-    let guard = guard::Guard::start(std::time::Duration::from_secs(5)).unwrap();
+    let guard = thread::StoreThread::start(std::time::Duration::from_secs(5)).unwrap();
     let corrupt: Result<(), _> = guard
         .run("read", || Err(StoreError::Corrupt("bad record".into())))
         .await;

@@ -32,7 +32,7 @@ impl Store {
     pub fn board<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, StoreError> {
         let (tree, k) = (self.topology()?, board_key(key));
         let value = self
-            .guard
+            .thread
             .run_blocking("board read", move || Ok(tree.get(k)?))?;
         value
             .map(|v| {
@@ -46,7 +46,7 @@ impl Store {
     pub fn put_board<T: Serialize>(&self, key: &str, board: &T) -> Result<(), StoreError> {
         let bytes = serde_json::to_vec(board).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let (tree, k) = (self.topology()?, board_key(key));
-        self.guard.run_blocking("board write", move || {
+        self.thread.run_blocking("board write", move || {
             tree.insert(k, bytes)?;
             Ok(())
         })
@@ -66,7 +66,7 @@ impl Store {
         let tree = self.topology()?;
         let mut k = line_prefix(key);
         k.extend_from_slice(incident_id.as_bytes());
-        self.guard.run_blocking("board line", move || {
+        self.thread.run_blocking("board line", move || {
             match bytes {
                 Some(b) => tree.insert(k, b)?,
                 None => tree.remove(k)?,
@@ -77,7 +77,7 @@ impl Store {
 
     pub fn board_lines<T: DeserializeOwned>(&self, key: &str) -> Result<Vec<T>, StoreError> {
         let (tree, prefix) = (self.topology()?, line_prefix(key));
-        let raw: Vec<Vec<u8>> = self.guard.run_blocking("board lines", move || {
+        let raw: Vec<Vec<u8>> = self.thread.run_blocking("board lines", move || {
             tree.scan_prefix(prefix)
                 .values()
                 .map(|v| Ok(v?.to_vec()))
@@ -95,7 +95,7 @@ impl Store {
     pub fn board_keys(&self) -> Result<Vec<String>, StoreError> {
         let tree = self.topology()?;
         let prefix = board_key("");
-        self.guard.run_blocking("board list", move || {
+        self.thread.run_blocking("board list", move || {
             tree.scan_prefix(&prefix)
                 .keys()
                 .map(|k| Ok(String::from_utf8_lossy(&k?[prefix.len()..]).into_owned()))

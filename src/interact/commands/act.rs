@@ -6,7 +6,7 @@ use serenity::all::{CommandOptionType, CreateCommandOption};
 
 use super::JobQuery;
 use crate::action::{ActionKind, SavepointFormat};
-use crate::guard::Target;
+use crate::guard::RequestTarget;
 use crate::interact::reply::{Refusal, Reply};
 use crate::interact::InteractState;
 use crate::policy::Actor;
@@ -113,7 +113,7 @@ pub async fn answer(
     // A job with an open incident: the request goes into that incident's thread, where the
     // people on it look, as one made from the incident's buttons does.
     let incident_id = open_incident(state, &job.cluster, &job.id).await;
-    let target = Target {
+    let target = RequestTarget {
         cluster: job.cluster.clone(),
         job_id: job.id.clone(),
         incident_id,

@@ -140,13 +140,13 @@ impl Store {
             posting: self.posting.clone(),
             due: self.due.clone(),
             history: self
-                .guard
+                .thread
                 .run("retention open", move || {
                     Ok(db.open_tree("exception_history")?)
                 })
                 .await?,
             topology: self
-                .guard
+                .thread
                 .run("retention open", move || Ok(db2.open_tree("topology")?))
                 .await?,
         };
@@ -220,7 +220,7 @@ impl Store {
         loop {
             let (tree, t, step, from) = (tree.clone(), t.clone(), step.clone(), after.clone());
             let (done, last, part) = self
-                .guard
+                .thread
                 .run("retention", move || {
                     let range = match &from {
                         Some(a) => tree.range::<&[u8], _>((
@@ -248,7 +248,7 @@ impl Store {
 
     async fn open_request_incidents(&self, t: &Trees) -> Result<HashSet<String>, StoreError> {
         let requests = t.requests.clone();
-        self.guard
+        self.thread
             .run("retention requests", move || {
                 let mut open = HashSet::new();
                 for item in requests.iter().values() {

@@ -22,7 +22,7 @@ type Job = Box<dyn FnOnce() + Send>;
 const QUEUE: usize = 4_096;
 
 #[derive(Clone)]
-pub(crate) struct Guard {
+pub(crate) struct StoreThread {
     jobs: SyncSender<Job>,
     health: Arc<Health>,
     timeout: Duration,
@@ -71,8 +71,8 @@ impl Health {
     }
 }
 
-impl Guard {
-    pub(crate) fn start(timeout: Duration) -> Result<Guard, StoreError> {
+impl StoreThread {
+    pub(crate) fn start(timeout: Duration) -> Result<StoreThread, StoreError> {
         let (jobs, rx) = mpsc::sync_channel::<Job>(QUEUE);
         std::thread::Builder::new()
             .name("store".into())
@@ -83,7 +83,7 @@ impl Guard {
                 }
             })
             .map_err(|e| StoreError::Failed(format!("cannot start the store thread: {e}")))?;
-        Ok(Guard {
+        Ok(StoreThread {
             jobs,
             health: Arc::default(),
             timeout,
@@ -115,7 +115,7 @@ impl Guard {
         }
     }
 
-    /// Like [`Guard::run`] for synchronous callers: blocks the calling thread at most the deadline.
+    /// Like [`StoreThread::run`] for synchronous callers: blocks the calling thread at most the deadline.
     pub(crate) fn run_blocking<T, F>(&self, what: &'static str, op: F) -> Result<T, StoreError>
     where
         T: Send + 'static,

@@ -154,6 +154,29 @@ pub(crate) async fn press(app: &TestApp, custom_id: &str, message_id: u64, user:
     text(&answer)
 }
 
+/// A job of its own on Flink 2.3, the bot on that cluster, and the job's page delivered.
+struct Paged {
+    job: OwnJob,
+    app: TestApp,
+    page: crate::recorder::Recorded,
+    page_id: u64,
+}
+
+async fn paged(job_name: &str) -> Paged {
+    let cluster = Cluster::get("2.3");
+    let job = OwnJob::start(&cluster, job_name).await;
+    let app = bot(&cluster, &[]).await;
+    let name = cluster.config().name;
+    let page = page(&app, &name, &job.id).await;
+    let page_id = page.message_id.unwrap();
+    Paged {
+        job,
+        app,
+        page,
+        page_id,
+    }
+}
+
 async fn audit_text(app: &TestApp, job: &str) -> String {
     let (answer, _, _) = ask(app, payloads::command("audit", &[("job", json!(job))])).await;
     text(&answer)
@@ -161,12 +184,12 @@ async fn audit_text(app: &TestApp, job: &str) -> String {
 
 #[tokio::test]
 async fn a_savepoint_from_a_page_runs_once_a_second_person_approves() {
-    let cluster = Cluster::get("2.3");
-    let job = OwnJob::start(&cluster, "chatops-guarded-savepoint").await;
-    let app = bot(&cluster, &[]).await;
-    let name = cluster.config().name;
-    let page = page(&app, &name, &job.id).await;
-    let page_id = page.message_id.unwrap();
+    let Paged {
+        job,
+        app,
+        page,
+        page_id,
+    } = paged("chatops-guarded-savepoint").await;
 
     let reply = press(&app, button(&page, "Savepoint"), page_id, USER_ID).await;
     assert!(reply.contains("needs 1 approval"), "{reply}");
@@ -660,12 +683,12 @@ fn landed(app: &TestApp, pred: impl Fn(&crate::recorder::Recorded) -> bool) -> u
 
 #[tokio::test]
 async fn a_discord_outage_while_an_approved_savepoint_runs_loses_nothing_and_doubles_nothing() {
-    let cluster = Cluster::get("2.3");
-    let job = OwnJob::start(&cluster, "chatops-outbox-outage").await;
-    let app = bot(&cluster, &[]).await;
-    let name = cluster.config().name;
-    let page = page(&app, &name, &job.id).await;
-    let page_id = page.message_id.unwrap();
+    let Paged {
+        job,
+        app,
+        page,
+        page_id,
+    } = paged("chatops-outbox-outage").await;
     let reply = press(&app, button(&page, "Savepoint"), page_id, USER_ID).await;
     assert!(reply.contains("needs 1 approval"), "{reply}");
     let request = request_message(&app, "Savepoint").await;
@@ -730,12 +753,12 @@ async fn a_discord_outage_while_an_approved_savepoint_runs_loses_nothing_and_dou
 #[tokio::test]
 async fn rate_limits_on_the_thread_the_request_and_the_result_are_waited_out_once_each() {
     use crate::recorder::{Fault, On};
-    let cluster = Cluster::get("2.3");
-    let job = OwnJob::start(&cluster, "chatops-outbox-429").await;
-    let app = bot(&cluster, &[]).await;
-    let name = cluster.config().name;
-    let page = page(&app, &name, &job.id).await;
-    let page_id = page.message_id.unwrap();
+    let Paged {
+        job,
+        app,
+        page,
+        page_id,
+    } = paged("chatops-outbox-429").await;
     let limited = Fault::RateLimited { retry_after: 2.0 };
     let on = |method, path, text| On { method, path, text };
     app.recorder
@@ -805,12 +828,12 @@ async fn rate_limits_on_the_thread_the_request_and_the_result_are_waited_out_onc
 
 #[tokio::test]
 async fn a_command_for_a_job_with_an_open_incident_puts_the_request_in_its_thread() {
-    let cluster = Cluster::get("2.3");
-    let job = OwnJob::start(&cluster, "chatops-command-thread").await;
-    let app = bot(&cluster, &[]).await;
-    let name = cluster.config().name;
-    let page = page(&app, &name, &job.id).await;
-    let page_id = page.message_id.unwrap();
+    let Paged {
+        job,
+        app,
+        page: _,
+        page_id,
+    } = paged("chatops-command-thread").await;
     let request = command_request(&app, "savepoint", &job.id, "Savepoint", 1).await;
     // A thread started from a message has the message's id.
     assert_eq!(

@@ -197,14 +197,7 @@ impl TestApp {
     }
 }
 
-/// A free loopback port (bound then released).
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+pub use crate::support::free_port;
 
 pub fn fixture(name: &str) -> Vec<u8> {
     std::fs::read(

@@ -8,6 +8,8 @@ mod payloads;
 mod private_cluster;
 mod process;
 mod recorder;
+#[path = "../support/mod.rs"]
+mod support;
 
 mod actions;
 mod audit;

@@ -35,6 +35,10 @@
 #[path = "../api/recorder.rs"]
 mod recorder;
 
+#[path = "../support/mod.rs"]
+mod support;
+use support::{bot_binary, cpu_secs, env_num, free_port};
+
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -177,20 +181,6 @@ struct Bot {
     _dir: tempfile::TempDir,
 }
 
-fn bot_binary() -> PathBuf {
-    std::env::var("FLINK_CHATOPS_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_BIN_EXE_flink-chatops")))
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 impl Bot {
     async fn start(discord_base: &str, flink_url: &str) -> Bot {
         let dir = tempfile::tempdir().unwrap();
@@ -315,16 +305,6 @@ fn memory_kib(pid: u32) -> (u64, u64) {
             .unwrap_or(0)
     };
     (field("VmRSS:"), field("VmHWM:"))
-}
-
-/// CPU seconds (user + system) of a process; `self` for this one.
-fn cpu_secs(pid: &str) -> f64 {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let after = text.rsplit_once(')').map_or("", |(_, r)| r);
-    let f: Vec<&str> = after.split_whitespace().collect();
-    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-    // fields 14 and 15 of stat; `after` starts at field 3
-    (ticks(11) + ticks(12)) / 100.0
 }
 
 /// Busy and total jiffies of the whole machine (all cores), from /proc/stat.
@@ -584,13 +564,6 @@ impl Table {
 // ---------------------------------------------------------------------------------------------
 // Parts
 
-fn env_num(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 /// Accepts connections and never answers: a Discord that hangs. Every delivery then holds one
 /// of the bot's `delivery.concurrency` workers for reqwest's 15 s timeout, so the pipeline does
 /// (almost) nothing and intake has the machine to itself.
@@ -625,7 +598,7 @@ async fn part_intake(table: &mut Table, templates: &Arc<Vec<Template>>, stalled:
         templates.len(),
         if stalled { "stalled (Discord never answers)" } else { "to the recorder" }
     );
-    let (bot_cpu0, me_cpu0) = (cpu_secs(&bot.pid.to_string()), cpu_secs("self"));
+    let (bot_cpu0, me_cpu0) = (cpu_secs(bot.pid), cpu_secs("self"));
     let (busy0, total0) = machine_jiffies();
     let sys0 = syscalls(bot.pid);
     let t0 = Instant::now();
@@ -640,10 +613,7 @@ async fn part_intake(table: &mut Table, templates: &Arc<Vec<Template>>, stalled:
     )
     .await;
     let wall = t0.elapsed().as_secs_f64();
-    let (bot_cpu, me_cpu) = (
-        cpu_secs(&bot.pid.to_string()) - bot_cpu0,
-        cpu_secs("self") - me_cpu0,
-    );
+    let (bot_cpu, me_cpu) = (cpu_secs(bot.pid) - bot_cpu0, cpu_secs("self") - me_cpu0);
     let sys1 = syscalls(bot.pid);
     let (busy1, total1) = machine_jiffies();
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get()) as f64;
@@ -843,7 +813,7 @@ async fn part_memory(table: &mut Table, templates: &Arc<Vec<Template>>) {
             peak
         })
     };
-    let bot_cpu0 = cpu_secs(&bot.pid.to_string());
+    let bot_cpu0 = cpu_secs(bot.pid);
     let start = Instant::now();
     let r = load(
         &bot,
@@ -911,7 +881,7 @@ async fn part_memory(table: &mut Table, templates: &Arc<Vec<Template>>) {
         );
     }
     // Stop-watch stops when the inbox is empty; the bot idles after that.
-    let bot_cpu = cpu_secs(&bot.pid.to_string()) - bot_cpu0;
+    let bot_cpu = cpu_secs(bot.pid) - bot_cpu0;
     println!(
         "[memory] bot CPU for the storm (intake + enrichment attempt + render + delivery + commit): {bot_cpu:.1} s = {:.0} us per incident",
         bot_cpu * 1e6 / storm.max(1) as f64

@@ -34,6 +34,10 @@ mod payloads;
 #[path = "../api/recorder.rs"]
 mod recorder;
 
+#[path = "../support/mod.rs"]
+mod support;
+use support::{cpu_secs, env_num, free_port, percentile as pct};
+
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -49,13 +53,6 @@ const WEBHOOK_TOKEN: &str = "bench-webhook-token-0123456789";
 const CHANNEL: u64 = 111_222_333;
 const NO_FLINK: &str = "http://127.0.0.1:9";
 const KEY: [u8; 32] = [0x5a; 32];
-
-fn env_num(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 /// Fails, naming what is missing, instead of skipping (the project's rule for benches too).
 fn required_env(name: &str) -> String {
@@ -73,17 +70,6 @@ fn loadavg() -> String {
         .join(" ")
 }
 
-/// CPU seconds (user + system) of a process. A small duplicate of intake.rs's `cpu_secs`.
-fn cpu_secs(pid: u32) -> f64 {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let after = text.rsplit_once(')').map_or("", |(_, r)| r);
-    let f: Vec<f64> = after
-        .split_whitespace()
-        .map(|v| v.parse().unwrap_or(0.0))
-        .collect();
-    (f.get(11).unwrap_or(&0.0) + f.get(12).unwrap_or(&0.0)) / 100.0
-}
-
 // ---------------------------------------------------------------------------------------------
 // The bot as a process (a smaller version of intake.rs's `Bot`: the config differs)
 
@@ -91,12 +77,6 @@ struct Bot {
     child: Child,
     base: String,
     dir: tempfile::TempDir,
-}
-
-/// A small duplicate of intake.rs's `free_port`.
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
 }
 
 fn config(port: u16, store: &std::path::Path, discord: &str, flink23: &str) -> String {
@@ -403,14 +383,6 @@ async fn storm(bot: &Bot, bodies: Arc<Vec<Bytes>>, senders: usize) -> usize {
 
 // ---------------------------------------------------------------------------------------------
 // Figures
-
-/// Nearest-rank percentile of sorted values. A small duplicate of intake.rs's `pct_f`.
-fn pct(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    sorted[((p / 100.0) * (sorted.len() - 1) as f64).round() as usize]
-}
 
 /// One printed row. Wrong answers are counted (and the first one shown), not hidden: a fast
 /// wrong answer is no answer.

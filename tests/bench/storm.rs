@@ -20,6 +20,10 @@
 #[path = "../api/recorder.rs"]
 mod recorder;
 
+#[path = "../support/mod.rs"]
+mod support;
+use support::{env_num, free_port};
+
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -31,21 +35,6 @@ use serde_json::{json, Value};
 
 const WEBHOOK_TOKEN: &str = "bench-webhook-token-0123456789";
 const CHANNEL: u64 = 111_222_333;
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn env_num(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 struct Proc {
     child: Child,

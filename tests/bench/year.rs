@@ -19,7 +19,7 @@
 //! Knobs: BENCH_INCIDENTS (200000), BENCH_AUDIT_EVERY (10), BENCH_DIR (a temp dir),
 //! FLINK_CHATOPS_BIN (default: the release binary cargo built for this bench).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -28,6 +28,10 @@ use flink_chatops::alertmanager::Webhook;
 use flink_chatops::audit::{AuditEvent, EventKind};
 use flink_chatops::incident::{self, Incident};
 use flink_chatops::store::{Accepted, AuditLog, Delivered, LineChange, Store};
+
+#[path = "../support/mod.rs"]
+mod support;
+use support::{bot_binary, free_port};
 
 const CHANNEL: u64 = 111_222_333;
 const DAY: i64 = 86_400;
@@ -234,20 +238,6 @@ async fn open(dir: &Path) -> (Store, AuditLog) {
     let store = Store::open(&dir.join("store")).unwrap();
     let log = AuditLog::open(store.clone(), None, dir.join("store.audit-head.jsonl")).unwrap();
     (store, log)
-}
-
-fn bot_binary() -> PathBuf {
-    std::env::var("FLINK_CHATOPS_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_BIN_EXE_flink-chatops")))
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn rss_kb(pid: u32) -> u64 {

@@ -197,11 +197,11 @@ pub fn diagnose(alert_name: &str, facts: &Facts) -> Diagnosis {
     // Before everything: a restart the scheduler made on purpose, with no failure since, is not
     // a failure whatever the alert measured (see `facts::rescale`).
     if let Some(r) = &facts.rescale {
-        return Diagnosis::new(
-            Pattern::Rescale,
-            "Rescaled, not failed",
-            format!("the job was {}", r.line),
-        );
+        let title = match r.inferred {
+            true => "Restarted without a failure",
+            false => "Rescaled, not failed",
+        };
+        return Diagnosis::new(Pattern::Rescale, title, format!("the job was {}", r.line));
     }
     // A failure from long before the alert is history, not the explanation.
     let rc = facts.root_cause.as_ref().filter(|rc| !rc.stale);

@@ -226,11 +226,26 @@ async fn look_for_rescale(
     {
         return;
     }
-    let Ok(history) = deadline.bound(client.rescale_history(job_id)).await else {
-        return;
-    };
     let newest_failure = facts.root_cause.as_ref().and_then(|rc| rc.timestamp);
-    facts.rescale = crate::facts::rescale::decide(&history, newest_failure, alert_started_ms);
+    facts.rescale = match deadline.bound(client.rescale_history(job_id)).await {
+        Ok(history) if !history.is_empty() => {
+            crate::facts::rescale::decide(&history, newest_failure, alert_started_ms)
+        }
+        // No history kept (Flink 1.x answers 404): for a restart alert, what the restore and the
+        // failures show.
+        _ if about_restarts => crate::facts::rescale::without_history(
+            facts
+                .checkpoints
+                .as_ref()
+                .and_then(|c| c.last_restored.as_ref())
+                .map(|r| (r.id, r.restored_at_ms)),
+            facts.job.as_ref().and_then(|j| j.start_time_ms),
+            facts.job.as_ref().and_then(|j| j.state.as_deref()),
+            newest_failure,
+            alert_started_ms,
+        ),
+        _ => None,
+    };
 }
 
 async fn look_for_lost_task_manager(

@@ -11,6 +11,13 @@
 //! `INITIAL_SCHEDULE` the job's start, neither of which is a rescale. So the restart is a rescale
 //! when such a rescale started within the window and no failure came after it: a failure after
 //! the rescale, or a crash loop going on beside it, is the better explanation.
+//!
+//! Without that history (Flink 1.x answers 404; 2.x keeps none unless configured),
+//! [`without_history`] says what can still be seen: the job's run restored from a checkpoint
+//! within the window, after the job's start, and Flink's exception history has no failure in
+//! the window. Checked on Flink 1.20 with the adaptive scheduler: a rescale restores from a
+//! checkpoint, leaves the exception history alone and does not even move `numRestarts`. The
+//! page then says the job restarted with no failure, and does not claim to know who asked.
 
 use serde::{Deserialize, Serialize};
 
@@ -46,6 +53,9 @@ pub struct RescaleFacts {
     pub count: usize,
     /// "rescaled at 03:12 UTC because its resource requirements changed (2 rescales in 15 min)"
     pub line: String,
+    /// Seen without Flink's rescale history ([`without_history`]): a restart with no failure,
+    /// cause unknown.
+    pub inferred: bool,
 }
 
 /// The rescale that explains the job's latest restart, if one does.
@@ -91,6 +101,45 @@ pub fn decide(
         in_progress,
         count: rescales.len(),
         line,
+        inferred: false,
+    })
+}
+
+/// A restore this long after the job's start is a restart, not the run's first start from a
+/// savepoint (which restores while its tasks first deploy, a second or two after the start).
+const AFTER_START_MS: i64 = 10_000;
+
+/// What a restart without Flink's rescale history shows (see the module): the run restored from
+/// checkpoint `restored` = (id, when) within the window, well after the job started, the job is
+/// RUNNING, and no failure came within the window. Asked only for an alert about restarts: a job
+/// freshly started from a savepoint also restored within the window, and its other alerts must
+/// keep their own diagnosis.
+pub fn without_history(
+    restored: Option<(i64, i64)>,
+    job_started_ms: Option<i64>,
+    state: Option<&str>,
+    newest_failure_ms: Option<i64>,
+    alert_started_ms: i64,
+) -> Option<RescaleFacts> {
+    let (id, at) = restored?;
+    let since = alert_started_ms - WINDOW_MS;
+    let restarted = at >= since && job_started_ms.is_none_or(|s| at - s > AFTER_START_MS);
+    let failed = newest_failure_ms.is_some_and(|f| f >= since);
+    if !restarted || failed || state != Some("RUNNING") {
+        return None;
+    }
+    let hhmm = chrono::DateTime::from_timestamp_millis(at)
+        .map(|t| t.format("%H:%M UTC").to_string())
+        .unwrap_or_default();
+    Some(RescaleFacts {
+        cause: "it restarted with no failure",
+        started_at_ms: at,
+        in_progress: false,
+        count: 1,
+        line: format!(
+            "restarted with no failure at {hhmm} (this run restored from checkpoint #{id}; Flink's exception history has no failure in the last 15 min)"
+        ),
+        inferred: true,
     })
 }
 
@@ -191,6 +240,83 @@ mod tests {
         for (what, history, failure, expected) in cases {
             let got = decide(&history, failure, T + 30_000).map(|r| r.count);
             assert_eq!(got, expected, "{what}");
+        }
+    }
+
+    /// (restored (id, at), job start, state, newest failure) -> a restart with no failure?
+    #[test]
+    fn without_history_a_restore_after_the_start_with_no_failure_is_a_restart_without_failure() {
+        let start = T - 3_600_000;
+        type Restored = Option<(i64, i64)>;
+        type Case = (
+            &'static str,
+            Restored,
+            Option<i64>,
+            &'static str,
+            Option<i64>,
+            bool,
+        );
+        let cases: Vec<Case> = vec![
+            (
+                "restored, no failure",
+                Some((29, T)),
+                Some(start),
+                "RUNNING",
+                None,
+                true,
+            ),
+            (
+                "an old failure",
+                Some((29, T)),
+                Some(start),
+                "RUNNING",
+                Some(start),
+                true,
+            ),
+            (
+                "a failure in the window",
+                Some((29, T)),
+                Some(start),
+                "RUNNING",
+                Some(T - 5_000),
+                false,
+            ),
+            ("never restored", None, Some(start), "RUNNING", None, false),
+            (
+                "restored at the start",
+                Some((3, start + 2_000)),
+                Some(start),
+                "RUNNING",
+                None,
+                false,
+            ),
+            (
+                "restored long ago",
+                Some((29, T - WINDOW_MS - 60_000)),
+                Some(start),
+                "RUNNING",
+                None,
+                false,
+            ),
+            (
+                "not running",
+                Some((29, T)),
+                Some(start),
+                "RESTARTING",
+                None,
+                false,
+            ),
+        ];
+        for (what, restored, started, state, failure, want) in cases {
+            let got = without_history(restored, started, Some(state), failure, T + 30_000);
+            assert_eq!(got.is_some(), want, "{what}");
+            if let Some(r) = got {
+                assert!(r.inferred);
+                assert_eq!(
+                    r.line,
+                    "restarted with no failure at 06:01 UTC (this run restored from checkpoint #29; Flink's exception history has no failure in the last 15 min)"
+                );
+            }
         }
     }
 

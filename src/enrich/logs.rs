@@ -1,9 +1,10 @@
 //! The cause in Flink's logs, when the REST answers end in a generic failure (see
-//! `facts::logs::wants`): the JobManager's log first, then the failing task's TaskManager's,
+//! `facts::log_wants::wants`): the JobManager's log first, then the failing task's TaskManager's,
 //! each read from its end (at most [`MAX_LOG_BYTES`] per file) within the enrichment's one
 //! deadline. What was read, or why nothing could be, goes on the page either way.
 
-use crate::facts::logs::{self, LogFacts, LogQuery, LogWant};
+use crate::facts::log_wants::LogWant;
+use crate::facts::logs::{self, LogFacts, LogQuery};
 use crate::flink::{FlinkClient, FlinkError, LogTail};
 
 use super::Deadline;

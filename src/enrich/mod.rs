@@ -166,7 +166,8 @@ pub async fn gather_with(
         look_for_lost_task_manager(&mut facts, client, deadline, alert_started_ms).await;
     }
     // Last, in what is left of the deadline: only a generic failure sends the bot to the logs.
-    if let Some(want) = crate::facts::logs::wants(&facts, alert_started_ms - STALE_FAILURE_MS) {
+    if let Some(want) = crate::facts::log_wants::wants(&facts, alert_started_ms - STALE_FAILURE_MS)
+    {
         facts.log = Some(logs::look(client, deadline, &job_id, &want).await);
     }
     facts

@@ -7,6 +7,7 @@ pub mod bottleneck;
 mod checkpoints;
 pub mod frames;
 pub mod history;
+pub mod log_wants;
 pub mod logs;
 pub mod rescale;
 pub mod restarts;

@@ -74,19 +74,11 @@ impl Store {
 
     /// The lines of `channel`'s digest (unordered: the digest sorts them).
     pub fn digest_lines<T: DeserializeOwned>(&self, channel: u64) -> Result<Vec<T>, StoreError> {
-        let tree = self.digest_lines.clone();
-        let raw: Vec<Vec<u8>> = self.thread.run_blocking("digest lines", move || {
-            tree.scan_prefix(channel.to_be_bytes())
-                .values()
-                .map(|v| Ok(v?.to_vec()))
-                .collect()
-        })?;
-        raw.iter()
-            .map(|v| {
-                serde_json::from_slice(v)
-                    .map_err(|e| StoreError::Corrupt(format!("digest line: {e}")))
-            })
-            .collect()
+        self.json_records(
+            "digest line",
+            self.digest_lines.clone(),
+            channel.to_be_bytes().to_vec(),
+        )
     }
 
     /// Channels that have a digest (to bring their messages up to date after a restart).

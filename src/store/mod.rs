@@ -225,6 +225,41 @@ impl Store {
         })
     }
 
+    /// One JSON record of `tree` (`what` names it in a corruption error).
+    pub(super) fn json_record<T: DeserializeOwned>(
+        &self,
+        what: &'static str,
+        tree: sled::Tree,
+        key: Vec<u8>,
+    ) -> Result<Option<T>, StoreError> {
+        let value = self.thread.run_blocking(what, move || Ok(tree.get(key)?))?;
+        value
+            .map(|v| {
+                serde_json::from_slice(&v).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
+            })
+            .transpose()
+    }
+
+    /// Every JSON record of `tree` under `prefix`, in key order.
+    pub(super) fn json_records<T: DeserializeOwned>(
+        &self,
+        what: &'static str,
+        tree: sled::Tree,
+        prefix: Vec<u8>,
+    ) -> Result<Vec<T>, StoreError> {
+        let raw: Vec<Vec<u8>> = self.thread.run_blocking(what, move || {
+            tree.scan_prefix(prefix)
+                .values()
+                .map(|v| Ok(v?.to_vec()))
+                .collect()
+        })?;
+        raw.iter()
+            .map(|v| {
+                serde_json::from_slice(v).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
+            })
+            .collect()
+    }
+
     /// The incident with this id, if the store still has it.
     pub fn incident_by_id<T: DeserializeOwned>(&self, id: &str) -> Result<Option<T>, StoreError> {
         let (ids, id) = (self.incident_ids.clone(), id.as_bytes().to_vec());

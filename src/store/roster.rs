@@ -12,15 +12,7 @@ impl Store {
     }
 
     pub fn roster<T: DeserializeOwned>(&self, cluster: &str) -> Result<Option<T>, StoreError> {
-        let (tree, k) = (self.rosters()?, cluster.as_bytes().to_vec());
-        let value = self
-            .thread
-            .run_blocking("roster read", move || Ok(tree.get(k)?))?;
-        value
-            .map(|v| {
-                serde_json::from_slice(&v).map_err(|e| StoreError::Corrupt(format!("roster: {e}")))
-            })
-            .transpose()
+        self.json_record("roster", self.rosters()?, cluster.as_bytes().to_vec())
     }
 
     pub fn put_roster<T: Serialize>(&self, cluster: &str, roster: &T) -> Result<(), StoreError> {

@@ -30,16 +30,7 @@ impl Store {
     }
 
     pub fn board<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, StoreError> {
-        let (tree, k) = (self.topology()?, board_key(key));
-        let value = self
-            .thread
-            .run_blocking("board read", move || Ok(tree.get(k)?))?;
-        value
-            .map(|v| {
-                serde_json::from_slice(&v)
-                    .map_err(|e| StoreError::Corrupt(format!("topology board: {e}")))
-            })
-            .transpose()
+        self.json_record("topology board", self.topology()?, board_key(key))
     }
 
     /// Durable after the next [`Store::durable`].
@@ -76,19 +67,7 @@ impl Store {
     }
 
     pub fn board_lines<T: DeserializeOwned>(&self, key: &str) -> Result<Vec<T>, StoreError> {
-        let (tree, prefix) = (self.topology()?, line_prefix(key));
-        let raw: Vec<Vec<u8>> = self.thread.run_blocking("board lines", move || {
-            tree.scan_prefix(prefix)
-                .values()
-                .map(|v| Ok(v?.to_vec()))
-                .collect()
-        })?;
-        raw.iter()
-            .map(|v| {
-                serde_json::from_slice(v)
-                    .map_err(|e| StoreError::Corrupt(format!("topology line: {e}")))
-            })
-            .collect()
+        self.json_records("topology line", self.topology()?, line_prefix(key))
     }
 
     /// Every board's key (to bring their messages up to date after a restart).

@@ -84,6 +84,19 @@ fn failure(at: DateTime<Utc>, class: &str) -> KeptFailure {
     }
 }
 
+/// The story of `inc` with nothing else held: no requests, audit entries, history or shown
+/// diagnosis.
+fn alone(inc: &Incident) -> Story {
+    assemble(&Held {
+        incident: inc,
+        note: &Note::default(),
+        requests: &[],
+        audit: &[],
+        history: None,
+        shown: Shown::default(),
+    })
+}
+
 fn story(reqs: &[Request], audit: &[audit::Entry], history: Option<&JobHistory>) -> Story {
     let inc = incident();
     let note = Note::default();
@@ -129,15 +142,7 @@ fn alert_page_and_resolve_alone() {
     // Still firing: the newest notification is a fact of its own.
     let mut inc = incident();
     inc.resolved_at = None;
-    let note = Note::default();
-    let open = assemble(&Held {
-        incident: &inc,
-        note: &note,
-        requests: &[],
-        audit: &[],
-        history: None,
-        shown: Shown::default(),
-    });
+    let open = alone(&inc);
     assert_eq!(
         lines(&open)[2],
         "3 03:20:00 bot [-] last of 3 notifications from Alertmanager received"
@@ -440,15 +445,7 @@ fn what_flink_said_at_each_look_is_on_the_timeline_and_the_restore_point_in_the_
             Some("checkpoint `file:/cp/chk-12` (id 12)"),
         ),
     ];
-    let note = Note::default();
-    let s = assemble(&Held {
-        incident: &inc,
-        note: &note,
-        requests: &[],
-        audit: &[],
-        history: None,
-        shown: Shown::default(),
-    });
+    let s = alone(&inc);
     let got = lines(&s);
     assert_eq!(
         got[2],

@@ -223,8 +223,11 @@ async fn a_rescale_is_paged_as_a_rescale_not_a_crash_loop(version: &'static str)
     }
     let put = http.put(&url).json(&wanted).send().await.unwrap();
     assert!(put.status().is_success(), "{}", put.status());
-    job.wait_until("RUNNING at parallelism 2", |j, _| {
-        j["state"] == "RUNNING"
+    // Flink serves checkpoint statistics from a cache (a few seconds): wait until they show the
+    // restore too, as they do by the time a real alert fires (`for: 2m`).
+    job.wait_until("RUNNING at parallelism 2, its restore shown", |j, cps| {
+        cps["latest"]["restored"].is_object()
+            && j["state"] == "RUNNING"
             && j["vertices"].as_array().is_some_and(|v| {
                 v.iter()
                     .all(|v| v["parallelism"] == 2 && v["status"] == "RUNNING")
